@@ -1,0 +1,32 @@
+"""Storage backends, chosen by URL; each module is imported only when used."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from burrow.backends.base import Backend
+from burrow.errors import InvalidRequest
+
+DEFAULT_BACKEND_URL = "sqlite:///data/burrow.db"
+
+
+def open_backend(url: str) -> Backend:
+    """A backend for `url` (not yet opened): `memory://`, `sqlite:///path.db`, …"""
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        from burrow.backends.memory import MemoryBackend
+
+        return MemoryBackend()
+    if scheme == "sqlite":
+        from burrow.backends.sqlite import SQLiteBackend
+
+        return SQLiteBackend(sqlite_path(url))
+    raise InvalidRequest(f"unsupported backend URL {url!r}")
+
+
+def sqlite_path(url: str) -> str:
+    """SQLAlchemy's convention: `sqlite:///relative.db`, `sqlite:////absolute.db`."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise InvalidRequest(f"sqlite URL must look like sqlite:///path.db, not {url!r}")
+    return url[len(prefix) :]

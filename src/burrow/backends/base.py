@@ -1,0 +1,147 @@
+"""The storage contract every backend implements, and every frontend relies on.
+
+All methods are coroutines and take the account (tenant) as a required first
+argument. Listings are in creation order; `Filters.marker` means strictly after
+that id. Message listings see visible messages only unless `match_hidden` is set.
+Operations that find nothing raise `NoMatch` (lists) or `MessageNotFound` (one
+message); they never return an empty list. Expired messages are never returned.
+
+Each method is atomic on its own: concurrent `update_messages` calls that hide
+what they match (a claim) or `delete_messages` calls (a pop) never both obtain
+the same message.
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import Self
+
+from burrow.model import Attributes, Filters, Message, NewMessage
+
+
+class Subscription(abc.ABC):
+    """Wake-ups for one queue: a write to it, or a hidden message becoming visible.
+
+    Taken before looking at the queue so that no change between the look and the
+    wait goes unnoticed.
+    """
+
+    @abc.abstractmethod
+    async def wait(self, seconds: float) -> bool:
+        """Sleep until the queue may have changed since the last wait, or `seconds` pass.
+
+        Returns False when the backend is closing and waiting is pointless.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop receiving wake-ups."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Backend(abc.ABC):
+    """Storage of accounts, queues and messages.
+
+    Opened and closed explicitly, best as `async with backend:`.
+    """
+
+    async def open(self) -> None:  # noqa: B027 (most backends need no set-up)
+        """Acquire resources (files, pools, background tasks)."""
+
+    async def close(self) -> None:  # noqa: B027
+        """Release resources; pending waiters are woken and told to stop."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # Accounts -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_accounts(self, filters: Filters) -> list[str]:
+        """Names of accounts holding messages."""
+
+    @abc.abstractmethod
+    async def delete_accounts(self, filters: Filters) -> list[str]:
+        """Delete every message (hidden ones too) of the matched accounts."""
+
+    # Queues -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_queues(self, account: str, filters: Filters) -> list[str]:
+        """Names of the account's queues holding messages."""
+
+    @abc.abstractmethod
+    async def delete_queues(self, account: str, filters: Filters) -> list[str]:
+        """Delete every message (hidden ones too) of the matched queues."""
+
+    # Messages in a queue ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        """Matched messages, oldest first."""
+
+    @abc.abstractmethod
+    async def update_messages(
+        self, account: str, queue: str, attributes: Attributes, filters: Filters
+    ) -> list[Message]:
+        """Set the given attributes on the matched messages; returns them updated."""
+
+    @abc.abstractmethod
+    async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        """Delete the matched messages; returns what was deleted."""
+
+    @abc.abstractmethod
+    async def put_messages(
+        self, account: str, queue: str, messages: list[NewMessage]
+    ) -> list[bool]:
+        """Create or replace messages atomically, in order; True where one was created.
+
+        A replace sets body, ttl and hide anew and keeps the message's place.
+        """
+
+    # One message ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_message(self, account: str, queue: str, message_id: str) -> Message:
+        """One message by id, hidden or not."""
+
+    @abc.abstractmethod
+    async def update_message(
+        self, account: str, queue: str, message_id: str, attributes: Attributes
+    ) -> Message:
+        """Set the given attributes on one message; returns it updated."""
+
+    @abc.abstractmethod
+    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+        """Delete one message; returns it as it was."""
+
+    # Waiting ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def subscribe(self, account: str, queue: str) -> Subscription:
+        """Start receiving wake-ups for one queue (use as a context manager)."""
+
+    async def put_message(self, account: str, queue: str, message: NewMessage) -> bool:
+        """Create or replace one message; True if it was created."""
+        (created,) = await self.put_messages(account, queue, [message])
+        return created

@@ -1,0 +1,220 @@
+"""`memory://`: an in-process backend for tests and embedding (nothing persists)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TypeVar
+
+from burrow.backends.base import Backend, Subscription
+from burrow.backends.notify import Notifier
+from burrow.errors import MessageNotFound, NoMatch
+from burrow.model import Attributes, Filters, Message, NewMessage, StoredMessage
+
+Queue = dict[str, StoredMessage]
+Account = dict[str, Queue]
+V = TypeVar("V")
+
+
+def after_marker(keys: Iterable[str], marker: str | None, known: bool) -> Iterator[str]:
+    """Keys strictly after `marker`; from the start when the marker is unknown."""
+    it = iter(keys)
+    if marker is not None and known:
+        for key in it:
+            if key == marker:
+                break
+    return it
+
+
+class MemoryBackend(Backend):
+    """Ordered dicts all the way down: account → queue → message id → message.
+
+    A dict keeps insertion order and keeps a key's place when its value is
+    replaced, which is exactly the listing order and replace rule of the API.
+    Every method runs without awaiting, so each is atomic on the event loop.
+    """
+
+    def __init__(self, sweep_interval: float = 1.0) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._notifier = Notifier()
+        self._sweep_interval = sweep_interval
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def close(self) -> None:
+        self._notifier.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    def subscribe(self, account: str, queue: str) -> Subscription:
+        return self._notifier.subscribe(account, queue)
+
+    # Accounts and queues ---------------------------------------------------
+
+    async def get_accounts(self, filters: Filters) -> list[str]:
+        now = time.time()
+        return self._names(self._accounts, filters, lambda a: _account_live(a, now), "accounts")
+
+    async def delete_accounts(self, filters: Filters) -> list[str]:
+        names = await self.get_accounts(filters)
+        for name in names:
+            del self._accounts[name]
+        return names
+
+    async def get_queues(self, account: str, filters: Filters) -> list[str]:
+        now = time.time()
+        queues = self._accounts.get(account, {})
+        return self._names(queues, filters, lambda q: _queue_live(q, now), "queues")
+
+    async def delete_queues(self, account: str, filters: Filters) -> list[str]:
+        names = await self.get_queues(account, filters)
+        queues = self._accounts[account]
+        for name in names:
+            del queues[name]
+        if not queues:
+            del self._accounts[account]
+        return names
+
+    @staticmethod
+    def _names(
+        items: Mapping[str, V], filters: Filters, live: Callable[[V], bool], what: str
+    ) -> list[str]:
+        names: list[str] = []
+        for name in after_marker(items, filters.marker, filters.marker in items):
+            if live(items[name]):
+                names.append(name)
+                if filters.limit is not None and len(names) >= filters.limit:
+                    break
+        if not names:
+            raise NoMatch(what)
+        return names
+
+    # Messages in a queue ------------------------------------------------------
+
+    def _match(self, account: str, queue: str, filters: Filters, now: float) -> list[StoredMessage]:
+        messages = self._accounts.get(account, {}).get(queue, {})
+        matched: list[StoredMessage] = []
+        for key in after_marker(messages, filters.marker, filters.marker in messages):
+            message = messages[key]
+            if message.expired(now) or not (filters.match_hidden or message.visible(now)):
+                continue
+            matched.append(message)
+            if filters.limit is not None and len(matched) >= filters.limit:
+                break
+        if not matched:
+            raise NoMatch()
+        return matched
+
+    async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        now = time.time()
+        return [m.report(now) for m in self._match(account, queue, filters, now)]
+
+    async def update_messages(
+        self, account: str, queue: str, attributes: Attributes, filters: Filters
+    ) -> list[Message]:
+        now = time.time()
+        matched = self._match(account, queue, filters, now)
+        for message in matched:
+            message.apply(attributes, now)
+        self._announce(account, queue, matched, now)
+        return [m.report(now) for m in matched]
+
+    async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        now = time.time()
+        matched = self._match(account, queue, filters, now)
+        for message in matched:
+            self._remove(account, queue, message.id)
+        return [m.report(now) for m in matched]
+
+    async def put_messages(
+        self, account: str, queue: str, messages: list[NewMessage]
+    ) -> list[bool]:
+        now = time.time()
+        stored = self._accounts.setdefault(account, {}).setdefault(queue, {})
+        created = []
+        new_ones = []
+        for new in messages:
+            old = stored.get(new.id)
+            created.append(old is None or old.expired(now))
+            if old is not None and old.expired(now):
+                del stored[new.id]  # an expired message is gone: its successor goes last
+            message = StoredMessage.create(new, now)
+            stored[new.id] = message
+            new_ones.append(message)
+        self._announce(account, queue, new_ones, now)
+        return created
+
+    # One message -------------------------------------------------------------------
+
+    def _one(self, account: str, queue: str, message_id: str, now: float) -> StoredMessage:
+        message = self._accounts.get(account, {}).get(queue, {}).get(message_id)
+        if message is None or message.expired(now):
+            raise MessageNotFound(message_id)
+        return message
+
+    async def get_message(self, account: str, queue: str, message_id: str) -> Message:
+        now = time.time()
+        return self._one(account, queue, message_id, now).report(now)
+
+    async def update_message(
+        self, account: str, queue: str, message_id: str, attributes: Attributes
+    ) -> Message:
+        now = time.time()
+        message = self._one(account, queue, message_id, now)
+        message.apply(attributes, now)
+        self._announce(account, queue, [message], now)
+        return message.report(now)
+
+    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+        now = time.time()
+        message = self._one(account, queue, message_id, now)
+        self._remove(account, queue, message_id)
+        return message.report(now)
+
+    # Internals -------------------------------------------------------------------------
+
+    def _announce(self, account: str, queue: str, touched: list[StoredMessage], now: float) -> None:
+        """Wake waiters now, and again when the earliest hidden message reappears."""
+        self._notifier.changed(account, queue)
+        for message in touched:
+            if message.hidden_until > now:
+                self._notifier.visible_at(account, queue, message.hidden_until)
+
+    def _remove(self, account: str, queue: str, message_id: str) -> None:
+        queues = self._accounts[account]
+        messages = queues[queue]
+        del messages[message_id]
+        if not messages:
+            del queues[queue]
+            if not queues:
+                del self._accounts[account]
+
+    def purge_expired(self) -> int:
+        """Drop expired messages and the queues and accounts they leave empty."""
+        now = time.time()
+        purged = 0
+        for account, queues in list(self._accounts.items()):
+            for queue, messages in list(queues.items()):
+                for message in [m for m in messages.values() if m.expired(now)]:
+                    self._remove(account, queue, message.id)
+                    purged += 1
+        return purged
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            self.purge_expired()
+
+
+def _queue_live(messages: Queue, now: float) -> bool:
+    return any(not m.expired(now) for m in messages.values())
+
+
+def _account_live(queues: Account, now: float) -> bool:
+    return any(_queue_live(q, now) for q in queues.values())

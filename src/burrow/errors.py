@@ -1,0 +1,80 @@
+"""One exception hierarchy for Burrow; each category carries its HTTP status.
+
+    BurrowError (500)
+    ├── InvalidRequest (400)
+    ├── Unauthorized (401)
+    ├── Forbidden (403)
+    ├── NotFound (404)
+    │   ├── MessageNotFound     one message addressed by id is absent
+    │   └── NoMatch             a filter matched nothing
+    ├── MethodNotAllowed (405)
+    ├── Conflict (409)
+    ├── PayloadTooLarge (413)
+    ├── RateLimited (429)
+    └── BackendUnavailable (503)
+
+Backends translate driver exceptions into these at their boundary; frontends map
+them onto their protocol in one place.
+"""
+
+from __future__ import annotations
+
+
+class BurrowError(Exception):
+    """Root of every error Burrow raises on purpose."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(BurrowError):
+    status = 400
+
+
+class Unauthorized(BurrowError):
+    status = 401
+
+
+class Forbidden(BurrowError):
+    status = 403
+
+
+class NotFound(BurrowError):
+    status = 404
+
+
+class MessageNotFound(NotFound):
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"message {message_id!r} not found")
+
+
+class NoMatch(NotFound):
+    def __init__(self, what: str = "messages") -> None:
+        super().__init__(f"no {what} matched")
+
+
+class MethodNotAllowed(BurrowError):
+    status = 405
+
+    def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"method {method} not allowed here")
+        self.allowed = allowed
+
+
+class Conflict(BurrowError):
+    status = 409
+
+
+class PayloadTooLarge(BurrowError):
+    status = 413
+
+
+class RateLimited(BurrowError):
+    status = 429
+
+
+class BackendUnavailable(BurrowError):
+    status = 503

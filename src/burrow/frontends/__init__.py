@@ -1,0 +1,1 @@
+"""Frontends: one per wire protocol, each calling the service layer."""
