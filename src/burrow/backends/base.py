@@ -35,6 +35,10 @@ class Subscription(abc.ABC):
         """
 
     @abc.abstractmethod
+    def interrupt(self) -> None:
+        """Make the pending and every later `wait` return False at once (shutting down)."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Stop receiving wake-ups."""
 

@@ -22,18 +22,23 @@ _BUCKET = 0.01
 
 
 class _EventSubscription(Subscription):
-    __slots__ = ("_event", "_key", "_notifier")
+    __slots__ = ("_event", "_interrupted", "_key", "_notifier")
 
     def __init__(self, notifier: Notifier, key: QueueKey) -> None:
         self._notifier = notifier
         self._key = key
         self._event = asyncio.Event()
+        self._interrupted = False
 
     def wake(self) -> None:
         self._event.set()
 
+    def interrupt(self) -> None:
+        self._interrupted = True
+        self._event.set()
+
     async def wait(self, seconds: float) -> bool:
-        if self._notifier.closing:
+        if self._interrupted:
             return False
         if seconds > 0 and not self._event.is_set():
             try:
@@ -42,7 +47,7 @@ class _EventSubscription(Subscription):
             except TimeoutError:
                 pass
         self._event.clear()
-        return not self._notifier.closing
+        return not self._interrupted
 
     def close(self) -> None:
         self._notifier.unsubscribe(self._key, self)
@@ -57,11 +62,13 @@ class Notifier:
         self._scheduled: set[tuple[float, QueueKey]] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._handle_at = math.inf
-        self.closing = False
+        self._closing = False
 
     def subscribe(self, account: str, queue: str) -> Subscription:
         key = (account, queue)
         subscription = _EventSubscription(self, key)
+        if self._closing:
+            subscription.interrupt()
         self._subscribers.setdefault(key, set()).add(subscription)
         return subscription
 
@@ -106,10 +113,10 @@ class Notifier:
 
     def close(self) -> None:
         """Wake every waiter for good: the backend is going away."""
-        self.closing = True
+        self._closing = True
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
         for subscribers in self._subscribers.values():
             for subscription in subscribers:
-                subscription.wake()
+                subscription.interrupt()

@@ -1,0 +1,488 @@
+"""A lean closed-loop HTTP/1.1 load generator (asyncio Protocols + uvloop).
+
+Each of C keep-alive connections runs one request after the other (closed loop).
+Requests are pre-built bytes; responses are parsed by hand (Content-Length bodies,
+chunked bodies, 204/304 and HEAD-less empty responses), so one core can drive tens of
+thousands of requests per second. httpx is far too slow for this.
+
+Library use::
+
+    result = await run_load("127.0.0.1", 8000, workload, concurrency=16,
+                            warmup=1.0, duration=5.0)
+
+where `workload` has an ``async step(conn, worker, seq) -> int`` method returning the
+number of messages that step carried (see ``phases.py``). CLI use::
+
+    python bench/loadgen.py --port 8000 --phase put-1 --concurrency 16 --duration 5
+    python bench/loadgen.py --port 8000 --method GET --path / --expect 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, cast
+
+MAX_RECONNECTS = 100  # per connection per run; bounded so a dead server cannot spin us
+CONNECT_TIMEOUT = 5.0
+SHUTDOWN_GRACE = 5.0  # seconds to let in-flight requests finish after the window closes
+
+
+class LoadError(Exception):
+    """The connection failed or the response could not be parsed."""
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+class _HttpClientProtocol(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with at most one request in flight."""
+
+    __slots__ = ("_buf", "_closed", "_waiter", "transport")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._closed = False
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(LoadError(f"connection lost: {exc!r}"))
+        self._waiter = None
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        waiter = self._waiter
+        if waiter is None:
+            if buf:
+                self._fail(LoadError("unsolicited data from server"))
+            return
+        try:
+            parsed = _parse_response(buf)
+        except LoadError as exc:
+            self._fail(exc)
+            return
+        if parsed is None:
+            return
+        status, body, used, close = parsed
+        del buf[:used]
+        self._waiter = None
+        if close:
+            self._closed = True
+            if self.transport is not None:
+                self.transport.close()
+        if not waiter.done():
+            waiter.set_result((status, body))
+
+    def _fail(self, exc: Exception) -> None:
+        waiter = self._waiter
+        self._waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # API
+    @property
+    def usable(self) -> bool:
+        return not self._closed and self.transport is not None
+
+    def send(self, raw: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None and self._waiter is None
+        fut: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        self._waiter = fut
+        self.transport.write(raw)
+        return fut
+
+    def close(self) -> None:
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
+    """Parse one response at the start of `buf`.
+
+    Returns (status, body, bytes consumed, server-will-close) or None if incomplete.
+    """
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buf) > 65536:
+            raise LoadError("response head too large")
+        return None
+    if buf[:7] != b"HTTP/1.":
+        raise LoadError(f"bad status line: {bytes(buf[:40])!r}")
+    try:
+        status = int(buf[9:12])
+    except ValueError as exc:
+        raise LoadError(f"bad status line: {bytes(buf[:40])!r}") from exc
+    head = bytes(buf[:end]).lower()
+    start = end + 4
+    close = b"\r\nconnection: close" in head
+    if status == 204 or status == 304 or 100 <= status < 200:
+        return status, b"", start, close
+    i = head.find(b"\r\ncontent-length:")
+    if i >= 0:
+        j = head.find(b"\r\n", i + 17)
+        length = int(head[i + 17 : j if j >= 0 else len(head)])
+        if len(buf) < start + length:
+            return None
+        return status, bytes(buf[start : start + length]), start + length, close
+    if b"\r\ntransfer-encoding: chunked" in head:
+        return _parse_chunked(buf, start, status, close)
+    # No length: body runs until close. We only support that for error responses
+    # that close; treat what we have as the body when the server closes.
+    if close:
+        return status, bytes(buf[start:]), len(buf), True
+    return status, b"", start, close
+
+
+def _parse_chunked(
+    buf: bytearray, pos: int, status: int, close: bool
+) -> tuple[int, bytes, int, bool] | None:
+    parts: list[bytes] = []
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size_field = bytes(buf[pos:eol]).split(b";", 1)[0].strip()
+        try:
+            size = int(size_field, 16)
+        except ValueError as exc:
+            raise LoadError(f"bad chunk size {size_field!r}") from exc
+        pos = eol + 2
+        if size == 0:
+            # skip optional trailers up to the blank line
+            while True:
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    return None
+                if eol == pos:
+                    return status, b"".join(parts), eol + 2, close
+                pos = eol + 2
+        if len(buf) < pos + size + 2:
+            return None
+        parts.append(bytes(buf[pos : pos + size]))
+        pos += size + 2
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def build_request(
+    method: str,
+    path: str,
+    host: str,
+    body: bytes = b"",
+    content_type: str = "application/octet-stream",
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> bytes:
+    """Serialise one HTTP/1.1 keep-alive request."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    lines.extend(f"{k}: {v}" for k, v in extra_headers)
+    if body or method in ("PUT", "POST"):
+        lines.append(f"Content-Type: {content_type}")
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# --------------------------------------------------------------------------- recording
+
+
+@dataclass
+class Recorder:
+    """Counts what completes inside the measured window."""
+
+    measuring: bool = False
+    requests: int = 0
+    messages: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    warmup_errors: Counter[str] = field(default_factory=Counter)
+
+    def error(self, label: str) -> None:
+        if self.measuring:
+            self.errors[label] += 1
+        else:
+            self.warmup_errors[label] += 1
+
+    def add_messages(self, n: int) -> None:
+        if self.measuring:
+            self.messages += n
+
+
+def _ok(status: int, expect: int | tuple[int, ...]) -> bool:
+    return status == expect if isinstance(expect, int) else status in expect
+
+
+class Connection:
+    """What a workload step sees: send a pre-built request, get (status, body)."""
+
+    __slots__ = ("_host", "_port", "_proto", "_rec", "reconnects")
+
+    def __init__(self, host: str, port: int, rec: Recorder) -> None:
+        self._host = host
+        self._port = port
+        self._rec = rec
+        self._proto: _HttpClientProtocol | None = None
+        self.reconnects = 0
+
+    async def _connect(self) -> _HttpClientProtocol:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            _, proto = await loop.create_connection(_HttpClientProtocol, self._host, self._port)
+        return proto
+
+    async def request(self, raw: bytes, expect: int | tuple[int, ...] = 200) -> tuple[int, bytes]:
+        """Send `raw`; record latency, and an error when the status is not `expect`.
+
+        Returns (status, body); status 0 means a connection/protocol error (recorded).
+        """
+        proto = self._proto
+        if proto is None or not proto.usable:
+            if self.reconnects >= MAX_RECONNECTS:
+                raise LoadError("too many reconnects")
+            if proto is not None:
+                self.reconnects += 1
+            try:
+                proto = self._proto = await self._connect()
+            except (OSError, TimeoutError) as exc:
+                self.reconnects += 1
+                self._rec.error(f"connect:{type(exc).__name__}")
+                await asyncio.sleep(0.05)
+                return 0, b""
+        rec = self._rec
+        t0 = time.perf_counter()
+        try:
+            status, body = await proto.send(raw)
+        except LoadError:
+            rec.error("conn-error")
+            return 0, b""
+        if rec.measuring:
+            rec.latencies.append(time.perf_counter() - t0)
+            rec.requests += 1
+            if not _ok(status, expect):
+                rec.errors[str(status)] += 1
+        elif not _ok(status, expect):
+            rec.warmup_errors[str(status)] += 1
+        return status, body
+
+    def close(self) -> None:
+        if self._proto is not None:
+            self._proto.close()
+
+
+class Workload(Protocol):
+    """One closed-loop iteration; returns the number of messages it moved."""
+
+    async def step(self, conn: Connection, worker: int, seq: int) -> int: ...
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    duration: float  # measured window, seconds
+    requests: int
+    messages: int
+    req_per_s: float
+    msgs_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: dict[str, int]
+    warmup_errors: dict[str, int]
+    hung: int  # connections still waiting on a response after the grace period
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values()) + self.hung
+
+    def errors_text(self) -> str:
+        parts = [f"{k}×{v}" for k, v in sorted(self.errors.items())]
+        if self.hung:
+            parts.append(f"hung×{self.hung}")
+        return ", ".join(parts) if parts else "0"
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+# --------------------------------------------------------------------------- engine
+
+
+async def run_load(
+    host: str,
+    port: int,
+    workload: Workload,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    max_steps: int = 50_000_000,
+) -> LoadResult:
+    """Run `workload` on `concurrency` connections: `warmup` s uncounted, then `duration` s.
+
+    Every connection loop is bounded by the clock and by `max_steps`; connections still
+    stuck on a response SHUTDOWN_GRACE seconds after the window closes are cancelled and
+    reported as `hung`.
+    """
+    if concurrency < 1 or duration <= 0 or warmup < 0:
+        raise ValueError("concurrency >= 1, duration > 0, warmup >= 0")
+    rec = Recorder()
+    stop = False
+    fatal: list[str] = []
+
+    async def worker(idx: int) -> None:
+        conn = Connection(host, port, rec)
+        try:
+            seq = 0
+            while not stop and seq < max_steps:
+                n = await workload.step(conn, idx, seq)
+                seq += 1
+                if n:
+                    rec.add_messages(n)
+        except LoadError as exc:
+            fatal.append(f"worker {idx}: {exc}")
+        finally:
+            conn.close()
+
+    tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
+    try:
+        await asyncio.sleep(warmup)
+        rec.measuring = True
+        t_start = time.perf_counter()
+        await asyncio.sleep(duration)
+        rec.measuring = False
+        measured = time.perf_counter() - t_start
+        stop = True
+        done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+        hung = len(pending)
+    finally:
+        stop = True
+        rec.measuring = False
+        for t in tasks:
+            t.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+    for msg in fatal[:3]:
+        print(f"loadgen: {msg}", file=sys.stderr)
+    if fatal:
+        rec.errors["fatal"] += len(fatal)
+    lat = sorted(rec.latencies)
+    return LoadResult(
+        concurrency=concurrency,
+        duration=measured,
+        requests=rec.requests,
+        messages=rec.messages,
+        req_per_s=rec.requests / measured,
+        msgs_per_s=rec.messages / measured,
+        p50_ms=percentile(lat, 50) * 1000,
+        p99_ms=percentile(lat, 99) * 1000,
+        max_ms=(lat[-1] * 1000) if lat else 0.0,
+        errors=dict(rec.errors),
+        warmup_errors=dict(rec.warmup_errors),
+        hung=hung,
+    )
+
+
+def install_uvloop() -> str:
+    """Use uvloop when available; returns the loop implementation's name."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+class _FixedRequest:
+    """A workload issuing the same request forever (CLI generic mode)."""
+
+    def __init__(self, raw: bytes, expect: int, msgs: int) -> None:
+        self.raw = raw
+        self.expect = expect
+        self.msgs = msgs
+
+    async def step(self, conn: Connection, worker: int, seq: int) -> int:
+        status, _ = await conn.request(self.raw, self.expect)
+        return self.msgs if status == self.expect else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--concurrency", "-c", type=int, default=16)
+    p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--duration", "-d", type=float, default=5.0)
+    p.add_argument("--phase", help="a named phase from phases.py (e.g. put-1, claim-pop)")
+    p.add_argument("--account", default="bench-cli")
+    p.add_argument("--method", default="GET", help="generic mode: HTTP method")
+    p.add_argument("--path", default="/", help="generic mode: request target")
+    p.add_argument("--body-size", type=int, default=0, help="generic mode: body bytes")
+    p.add_argument("--expect", type=int, default=200, help="generic mode: expected status")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = p.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        p.error("traffic only to the loopback interface")
+    loop_name = install_uvloop()
+
+    workload: Workload
+    if args.phase:
+        import phases
+
+        spec = phases.PHASES.get(args.phase)
+        if spec is None:
+            p.error(f"unknown phase {args.phase!r}; known: {', '.join(phases.PHASES)}")
+        workload = spec.make(f"{args.host}:{args.port}", args.account, "q")
+    else:
+        raw = build_request(args.method, args.path, f"{args.host}:{args.port}", b"x" * args.body_size)
+        workload = _FixedRequest(raw, args.expect, 1)
+
+    result = asyncio.run(
+        run_load(args.host, args.port, workload, args.concurrency, args.warmup, args.duration)
+    )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(
+            f"[{loop_name}] c={result.concurrency} {result.duration:.1f}s: "
+            f"{result.req_per_s:,.0f} req/s, {result.msgs_per_s:,.0f} msgs/s, "
+            f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
+            f"max {result.max_ms:.2f} ms, errors {result.errors_text()}"
+        )
+    return 0 if result.error_count == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

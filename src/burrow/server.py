@@ -1,0 +1,119 @@
+"""Assembly: settings → backend → service → frontends → one ASGI app, and serving it."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+
+from burrow.auth import Guard, OpenAccess
+from burrow.backends import open_backend
+from burrow.backends.base import Backend
+from burrow.config import Settings
+from burrow.errors import BurrowError, InvalidRequest, MethodNotAllowed, NotFound
+from burrow.frontends.asgi import Receive, Response, Scope, Send, path_segments, query_params
+from burrow.frontends.burrow_v1 import BurrowV1
+from burrow.service import Service
+
+logger = logging.getLogger(__name__)
+
+VERSIONS = Response.json(["v1.0"])
+HEALTHY = Response.json({"status": "ok"})
+
+
+class App:
+    """The ASGI application: `/`, `/health`, and `/v1.0/…` for the v1.0 frontend."""
+
+    def __init__(self, backend: Backend, settings: Settings, guard: Guard | None = None) -> None:
+        self.backend = backend
+        self.service = Service(backend, settings.limits)
+        self.v1 = BurrowV1(self.service, guard or OpenAccess())
+        self.ready = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await (await self._respond(scope, receive)).send(send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+        try:
+            path = path_segments(scope)
+            query = query_params(scope)
+            if path and path[0] == "v1.0":
+                return await self.v1.handle(scope, receive, path[1:], query)
+            return self._meta(scope["method"], path, query)
+        except BurrowError as error:
+            if error.status >= 500:
+                logger.error("%s %s failed: %s", scope["method"], scope["path"], error.message)
+            elif logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s %s: %s", scope["method"], scope["path"], error.message)
+            return Response.error(error)
+        except Exception:
+            logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            return Response.json({"error": "internal error"}, 500)
+
+    def _meta(self, method: str, path: list[str], query: dict[str, str]) -> Response:
+        if path not in ([""], ["health"]):
+            raise NotFound("no such path")
+        if method != "GET":
+            raise MethodNotAllowed(method, ("GET",))
+        if query:
+            raise InvalidRequest("this path takes no query parameters")
+        return VERSIONS if path == [""] else HEALTHY
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.backend.open()
+                except Exception as error:
+                    logger.exception("cannot open the backend")
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.backend.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_app(settings: Settings) -> App:
+    return App(open_backend(settings.backend), settings)
+
+
+class _DrainingServer(uvicorn.Server):
+    """Answers pending long polls as soon as shutdown starts, so it is quick."""
+
+    def __init__(self, config: uvicorn.Config, app: App) -> None:
+        super().__init__(config)
+        self.burrow = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.burrow.service.drain()
+        await super().shutdown(sockets)
+
+
+def serve(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests finish, waiters are answered."""
+    if settings.workers != 1:
+        raise InvalidRequest(
+            "--workers > 1 needs a backend shared between processes; "
+            f"{settings.backend.split(':')[0]} lives in one process"
+        )
+    app = build_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=settings.access_log,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    _DrainingServer(config, app).run()

@@ -1,0 +1,210 @@
+"""The rules every frontend goes through: validation, limits, defaults, long polls.
+
+Frontends translate their wire format into these calls; backends only store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from burrow.backends.base import Backend, Subscription
+from burrow.config import Limits
+from burrow.errors import InvalidRequest, NoMatch, PayloadTooLarge
+from burrow.ids import new_id
+from burrow.model import Attributes, Filters, Message, NewMessage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message as a client submits it: id and attributes may be left out."""
+
+    body: bytes
+    id: str | None = None
+    ttl: int | None = None
+    hide: int | None = None
+
+
+class Service:
+    """Validates requests against `Limits` and runs them on the backend."""
+
+    def __init__(self, backend: Backend, limits: Limits) -> None:
+        self.backend = backend
+        self.limits = limits
+        self._waiting: set[Subscription] = set()
+        self._draining = False
+
+    # Validation --------------------------------------------------------------
+
+    def check_id(self, kind: str, value: str) -> str:
+        """Ids are 1..max_id_length characters, no control characters, not `.`/`..`."""
+        if not value:
+            raise InvalidRequest(f"{kind} id must not be empty")
+        if len(value) > self.limits.max_id_length:
+            raise InvalidRequest(f"{kind} id longer than {self.limits.max_id_length} characters")
+        if value in (".", "..") or "/" in value or not value.isprintable():
+            raise InvalidRequest(f"{kind} id contains characters that are not allowed")
+        return value
+
+    def check_filters(self, filters: Filters) -> Filters:
+        if filters.limit is not None:
+            self.check_number("limit", filters.limit, self.limits.max_limit, minimum=1)
+        return filters
+
+    def check_attributes(self, attributes: Attributes) -> Attributes:
+        if attributes.ttl is not None:
+            self.check_number("ttl", attributes.ttl, self.limits.max_ttl)
+        if attributes.hide is not None:
+            self.check_number("hide", attributes.hide, self.limits.max_hide)
+        return attributes
+
+    @staticmethod
+    def check_number(name: str, value: int, maximum: int, minimum: int = 0) -> int:
+        if not minimum <= value <= maximum:
+            raise InvalidRequest(f"{name} must be an integer from {minimum} to {maximum}")
+        return value
+
+    def check_body(self, body: bytes) -> bytes:
+        if len(body) > self.limits.max_body_bytes:
+            raise PayloadTooLarge(f"message body larger than {self.limits.max_body_bytes} bytes")
+        return body
+
+    def _resolve(self, draft: Draft) -> NewMessage:
+        attributes = self.check_attributes(Attributes(draft.ttl, draft.hide))
+        return NewMessage(
+            id=new_id() if draft.id is None else self.check_id("message", draft.id),
+            body=self.check_body(draft.body),
+            ttl=self.limits.default_ttl if attributes.ttl is None else attributes.ttl,
+            hide=attributes.hide or 0,
+        )
+
+    # Accounts and queues -----------------------------------------------------
+
+    async def get_accounts(self, filters: Filters) -> list[str]:
+        return await self.backend.get_accounts(self.check_filters(filters))
+
+    async def delete_accounts(self, filters: Filters) -> list[str]:
+        return await self.backend.delete_accounts(self.check_filters(filters))
+
+    async def get_queues(self, account: str, filters: Filters) -> list[str]:
+        account = self.check_id("account", account)
+        return await self.backend.get_queues(account, self.check_filters(filters))
+
+    async def delete_queues(self, account: str, filters: Filters) -> list[str]:
+        account = self.check_id("account", account)
+        return await self.backend.delete_queues(account, self.check_filters(filters))
+
+    # Messages of a queue ---------------------------------------------------------
+
+    async def get_messages(
+        self, account: str, queue: str, filters: Filters, wait: int = 0
+    ) -> list[Message]:
+        filters = self._queue_call(account, queue, filters, wait)
+        return await self._waiting_for(
+            account, queue, wait, lambda: self.backend.get_messages(account, queue, filters)
+        )
+
+    async def update_messages(
+        self, account: str, queue: str, attributes: Attributes, filters: Filters, wait: int = 0
+    ) -> list[Message]:
+        filters = self._queue_call(account, queue, filters, wait)
+        attributes = self.check_attributes(attributes)
+        return await self._waiting_for(
+            account,
+            queue,
+            wait,
+            lambda: self.backend.update_messages(account, queue, attributes, filters),
+        )
+
+    async def delete_messages(
+        self, account: str, queue: str, filters: Filters, wait: int = 0
+    ) -> list[Message]:
+        filters = self._queue_call(account, queue, filters, wait)
+        return await self._waiting_for(
+            account, queue, wait, lambda: self.backend.delete_messages(account, queue, filters)
+        )
+
+    async def put_messages(self, account: str, queue: str, drafts: list[Draft]) -> list[str]:
+        """Insert a batch atomically; returns the ids (generated where none was given)."""
+        self._queue_ids(account, queue)
+        if not drafts:
+            raise InvalidRequest("a batch needs at least one message")
+        if len(drafts) > self.limits.max_batch_messages:
+            raise PayloadTooLarge(
+                f"a batch holds at most {self.limits.max_batch_messages} messages"
+            )
+        messages = [self._resolve(draft) for draft in drafts]
+        if len({m.id for m in messages}) != len(messages):
+            raise InvalidRequest("a batch must not repeat a message id")
+        await self.backend.put_messages(account, queue, messages)
+        return [m.id for m in messages]
+
+    # One message -------------------------------------------------------------------
+
+    async def put_message(self, account: str, queue: str, draft: Draft) -> bool:
+        """Create or replace one message; True if it was created."""
+        self._queue_ids(account, queue)
+        return await self.backend.put_message(account, queue, self._resolve(draft))
+
+    async def get_message(self, account: str, queue: str, message_id: str) -> Message:
+        self._message_ids(account, queue, message_id)
+        return await self.backend.get_message(account, queue, message_id)
+
+    async def update_message(
+        self, account: str, queue: str, message_id: str, attributes: Attributes
+    ) -> Message:
+        self._message_ids(account, queue, message_id)
+        attributes = self.check_attributes(attributes)
+        return await self.backend.update_message(account, queue, message_id, attributes)
+
+    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+        self._message_ids(account, queue, message_id)
+        return await self.backend.delete_message(account, queue, message_id)
+
+    # Long polls ----------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Answer every pending long poll now and take no new ones (shutting down)."""
+        self._draining = True
+        for subscription in self._waiting:
+            subscription.interrupt()
+
+    async def _waiting_for(
+        self, account: str, queue: str, wait: int, attempt: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run `attempt`; while it matches nothing, sleep on the queue for up to `wait` s."""
+        if wait == 0 or self._draining:
+            return await attempt()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        with self.backend.subscribe(account, queue) as subscription:
+            self._waiting.add(subscription)
+            try:
+                while True:
+                    try:
+                        return await attempt()
+                    except NoMatch:
+                        left = deadline - loop.time()
+                        if left <= 0 or not await subscription.wait(left):
+                            raise
+            finally:
+                self._waiting.discard(subscription)
+
+    # Id checks -----------------------------------------------------------------------
+
+    def _queue_ids(self, account: str, queue: str) -> None:
+        self.check_id("account", account)
+        self.check_id("queue", queue)
+
+    def _message_ids(self, account: str, queue: str, message_id: str) -> None:
+        self._queue_ids(account, queue)
+        self.check_id("message", message_id)
+
+    def _queue_call(self, account: str, queue: str, filters: Filters, wait: int) -> Filters:
+        self._queue_ids(account, queue)
+        self.check_number("wait", wait, self.limits.max_wait)
+        return self.check_filters(filters)
