@@ -50,7 +50,7 @@ class _HttpClientProtocol(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self._buf = bytearray()
+        self._buf = b""
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._closed = False
 
@@ -66,22 +66,22 @@ class _HttpClientProtocol(asyncio.Protocol):
         self._waiter = None
 
     def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
+        # Common case: the whole response arrives in one chunk; parse it without copying.
+        buf = self._buf + data if self._buf else data
         waiter = self._waiter
         if waiter is None:
-            if buf:
-                self._fail(LoadError("unsolicited data from server"))
+            self._fail(LoadError("unsolicited data from server"))
             return
         try:
             parsed = _parse_response(buf)
-        except LoadError as exc:
-            self._fail(exc)
+        except (LoadError, ValueError) as exc:
+            self._fail(LoadError(str(exc)))
             return
         if parsed is None:
+            self._buf = buf
             return
         status, body, used, close = parsed
-        del buf[:used]
+        self._buf = buf[used:] if used < len(buf) else b""
         self._waiter = None
         if close:
             self._closed = True
@@ -117,7 +117,11 @@ class _HttpClientProtocol(asyncio.Protocol):
             self.transport.close()
 
 
-def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
+_CL = b"\r\ncontent-length: "
+_CL_LEN = len(_CL)
+
+
+def _parse_response(buf: bytes) -> tuple[int, bytes, int, bool] | None:
     """Parse one response at the start of `buf`.
 
     Returns (status, body, bytes consumed, server-will-close) or None if incomplete.
@@ -127,42 +131,49 @@ def _parse_response(buf: bytearray) -> tuple[int, bytes, int, bool] | None:
         if len(buf) > 65536:
             raise LoadError("response head too large")
         return None
-    if buf[:7] != b"HTTP/1.":
-        raise LoadError(f"bad status line: {bytes(buf[:40])!r}")
-    try:
-        status = int(buf[9:12])
-    except ValueError as exc:
-        raise LoadError(f"bad status line: {bytes(buf[:40])!r}") from exc
-    head = bytes(buf[:end]).lower()
+    if not buf.startswith(b"HTTP/1."):
+        raise LoadError(f"bad status line: {buf[:40]!r}")
+    status = int(buf[9:12])
     start = end + 4
+    # Fast path: lower-case header names, as uvicorn (ASGI) writes them.
+    i = buf.find(_CL, 0, end)
+    if i >= 0:
+        close = buf.find(b"\r\nconnection: close", 0, end) >= 0
+        if status == 204 or status == 304 or 100 <= status < 200:
+            return status, b"", start, close
+        j = buf.find(b"\r", i + _CL_LEN)
+        stop = start + int(buf[i + _CL_LEN : j])
+        if len(buf) < stop:
+            return None
+        return status, buf[start:stop], stop, close
+    head = buf[:end].lower()
     close = b"\r\nconnection: close" in head
     if status == 204 or status == 304 or 100 <= status < 200:
         return status, b"", start, close
     i = head.find(b"\r\ncontent-length:")
     if i >= 0:
         j = head.find(b"\r\n", i + 17)
-        length = int(head[i + 17 : j if j >= 0 else len(head)])
-        if len(buf) < start + length:
+        stop = start + int(head[i + 17 : j if j >= 0 else len(head)])
+        if len(buf) < stop:
             return None
-        return status, bytes(buf[start : start + length]), start + length, close
+        return status, buf[start:stop], stop, close
     if b"\r\ntransfer-encoding: chunked" in head:
         return _parse_chunked(buf, start, status, close)
-    # No length: body runs until close. We only support that for error responses
-    # that close; treat what we have as the body when the server closes.
+    # No length and no chunking: the body runs until the server closes.
     if close:
-        return status, bytes(buf[start:]), len(buf), True
+        return status, buf[start:], len(buf), True
     return status, b"", start, close
 
 
 def _parse_chunked(
-    buf: bytearray, pos: int, status: int, close: bool
+    buf: bytes, pos: int, status: int, close: bool
 ) -> tuple[int, bytes, int, bool] | None:
     parts: list[bytes] = []
     while True:
         eol = buf.find(b"\r\n", pos)
         if eol < 0:
             return None
-        size_field = bytes(buf[pos:eol]).split(b";", 1)[0].strip()
+        size_field = buf[pos:eol].split(b";", 1)[0].strip()
         try:
             size = int(size_field, 16)
         except ValueError as exc:
@@ -179,7 +190,7 @@ def _parse_chunked(
                 pos = eol + 2
         if len(buf) < pos + size + 2:
             return None
-        parts.append(bytes(buf[pos : pos + size]))
+        parts.append(buf[pos : pos + size])
         pos += size + 2
 
 

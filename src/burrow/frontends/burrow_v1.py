@@ -109,16 +109,16 @@ class BurrowV1:
     # Accounts and queues ------------------------------------------------------
 
     async def get_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        names = await self.service.get_accounts(p.filters())
-        return _names(names, p.detail(Detail.ID, NAME_DETAILS))
+        detail = p.detail(Detail.ID, NAME_DETAILS)
+        return _names(await self.service.get_accounts(p.filters()), detail)
 
     async def delete_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE, NAME_DETAILS)
         return _names(await self.service.delete_accounts(p.filters()), detail)
 
     async def get_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        names = await self.service.get_queues(path[0], p.filters())
-        return _names(names, p.detail(Detail.ID, NAME_DETAILS))
+        detail = p.detail(Detail.ID, NAME_DETAILS)
+        return _names(await self.service.get_queues(path[0], p.filters()), detail)
 
     async def delete_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE, NAME_DETAILS)

@@ -1,0 +1,279 @@
+"""Every client operation as a `Call`, built once here and sent by either client.
+
+The module-level functions mirror `burrow.backends.base.Backend` (the account is
+an argument, nothing found raises `NoMatch` / `MessageNotFound`), so that an
+`http` backend is a thin adapter. `AccountCalls` and `QueueCalls` are the
+friendlier operations behind `Client` and `Queue`: listings answer `[]` where
+nothing matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from burrow.client.wire import (
+    JSON,
+    OCTETS,
+    Call,
+    Request,
+    as_bytes,
+    body_fields,
+    json_body,
+    params,
+    path,
+    raiser,
+    read_json,
+    read_message,
+    read_messages,
+    read_names,
+    read_nothing,
+)
+from burrow.errors import MessageNotFound, NoMatch, NotFound
+from burrow.model import ALL_ITEMS, Attributes, Detail, Filters, Message, NewMessage
+from burrow.service import Draft
+
+T = TypeVar("T")
+
+NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
+MESSAGE_DETAILS = (Detail.NONE, Detail.ATTRIBUTES, Detail.ALL)
+"""Details a call returning `Message` objects can ask for (`none` returns `[]`)."""
+
+_no_path = raiser(lambda: NotFound("no such path on the server"))
+
+
+def or_empty(call: Call[list[T]]) -> Call[list[T]]:
+    """The same call, answering `[]` instead of raising where nothing matched."""
+    return Call(call.request, call.decode, list)
+
+
+# Mirrors of the Backend operations -------------------------------------------------------
+
+
+def get_accounts(filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID) -> Call[list[str]]:
+    return _names("GET", path(), filters, detail, "accounts")
+
+
+def delete_accounts(filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID) -> Call[list[str]]:
+    return _names("DELETE", path(), filters, detail, "accounts")
+
+
+def get_queues(
+    account: str, filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID
+) -> Call[list[str]]:
+    return _names("GET", path(account), filters, detail, "queues")
+
+
+def delete_queues(
+    account: str, filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID
+) -> Call[list[str]]:
+    return _names("DELETE", path(account), filters, detail, "queues")
+
+
+def get_messages(
+    account: str,
+    queue: str,
+    filters: Filters = ALL_ITEMS,
+    *,
+    wait: int = 0,
+    detail: Detail = Detail.ALL,
+) -> Call[list[Message]]:
+    return _messages("GET", account, queue, filters, None, wait, detail)
+
+
+def update_messages(
+    account: str,
+    queue: str,
+    attributes: Attributes,
+    filters: Filters = ALL_ITEMS,
+    *,
+    wait: int = 0,
+    detail: Detail = Detail.ALL,
+) -> Call[list[Message]]:
+    return _messages("POST", account, queue, filters, attributes, wait, detail)
+
+
+def delete_messages(
+    account: str,
+    queue: str,
+    filters: Filters = ALL_ITEMS,
+    *,
+    wait: int = 0,
+    detail: Detail = Detail.ALL,
+) -> Call[list[Message]]:
+    return _messages("DELETE", account, queue, filters, None, wait, detail)
+
+
+def put_messages(account: str, queue: str, messages: list[NewMessage]) -> Call[list[bool]]:
+    """Create or replace; True where a message was created.
+
+    One message goes by a plain PUT, whose status tells created (201) from
+    replaced (204). A batch answers only ids, so each counts as created.
+    """
+    if len(messages) == 1:
+        (one,) = messages
+        request = _put_one(account, queue, one.id, one.body, Attributes(one.ttl, one.hide))
+        return Call(request, _created, _no_path)
+    drafts = [Draft(m.body, m.id, m.ttl, m.hide) for m in messages]
+    return Call(_put_batch(account, queue, drafts), lambda _: [True] * len(drafts), _no_path)
+
+
+def get_message(account: str, queue: str, message_id: str) -> Call[Message]:
+    return _one("GET", account, queue, message_id, None, Detail.ALL, read_message)
+
+
+def update_message(
+    account: str, queue: str, message_id: str, attributes: Attributes
+) -> Call[Message]:
+    return _one("POST", account, queue, message_id, attributes, Detail.ALL, read_message)
+
+
+def delete_message(account: str, queue: str, message_id: str) -> Call[Message]:
+    return _one("DELETE", account, queue, message_id, None, Detail.ALL, read_message)
+
+
+# Friendlier operations of one account and one queue -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCalls:
+    """The operations behind `Client` / `AsyncClient`."""
+
+    account: str | None
+
+    @property
+    def name(self) -> str:
+        if self.account is None:
+            raise ValueError("this client was made without an account")
+        return self.account
+
+    def accounts(self, limit: int | None, marker: str | None) -> Call[list[str]]:
+        return or_empty(get_accounts(Filters(limit, marker)))
+
+    def queues(self, limit: int | None, marker: str | None) -> Call[list[str]]:
+        return or_empty(get_queues(self.name, Filters(limit, marker)))
+
+    def delete(self) -> Call[list[str]]:
+        return or_empty(delete_queues(self.name))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCalls:
+    """The operations behind `Queue` / `AsyncQueue`."""
+
+    account: str
+    name: str
+
+    def put(
+        self, body: bytes | str, id: str | None, ttl: int | None, hide: int | None
+    ) -> Call[str]:
+        if id is None:
+            request = _put_batch(self.account, self.name, [Draft(as_bytes(body), None, ttl, hide)])
+            return Call(request, lambda response: str(read_json(response)[0]), _no_path)
+        request = _put_one(self.account, self.name, id, as_bytes(body), Attributes(ttl, hide))
+        return Call(request, lambda _: id, _no_path)
+
+    def put_many(self, items: Iterable[bytes | str | Draft]) -> Call[list[str]]:
+        drafts = [i if isinstance(i, Draft) else Draft(as_bytes(i)) for i in items]
+        request = _put_batch(self.account, self.name, drafts)
+        return Call(request, lambda response: [str(i) for i in read_json(response)], _no_path)
+
+    def get(
+        self, limit: int | None, marker: str | None, match_hidden: bool, wait: int
+    ) -> Call[list[Message]]:
+        filters = Filters(limit, marker, match_hidden)
+        return or_empty(get_messages(self.account, self.name, filters, wait=wait))
+
+    def get_one(self, message_id: str) -> Call[Message]:
+        return get_message(self.account, self.name, message_id)
+
+    def claim(self, limit: int, hide: int, wait: int) -> Call[list[Message]]:
+        claim = Attributes(hide=hide)
+        return or_empty(update_messages(self.account, self.name, claim, Filters(limit), wait=wait))
+
+    def pop(self, limit: int, wait: int) -> Call[list[Message]]:
+        return or_empty(delete_messages(self.account, self.name, Filters(limit), wait=wait))
+
+    def update(self, message_id: str, ttl: int | None, hide: int | None) -> Call[Message]:
+        return update_message(self.account, self.name, message_id, Attributes(ttl, hide))
+
+    def delete(self, message_id: str) -> Call[None]:
+        return _one("DELETE", self.account, self.name, message_id, None, Detail.NONE, read_nothing)
+
+    def delete_all(self) -> Call[list[str]]:
+        everything = Filters(match_hidden=True)
+        request = Request(
+            "DELETE", path(self.account, self.name), params(everything, detail=Detail.ID)
+        )
+        return Call(request, read_names, list)
+
+
+# Building blocks ---------------------------------------------------------------------------
+
+
+def _names(method: str, where: str, filters: Filters, detail: Detail, what: str) -> Call[list[str]]:
+    _check_detail(detail, NAME_DETAILS)
+    request = Request(method, where, params(filters, detail=detail))
+    return Call(request, read_names, raiser(lambda: NoMatch(what)))
+
+
+def _messages(
+    method: str,
+    account: str,
+    queue: str,
+    filters: Filters,
+    attributes: Attributes | None,
+    wait: int,
+    detail: Detail,
+) -> Call[list[Message]]:
+    _check_detail(detail, MESSAGE_DETAILS)
+    query = params(filters, attributes, detail=detail, wait=wait)
+    return Call(
+        Request(method, path(account, queue), query, wait=wait), read_messages, raiser(NoMatch)
+    )
+
+
+def _one(
+    method: str,
+    account: str,
+    queue: str,
+    message_id: str,
+    attributes: Attributes | None,
+    detail: Detail,
+    decode: Callable[[httpx.Response], T],
+) -> Call[T]:
+    request = Request(
+        method, path(account, queue, message_id), params(None, attributes, detail=detail)
+    )
+    return Call(request, decode, raiser(lambda: MessageNotFound(message_id)))
+
+
+def _put_one(
+    account: str, queue: str, message_id: str, body: bytes, attributes: Attributes
+) -> Request:
+    where = path(account, queue, message_id)
+    return Request("PUT", where, params(None, attributes), body, OCTETS)
+
+
+def _put_batch(account: str, queue: str, drafts: list[Draft]) -> Request:
+    items = [_draft_json(draft) for draft in drafts]
+    return Request("PUT", path(account, queue), {}, json_body(items), JSON)
+
+
+def _draft_json(draft: Draft) -> dict[str, Any]:
+    item = body_fields(draft.body)
+    extra = {"id": draft.id, "ttl": draft.ttl, "hide": draft.hide}
+    item.update({key: value for key, value in extra.items() if value is not None})
+    return item
+
+
+def _created(response: httpx.Response) -> list[bool]:
+    return [response.status_code == 201]
+
+
+def _check_detail(detail: Detail, allowed: tuple[Detail, ...]) -> None:
+    if detail not in allowed:
+        raise ValueError(f"detail must be one of {', '.join(allowed)} here, not {detail}")

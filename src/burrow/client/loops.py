@@ -1,0 +1,124 @@
+"""Bookkeeping of the client's long-running helpers, shared by the sync and async queues.
+
+`WorkRun` drives `Queue.work`: how many messages to claim next, when to stop,
+and what to do when a handler fails. `Cursor` drives `Queue.follow`, a fan-out
+reader that walks a queue with `marker` and long polls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from burrow.model import Message
+
+logger = logging.getLogger(__name__)
+
+
+class Stop(Protocol):
+    """Anything with `is_set()`: a `threading.Event` or an `asyncio.Event`."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(slots=True)
+class WorkStats:
+    """What a `work` loop did."""
+
+    done: int = 0
+    """Messages handled without error and then deleted."""
+    failed: int = 0
+    """Messages whose handler (or delete) raised: left to reappear when the claim expires."""
+
+    @property
+    def handled(self) -> int:
+        return self.done + self.failed
+
+
+class WorkRun:
+    """One `work` loop: claims, stop conditions and the handling of failures."""
+
+    def __init__(
+        self,
+        account: str,
+        queue: str,
+        *,
+        limit: int,
+        wait: int,
+        stop: Stop | None,
+        max_messages: int | None,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if max_messages is not None and max_messages < 0:
+            raise ValueError("max_messages must not be negative")
+        self.stats = WorkStats()
+        self._log_extra = {"tenant": account, "queue": queue, "action": "work"}
+        self._limit = limit
+        self._wait = wait
+        self._stop = stop
+        self._max = max_messages
+        self._drained = False
+
+    def next_claim(self) -> int:
+        """How many messages to claim next; 0 once the run is over."""
+        if self._drained or (self._stop is not None and self._stop.is_set()):
+            return 0
+        if self._max is None:
+            return self._limit
+        return min(self._limit, self._max - self.stats.handled)
+
+    def claimed(self, messages: list[Message]) -> list[Message]:
+        """Note a claim's result; without long polling, an empty claim ends the run."""
+        if not messages and self._wait == 0:
+            self._drained = True
+        return messages
+
+    @contextlib.contextmanager
+    def attempt(self, message: Message) -> Iterator[None]:
+        """Around handling and deleting one message: a failure is logged, not raised.
+
+        The message stays claimed (hidden) and comes back when its hide runs out,
+        which is how a queue retries. Only `Exception`s are caught, so Ctrl-C and
+        task cancellation still end the loop.
+        """
+        try:
+            yield
+        except Exception:
+            self.stats.failed += 1
+            logger.exception(
+                "message %r failed; it will reappear", message.id, extra=self._log_extra
+            )
+        else:
+            self.stats.done += 1
+
+
+class Cursor:
+    """Where a fan-out reader stands: the last id seen, and the ids seen lately.
+
+    When the marker's message is gone (popped, expired) the server starts again
+    from the beginning of the queue; recently seen ids are then skipped rather
+    than delivered twice.
+    """
+
+    def __init__(self, marker: str | None, wait: int, memory: int = 10_000) -> None:
+        self.marker = marker
+        self.done = False
+        self._wait = wait
+        self._memory = memory
+        self._seen: dict[str, None] = {} if marker is None else {marker: None}
+
+    def advance(self, messages: list[Message]) -> list[Message]:
+        """The new messages of one read; without long polling, an empty read ends it."""
+        if not messages:
+            self.done = self._wait == 0
+            return []
+        self.marker = messages[-1].id
+        fresh = [m for m in messages if m.id not in self._seen]
+        self._seen.update(dict.fromkeys(m.id for m in fresh))
+        for old in list(self._seen)[: max(0, len(self._seen) - self._memory)]:
+            del self._seen[old]
+        return fresh

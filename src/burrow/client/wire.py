@@ -1,0 +1,251 @@
+"""The v1.0 wire format on the client side, without I/O.
+
+A `Call` is one HTTP exchange described as data: the `Request` to send and how
+to turn the response into a value (or an error from `burrow.errors`). The sync
+and async clients only carry calls over their `httpx` client, so every rule of
+the protocol lives here once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, NoReturn, TypeVar
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from burrow.errors import (
+    BackendUnavailable,
+    BurrowError,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+)
+from burrow.model import Attributes, Detail, Filters, Message
+
+T = TypeVar("T")
+
+API_ROOT = "/v1.0"
+JSON = "application/json"
+OCTETS = "application/octet-stream"
+
+_ERRORS: dict[int, type[BurrowError]] = {
+    400: InvalidRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    429: RateLimited,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request relative to the server's base URL."""
+
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    content_type: str | None = None
+    wait: int = 0
+    """Seconds the server may hold the request (long poll); the read timeout grows by it."""
+
+    def arguments(self, timeout: float) -> dict[str, Any]:
+        """Keyword arguments for `httpx.Client.request` / `httpx.AsyncClient.request`."""
+        headers = {} if self.content_type is None else {"Content-Type": self.content_type}
+        return {
+            "method": self.method,
+            "url": self.path,
+            "params": self.params,
+            "content": self.content,
+            "headers": headers,
+            "timeout": httpx.Timeout(timeout, read=timeout + self.wait),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """A request and how to read its answer.
+
+    `decode` reads a successful response; `missing` is what a 404 means for this
+    call: it raises (`NoMatch`, `MessageNotFound`) or returns a value such as `[]`.
+    """
+
+    request: Request
+    decode: Callable[[httpx.Response], T]
+    missing: Callable[[], T]
+
+    def result(self, response: httpx.Response) -> T:
+        """The value of `response`, or the `BurrowError` it stands for."""
+        if response.status_code == 404:
+            return self.missing()
+        if response.is_error:
+            raise error_for(response)
+        try:
+            return self.decode(response)
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
+            raise BackendUnavailable(f"unexpected answer from the server: {error}") from error
+
+
+# Requests ----------------------------------------------------------------------------
+
+
+def path(*names: str) -> str:
+    """The API path of an account, queue or message, each name percent-encoded.
+
+    `.` and `..` are escaped too, so that no HTTP library folds them away and
+    sends the request to a different resource.
+    """
+    for name in names:
+        if not name:
+            raise InvalidRequest("account, queue and message names must not be empty")
+    return "/".join([API_ROOT, *(_segment(name) for name in names)])
+
+
+def _segment(name: str) -> str:
+    return name.replace(".", "%2E") if name in (".", "..") else quote(name, safe="")
+
+
+def params(
+    filters: Filters | None = None,
+    attributes: Attributes | None = None,
+    *,
+    detail: Detail | None = None,
+    wait: int = 0,
+) -> dict[str, str]:
+    """Query parameters; what is unset is left out so that server defaults apply."""
+    out: dict[str, str] = {}
+    if filters is not None:
+        if filters.limit is not None:
+            out["limit"] = str(filters.limit)
+        if filters.marker is not None:
+            out["marker"] = filters.marker
+        if filters.match_hidden:
+            out["match_hidden"] = "true"
+    if attributes is not None:
+        if attributes.ttl is not None:
+            out["ttl"] = str(attributes.ttl)
+        if attributes.hide is not None:
+            out["hide"] = str(attributes.hide)
+    if wait:
+        out["wait"] = str(wait)
+    if detail is not None:
+        out["detail"] = detail.value
+    return out
+
+
+def headers(token: str | None) -> dict[str, str]:
+    """Headers every request of a client carries."""
+    return {"Accept": JSON} if token is None else {"Accept": JSON, "X-Auth-Token": token}
+
+
+# Bodies --------------------------------------------------------------------------------
+
+
+def as_bytes(body: bytes | str) -> bytes:
+    """Message bodies are bytes; text is sent as UTF-8."""
+    return body.encode() if isinstance(body, str) else body
+
+
+def body_fields(body: bytes) -> dict[str, Any]:
+    """JSON carries text; a body that is not UTF-8 travels as base64 with a flag."""
+    try:
+        return {"body": body.decode()}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(body).decode(), "base64": True}
+
+
+def message_to_json(message: Message) -> dict[str, Any]:
+    """A message as the server renders it at `detail=all`."""
+    return {"id": message.id, "ttl": message.ttl, "hide": message.hide, **body_fields(message.body)}
+
+
+def message_from_json(data: dict[str, Any]) -> Message:
+    """A message rendered at `detail=all` (or `attributes`: the body is then empty)."""
+    text: str = data.get("body", "")
+    body = base64.b64decode(text, validate=True) if data.get("base64") else text.encode()
+    return Message(str(data["id"]), body, int(data["ttl"]), int(data["hide"]))
+
+
+def json_body(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def read_json(response: httpx.Response) -> Any:
+    """The JSON document of a response; `None` for an empty (204) one."""
+    return orjson.loads(response.content) if response.content else None
+
+
+def read_messages(response: httpx.Response) -> list[Message]:
+    return [message_from_json(item) for item in read_json(response) or []]
+
+
+def read_message(response: httpx.Response) -> Message:
+    return message_from_json(read_json(response))
+
+
+def read_names(response: httpx.Response) -> list[str]:
+    """Names at `detail=id` (strings) or `detail=all` (`{"id": name}` objects)."""
+    return [item if isinstance(item, str) else item["id"] for item in read_json(response) or []]
+
+
+def read_nothing(response: httpx.Response) -> None:
+    return None
+
+
+def raiser(error: Callable[[], BurrowError]) -> Callable[[], NoReturn]:
+    """A `Call.missing` that raises the error `error()` builds."""
+
+    def missing() -> NoReturn:
+        raise error()
+
+    return missing
+
+
+# Errors -----------------------------------------------------------------------------
+
+
+def error_for(response: httpx.Response) -> BurrowError:
+    """The `burrow.errors` exception for an error response (404 is the call's own)."""
+    status = response.status_code
+    text = _error_text(response)
+    if status == 405:
+        allowed = tuple(m.strip() for m in response.headers.get("Allow", "").split(",") if m)
+        return MethodNotAllowed(response.request.method, allowed)
+    if status == 429 and "Retry-After" in response.headers:
+        return RateLimited(f"{text} (retry after {response.headers['Retry-After']} s)")
+    if status >= 500:
+        return BackendUnavailable(f"server error {status}: {text}")
+    return _ERRORS.get(status, InvalidRequest)(text)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        document = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("error"), str):
+        return str(document["error"])
+    return response.text.strip()[:200] or response.reason_phrase or f"HTTP {response.status_code}"
+
+
+@contextlib.contextmanager
+def reaching(url: str) -> Iterator[None]:
+    """Turn transport failures (refused, reset, timed out) into `BackendUnavailable`."""
+    try:
+        yield
+    except httpx.TransportError as error:
+        reason = str(error) or type(error).__name__
+        raise BackendUnavailable(f"cannot reach {url}: {reason}") from error
