@@ -18,7 +18,7 @@ def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
     """Start `burrow serve` processes for one test; all are stopped by PID after it."""
     started: list[BurrowServer] = []
 
-    def start(backend: str = "memory://", *extra: str) -> BurrowServer:
+    def start(backend: str | None = "memory://", *extra: str) -> BurrowServer:
         server = BurrowServer(tmp_path, backend, *extra).start()
         started.append(server)
         return server

@@ -19,7 +19,7 @@ START_TIMEOUT = 20.0
 class BurrowServer:
     """One `burrow serve` child process; the OS picks its port (`--port 0`)."""
 
-    def __init__(self, workdir: Path, backend: str, *extra: str) -> None:
+    def __init__(self, workdir: Path, backend: str | None, *extra: str) -> None:
         self.workdir = workdir
         self.backend = backend
         self.extra = extra
@@ -28,7 +28,9 @@ class BurrowServer:
         self.url = ""
 
     def start(self) -> BurrowServer:
-        args = [sys.executable, "-m", "burrow", "serve", "--port", "0", "--backend", self.backend]
+        args = [sys.executable, "-m", "burrow", "serve", "--port", "0"]
+        if self.backend is not None:
+            args += ["--backend", self.backend]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [*args, *self.extra], cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
