@@ -1,0 +1,468 @@
+"""The SQL of the `sqlite://` backend: schema, migrations, one function per operation.
+
+Each operation function runs in a worker thread on that thread's connection, inside
+a transaction the worker opened (see `sqlite_writer`); none of them commits. They
+take `now` themselves, when they run, so that deadlines are measured from the
+moment the operation happens rather than from when it was queued.
+
+Schema (version 1):
+
+    accounts(seq, name)                  one row per account holding messages
+    queues(seq, account, name)           one row per queue holding messages
+    messages(seq, queue, id, expires, hidden_until, body)
+
+`seq` columns are rowids that only grow for new rows, so ordering by `seq` is
+creation order; a replace updates the row in place and keeps its `seq`. A queue
+row lives exactly as long as it has message rows (expired ones included, until
+purged), and an account row as long as it has queues, which mirrors
+`MemoryBackend`. Deadlines are absolute epoch seconds, 0 meaning never/visible.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
+from burrow.model import Attributes, Filters, Message, NewMessage, deadline, remaining
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE accounts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE queues (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    UNIQUE (account, name)
+);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    queue INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    expires REAL NOT NULL,
+    hidden_until REAL NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE UNIQUE INDEX messages_by_id ON messages (queue, id);
+-- The claim/pop/list scan: a queue in order, visibility and expiry read from the
+-- index so hidden or expired rows ahead of the first match cost no table lookup.
+CREATE INDEX messages_in_order ON messages (queue, seq, hidden_until, expires);
+CREATE INDEX messages_by_expiry ON messages (expires) WHERE expires > 0;
+"""
+
+# A message row as the queries below select it.
+_COLUMNS = "seq, id, body, expires, hidden_until"
+Row = tuple[Any, ...]  # (seq, id, body, expires, hidden_until[, queue])
+
+
+@dataclass(slots=True)
+class Outcome(Generic[T]):
+    """What an operation returns, and which queue's waiters to wake once it is committed."""
+
+    value: T
+    changed: tuple[str, str] | None = None
+    hidden_until: list[float] = field(default_factory=list)
+
+
+Operation = Callable[[sqlite3.Connection], Outcome[T]]
+
+
+# Set-up --------------------------------------------------------------------------
+
+
+def configure(conn: sqlite3.Connection, *, writer: bool) -> None:
+    """Pragmas for a connection; the writer also creates or migrates the schema."""
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if not writer:
+        conn.execute("PRAGMA query_only = 1")
+        return
+    (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if str(mode).lower() != "wal":
+        raise BackendUnavailable(f"sqlite: cannot use WAL journal mode (got {mode!r})")
+    # FULL: in WAL mode every commit fsyncs the log, so an acknowledged write is on disk.
+    conn.execute("PRAGMA synchronous = FULL")
+    migrate(conn)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to `SCHEMA_VERSION` (`PRAGMA user_version` records it)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise BackendUnavailable(
+                f"sqlite: database schema version {version} is newer than this Burrow "
+                f"understands ({SCHEMA_VERSION})"
+            )
+        if version < 1:
+            for statement in _SCHEMA_V1.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def hidden_deadlines(conn: sqlite3.Connection) -> Outcome[list[tuple[str, str, float]]]:
+    """(account, queue, when) for hidden messages, to re-arm wake-ups after a restart.
+
+    Deadlines are grouped per queue into 10 ms slots (the latest of each slot), which
+    is the resolution of the notifier's timers anyway.
+    """
+    now = time.time()
+    rows = conn.execute(
+        "SELECT q.account, q.name, MAX(m.hidden_until) FROM messages AS m"
+        " JOIN queues AS q ON q.seq = m.queue"
+        " WHERE m.hidden_until > ? AND (m.expires = 0 OR m.expires > ?)"
+        " GROUP BY m.queue, CAST(m.hidden_until * 100 AS INTEGER)",
+        (now, now),
+    ).fetchall()
+    return Outcome([(str(a), str(q), float(at)) for a, q, at in rows])
+
+
+def purge_expired(conn: sqlite3.Connection, chunk: int) -> int:
+    """Delete up to `chunk` expired messages and the queues and accounts they empty."""
+    keys = conn.execute(
+        "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages"
+        " WHERE expires > 0 AND expires <= ? LIMIT ?) RETURNING queue",
+        (time.time(), chunk),
+    ).fetchall()
+    for key in {k for (k,) in keys}:
+        row = conn.execute("SELECT account FROM queues WHERE seq = ?", (key,)).fetchone()
+        if row is not None:
+            _drop_if_empty(conn, key, row[0])
+    return len(keys)
+
+
+# Accounts and queues ---------------------------------------------------------------
+
+
+def get_accounts(filters: Filters) -> Operation[list[str]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[str]]:
+        return Outcome(_account_names(conn, filters, time.time()))
+
+    return run
+
+
+def delete_accounts(filters: Filters) -> Operation[list[str]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[str]]:
+        names = _account_names(conn, filters, time.time())
+        for name in names:
+            conn.execute(
+                "DELETE FROM messages WHERE queue IN (SELECT seq FROM queues WHERE account = ?)",
+                (name,),
+            )
+            conn.execute("DELETE FROM queues WHERE account = ?", (name,))
+            conn.execute("DELETE FROM accounts WHERE name = ?", (name,))
+        return Outcome(names)
+
+    return run
+
+
+def get_queues(account: str, filters: Filters) -> Operation[list[str]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[str]]:
+        return Outcome([name for _, name in _queue_names(conn, account, filters, time.time())])
+
+    return run
+
+
+def delete_queues(account: str, filters: Filters) -> Operation[list[str]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[str]]:
+        matched = _queue_names(conn, account, filters, time.time())
+        for key, _ in matched:
+            conn.execute("DELETE FROM messages WHERE queue = ?", (key,))
+            conn.execute("DELETE FROM queues WHERE seq = ?", (key,))
+        _drop_account_if_empty(conn, account)
+        return Outcome([name for _, name in matched])
+
+    return run
+
+
+def _account_names(conn: sqlite3.Connection, filters: Filters, now: float) -> list[str]:
+    after = _seq_of(conn, "SELECT seq FROM accounts WHERE name = ?", filters.marker)
+    rows = conn.execute(
+        "SELECT name FROM accounts AS a WHERE seq > ? AND EXISTS (SELECT 1 FROM queues AS q"
+        " JOIN messages AS m ON m.queue = q.seq WHERE q.account = a.name"
+        " AND (m.expires = 0 OR m.expires > ?)) ORDER BY seq LIMIT ?",
+        (after, now, _limit(filters)),
+    ).fetchall()
+    if not rows:
+        raise NoMatch("accounts")
+    return [name for (name,) in rows]
+
+
+def _queue_names(
+    conn: sqlite3.Connection, account: str, filters: Filters, now: float
+) -> list[tuple[int, str]]:
+    sql = "SELECT seq FROM queues WHERE account = ? AND name = ?"
+    after = _seq_of(conn, sql, account, filters.marker)
+    rows = conn.execute(
+        "SELECT seq, name FROM queues AS q WHERE account = ? AND seq > ? AND EXISTS"
+        " (SELECT 1 FROM messages WHERE queue = q.seq AND (expires = 0 OR expires > ?))"
+        " ORDER BY seq LIMIT ?",
+        (account, after, now, _limit(filters)),
+    ).fetchall()
+    if not rows:
+        raise NoMatch("queues")
+    return [(key, name) for key, name in rows]
+
+
+# Messages in a queue -------------------------------------------------------------------
+#
+# Each operation is as few statements as possible (the writer is the bottleneck):
+# queue key and marker are looked up in subqueries. Updates and deletes select
+# first and then change rows by `seq`, which measured faster than RETURNING.
+
+_QUEUE = "(SELECT seq FROM queues WHERE account = :account AND name = :queue)"
+_MARKER = f"IFNULL((SELECT seq FROM messages WHERE queue = {_QUEUE} AND id = :marker), 0)"
+_LIVE_NOW = "(expires = 0 OR expires > :now)"
+
+
+def _matched(filters: Filters) -> str:
+    """SELECT of the matched messages' columns, in order (bind with `_params`)."""
+    after = _MARKER if filters.marker is not None else "0"
+    visible = "" if filters.match_hidden else " AND hidden_until <= :now"
+    return (
+        f"SELECT {_COLUMNS}, queue FROM messages INDEXED BY messages_in_order"
+        f" WHERE queue = {_QUEUE} AND seq > {after} AND {_LIVE_NOW}{visible}"
+        " ORDER BY seq LIMIT :limit"
+    )
+
+
+def _params(account: str, queue: str, filters: Filters, now: float) -> dict[str, Any]:
+    return {
+        "account": account,
+        "queue": queue,
+        "marker": filters.marker,
+        "now": now,
+        "limit": _limit(filters),
+    }
+
+
+def get_messages(account: str, queue: str, filters: Filters) -> Operation[list[Message]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
+        now = time.time()
+        rows = conn.execute(_matched(filters), _params(account, queue, filters, now)).fetchall()
+        return Outcome([_report(row, now) for row in _some(rows)])
+
+    return run
+
+
+def update_messages(
+    account: str, queue: str, attributes: Attributes, filters: Filters
+) -> Operation[list[Message]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
+        now = time.time()
+        rows = conn.execute(_matched(filters), _params(account, queue, filters, now)).fetchall()
+        updated = _update(conn, _some(rows), attributes, now)
+        return _announce(account, queue, updated, [_report(row, now) for row in updated], now)
+
+    return run
+
+
+def delete_messages(account: str, queue: str, filters: Filters) -> Operation[list[Message]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
+        now = time.time()
+        rows = conn.execute(_matched(filters), _params(account, queue, filters, now)).fetchall()
+        _delete(conn, _some(rows), account)
+        return Outcome([_report(row, now) for row in rows])
+
+    return run
+
+
+def put_messages(account: str, queue: str, messages: list[NewMessage]) -> Operation[list[bool]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[bool]]:
+        now = time.time()
+        created: list[bool] = []
+        hidden: list[float] = []
+        for new in messages:
+            params: dict[str, Any] = {
+                "account": account,
+                "queue": queue,
+                "id": new.id,
+                "body": new.body,
+                "expires": deadline(new.ttl, now),
+                "hidden_until": deadline(new.hide, now),
+                "now": now,
+            }
+            created.append(_put(conn, params))
+            if params["hidden_until"] > now:
+                hidden.append(params["hidden_until"])
+        return Outcome(created, (account, queue), hidden) if messages else Outcome(created)
+
+    return run
+
+
+def _put(conn: sqlite3.Connection, params: dict[str, Any]) -> bool:
+    """Create or replace one message; True if it was created."""
+    # The common case, a new id in an existing queue, is one statement.
+    if conn.execute(
+        "INSERT INTO messages (queue, id, expires, hidden_until, body)"
+        " SELECT seq, :id, :expires, :hidden_until, :body FROM queues"
+        " WHERE account = :account AND name = :queue ON CONFLICT DO NOTHING",
+        params,
+    ).rowcount:
+        return True
+    params["key"] = _ensure_queue(conn, params["account"], params["queue"])
+    if conn.execute(
+        "UPDATE messages SET body = :body, expires = :expires, hidden_until = :hidden_until"
+        f" WHERE queue = :key AND id = :id AND {_LIVE_NOW}",
+        params,
+    ).rowcount:
+        return False
+    # The queue is new, or holds an expired message of that id: that one is gone,
+    # and its successor goes last.
+    conn.execute("DELETE FROM messages WHERE queue = :key AND id = :id", params)
+    conn.execute(
+        "INSERT INTO messages (queue, id, expires, hidden_until, body)"
+        " VALUES (:key, :id, :expires, :hidden_until, :body)",
+        params,
+    )
+    return True
+
+
+# One message ---------------------------------------------------------------------------
+
+_ONE = f"SELECT {_COLUMNS}, queue FROM messages WHERE queue = {_QUEUE} AND id = :id AND {_LIVE_NOW}"
+
+
+def get_message(account: str, queue: str, message_id: str) -> Operation[Message]:
+    def run(conn: sqlite3.Connection) -> Outcome[Message]:
+        now = time.time()
+        return Outcome(_report(_one(conn, account, queue, message_id, now), now))
+
+    return run
+
+
+def update_message(
+    account: str, queue: str, message_id: str, attributes: Attributes
+) -> Operation[Message]:
+    def run(conn: sqlite3.Connection) -> Outcome[Message]:
+        now = time.time()
+        row = _one(conn, account, queue, message_id, now)
+        updated = _update(conn, [row], attributes, now)
+        return _announce(account, queue, updated, _report(updated[0], now), now)
+
+    return run
+
+
+def delete_message(account: str, queue: str, message_id: str) -> Operation[Message]:
+    def run(conn: sqlite3.Connection) -> Outcome[Message]:
+        now = time.time()
+        row = _one(conn, account, queue, message_id, now)
+        _delete(conn, [row], account)
+        return Outcome(_report(row, now))
+
+    return run
+
+
+# Internals -----------------------------------------------------------------------------
+
+
+def _one(conn: sqlite3.Connection, account: str, queue: str, message_id: str, now: float) -> Row:
+    params = {"account": account, "queue": queue, "id": message_id, "now": now}
+    row: Row | None = conn.execute(_ONE, params).fetchone()
+    if row is None:
+        raise MessageNotFound(message_id)
+    return row
+
+
+def _some(rows: list[Row]) -> list[Row]:
+    if not rows:
+        raise NoMatch()
+    return rows
+
+
+def _update(
+    conn: sqlite3.Connection, rows: list[Row], attributes: Attributes, now: float
+) -> list[Row]:
+    """Set the given attributes on rows; returns the rows as they now are."""
+    ttl, hide = attributes.ttl, attributes.hide
+    if ttl is None and hide is None:
+        return rows
+    expires = None if ttl is None else deadline(ttl, now)
+    hidden_until = None if hide is None else deadline(hide, now)
+    updated = [
+        (
+            row[0],
+            row[1],
+            row[2],
+            row[3] if expires is None else expires,
+            row[4] if hidden_until is None else hidden_until,
+        )
+        for row in rows
+    ]
+    conn.executemany(
+        "UPDATE messages SET expires = ?, hidden_until = ? WHERE seq = ?",
+        [(row[3], row[4], row[0]) for row in updated],
+    )
+    return updated
+
+
+def _delete(conn: sqlite3.Connection, rows: list[Row], account: str) -> None:
+    """Delete rows of one queue, and the queue (and account) if they were its last."""
+    conn.executemany("DELETE FROM messages WHERE seq = ?", [(row[0],) for row in rows])
+    _drop_if_empty(conn, rows[0][5], account)
+
+
+def _announce(account: str, queue: str, rows: list[Row], value: T, now: float) -> Outcome[T]:
+    """Wake the queue's waiters, and again when a message hidden here shows."""
+    return Outcome(value, (account, queue), [row[4] for row in rows if row[4] > now])
+
+
+def _queue_key(conn: sqlite3.Connection, account: str, queue: str) -> int | None:
+    row = conn.execute(
+        "SELECT seq FROM queues WHERE account = ? AND name = ?", (account, queue)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _ensure_queue(conn: sqlite3.Connection, account: str, queue: str) -> int:
+    key = _queue_key(conn, account, queue)
+    if key is not None:
+        return key
+    conn.execute("INSERT OR IGNORE INTO accounts (name) VALUES (?)", (account,))
+    cursor = conn.execute("INSERT INTO queues (account, name) VALUES (?, ?)", (account, queue))
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _drop_if_empty(conn: sqlite3.Connection, key: int, account: str) -> None:
+    """Remove a queue left without messages, and its account if that was its last queue."""
+    if conn.execute("SELECT 1 FROM messages WHERE queue = ? LIMIT 1", (key,)).fetchone():
+        return
+    conn.execute("DELETE FROM queues WHERE seq = ?", (key,))
+    _drop_account_if_empty(conn, account)
+
+
+def _drop_account_if_empty(conn: sqlite3.Connection, account: str) -> None:
+    if not conn.execute("SELECT 1 FROM queues WHERE account = ? LIMIT 1", (account,)).fetchone():
+        conn.execute("DELETE FROM accounts WHERE name = ?", (account,))
+
+
+def _seq_of(conn: sqlite3.Connection, sql: str, *params: object) -> int:
+    """Position of a marker; 0 (from the start) when it is None or unknown."""
+    if params[-1] is None:
+        return 0
+    row = conn.execute(sql, params).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _limit(filters: Filters) -> int:
+    return -1 if filters.limit is None else filters.limit
+
+
+def _report(row: Row, now: float) -> Message:
+    """A message row (seq, id, body, expires, hidden_until, ...) as the caller sees it."""
+    return Message(row[1], row[2], remaining(row[3], now), remaining(row[4], now))

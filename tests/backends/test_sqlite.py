@@ -1,0 +1,287 @@
+"""What only the SQLite backend promises: persistence, crash safety, group commit, purge."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+
+import burrow
+from burrow.backends.sqlite import SQLiteBackend
+from burrow.backends.sqlite_store import Outcome
+from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
+from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage
+
+A, Q = "acct", "queue"
+
+
+def new(message_id: str, body: bytes = b"body", ttl: int = 600, hide: int = 0) -> NewMessage:
+    return NewMessage(message_id, body, ttl, hide)
+
+
+def ids(messages: list[Message]) -> list[str]:
+    return [m.id for m in messages]
+
+
+@contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only look at the file, beside the backend's own connections."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        yield conn
+
+
+async def test_data_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "burrow.db"  # parents are created
+    async with SQLiteBackend(str(path)) as backend:
+        await backend.put_messages("b", "q", [new("x")])
+        await backend.put_messages(
+            "a", "q2", [new("c", ttl=100), new("h", b"\x00\xff", hide=50), new("f", ttl=0)]
+        )
+        await backend.put_messages("a", "q1", [new("z")])
+        assert await backend.put_message("a", "q2", new("c", b"again", ttl=100)) is False
+    assert path.exists()
+    async with SQLiteBackend(str(path)) as backend:
+        assert await backend.get_accounts(ALL_ITEMS) == ["b", "a"]
+        assert await backend.get_queues("a", ALL_ITEMS) == ["q2", "q1"]
+        c, h, f = await backend.get_messages("a", "q2", Filters(match_hidden=True))
+        assert (c.id, c.body, h.id, h.body, f.id) == ("c", b"again", "h", b"\x00\xff", "f")
+        assert 98 <= c.ttl <= 100 and c.hide == 0
+        assert 48 <= h.hide <= 50 and 598 <= h.ttl <= 600
+        assert f.ttl == 0
+        assert ids(await backend.get_messages("a", "q2", ALL_ITEMS)) == ["c", "f"]
+        # New messages still go after the old ones.
+        await backend.put_message("a", "q2", new("d"))
+        assert ids(await backend.get_messages("a", "q2", ALL_ITEMS)) == ["c", "f", "d"]
+
+
+async def test_hide_deadlines_wake_waiters_after_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "burrow.db")
+    async with SQLiteBackend(path) as backend:
+        await backend.put_messages(A, Q, [new("m", hide=1)])
+    visible_at = time.time() + 1
+    async with SQLiteBackend(path) as backend:
+        with backend.subscribe(A, Q) as subscription:
+            assert await subscription.wait(5) is True
+            woke = time.time()
+        assert woke < visible_at + 0.05  # the re-armed timer, not the 5 s timeout
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["m"]
+
+
+async def test_group_commit_takes_fewer_commits_than_writes(tmp_path: Path) -> None:
+    async with SQLiteBackend(str(tmp_path / "burrow.db")) as backend:
+        before = backend.stats.commits
+        created = await asyncio.gather(
+            *(backend.put_message(A, Q, new(f"m{i}")) for i in range(200))
+        )
+        commits = backend.stats.commits - before
+        assert all(created)
+        assert 1 <= commits <= 10
+        assert len(await backend.get_messages(A, Q, ALL_ITEMS)) == 200
+
+
+class Gate:
+    """Holds the writer thread inside one job, so that the next jobs queue up into one batch."""
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self.backend = backend
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def _hold(self, conn: sqlite3.Connection) -> Outcome[None]:
+        self.entered.set()
+        self.release.wait(10)
+        return Outcome(None)
+
+    async def __aenter__(self) -> None:
+        self.task = asyncio.create_task(self.backend._write(self._hold))
+        await asyncio.to_thread(self.entered.wait, 10)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        await self.task
+
+
+async def test_a_failing_operation_does_not_spoil_its_batch(tmp_path: Path) -> None:
+    path = tmp_path / "burrow.db"
+
+    def half_done_then_broken(conn: sqlite3.Connection) -> Outcome[None]:
+        conn.execute("INSERT INTO accounts (name) VALUES ('ghost')")
+        raise sqlite3.OperationalError("disk on fire")
+
+    async with SQLiteBackend(str(path)) as backend:
+        await backend.put_messages(A, Q, [new("old")])
+        async with Gate(backend):
+            before = backend.stats.commits
+            calls = asyncio.gather(
+                backend.put_message(A, Q, new("m1")),
+                backend.delete_message(A, Q, "missing"),
+                backend._write(half_done_then_broken),
+                backend.update_messages(A, "nothing-here", Attributes(hide=5), ALL_ITEMS),
+                backend.delete_message(A, Q, "old"),
+                backend.put_message(A, Q, new("m2")),
+                return_exceptions=True,
+            )
+            await asyncio.sleep(0.01)  # let every call reach the writer's queue
+        results = await calls
+        assert backend.stats.commits - before == 2  # the gate's batch, then all of these
+        assert results[0] is True and results[5] is True
+        assert isinstance(results[1], MessageNotFound)
+        assert isinstance(results[2], BackendUnavailable)
+        assert isinstance(results[2].__cause__, sqlite3.OperationalError)
+        assert isinstance(results[3], NoMatch)
+        assert isinstance(results[4], Message) and results[4].id == "old"
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["m1", "m2"]
+    with raw(path) as conn:
+        assert conn.execute("SELECT name FROM accounts").fetchall() == [(A,)]
+
+
+async def test_purge_removes_expired_rows_and_empty_queues(tmp_path: Path) -> None:
+    path = tmp_path / "burrow.db"
+    backend = SQLiteBackend(str(path), purge_interval=0.05, purge_chunk=10)
+    async with backend:
+        await backend.put_messages(A, Q, [new(f"s{i}", ttl=1) for i in range(25)] + [new("keep")])
+        await backend.put_messages(A, "short-lived", [new("m", ttl=1)])
+        await backend.put_messages("gone", Q, [new("m", ttl=1, hide=30)])
+        await asyncio.sleep(1.05)
+        for _ in range(100):  # a few purge rounds, at most 5 s on a very busy machine
+            if backend.stats.purged >= 27:
+                break
+            await asyncio.sleep(0.05)
+        assert backend.stats.purged == 27
+        with raw(path) as conn:
+            assert conn.execute("SELECT id FROM messages").fetchall() == [("keep",)]
+            assert conn.execute("SELECT account, name FROM queues").fetchall() == [(A, Q)]
+            assert conn.execute("SELECT name FROM accounts").fetchall() == [(A,)]
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["keep"]
+
+
+async def test_reads_in_the_writer_thread_work_too(tmp_path: Path) -> None:
+    async with SQLiteBackend(str(tmp_path / "burrow.db"), read_thread=False) as backend:
+        await backend.put_messages(A, Q, [new("a"), new("b", hide=30)])
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["a"]
+        assert (await backend.get_message(A, Q, "b")).hide > 0
+        assert await backend.get_queues(A, ALL_ITEMS) == [Q]
+
+
+async def test_closed_backend_refuses_calls(tmp_path: Path) -> None:
+    backend = SQLiteBackend(str(tmp_path / "burrow.db"))
+    with pytest.raises(BackendUnavailable):
+        await backend.get_accounts(ALL_ITEMS)  # not open yet
+    async with backend:
+        await backend.put_message(A, Q, new("m"))
+    await backend.close()
+    with pytest.raises(BackendUnavailable):
+        await backend.put_message(A, Q, new("m"))
+    with pytest.raises(BackendUnavailable):
+        await backend.get_message(A, Q, "m")
+    with pytest.raises(BackendUnavailable):
+        await backend.open()
+
+
+def wal_size(path: Path) -> int:
+    wal = Path(f"{path}-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+async def test_close_checkpoints_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "burrow.db"
+    async with SQLiteBackend(str(path)) as backend:
+        await backend.put_messages(A, Q, [new(f"m{i}", b"x" * 1000) for i in range(100)])
+        assert wal_size(path) > 0
+    assert wal_size(path) == 0
+
+
+async def test_unusable_files_raise_backend_unavailable(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    for path in (not_a_dir / "burrow.db", garbage):
+        backend = SQLiteBackend(str(path))
+        with pytest.raises(BackendUnavailable):
+            await backend.open()
+        await backend.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "burrow.db"
+    async with SQLiteBackend(str(path)):
+        pass
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA user_version = 99")
+        conn.commit()
+    backend = SQLiteBackend(str(path))
+    with pytest.raises(BackendUnavailable, match="newer"):
+        await backend.open()
+    await backend.close()
+
+
+# Durability: acknowledged writes survive kill -9 -----------------------------------------
+
+PRODUCER = """
+import asyncio, sys
+from burrow.backends.sqlite import SQLiteBackend
+from burrow.model import NewMessage
+
+async def main(path):
+    async with SQLiteBackend(path) as backend:
+        async def produce(worker):
+            for i in range(100_000):
+                message_id = f"{worker}-{i}"
+                await backend.put_message("a", "q", NewMessage(message_id, b"x", 0, 0))
+                sys.stdout.write(message_id + "\\n")
+                sys.stdout.flush()
+        await asyncio.gather(*(produce(worker) for worker in range(8)))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def run_producer_until_killed(path: Path, acknowledged_at_least: int) -> list[str]:
+    """Start the producer, SIGKILL it once it has acknowledged enough; the ids it printed."""
+    env = dict(os.environ)
+    src = str(Path(burrow.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    child = subprocess.Popen(
+        [sys.executable, "-c", PRODUCER, str(path)], stdout=subprocess.PIPE, env=env
+    )
+    assert child.stdout is not None
+    watchdog = threading.Timer(60, child.kill)  # never hang the suite
+    watchdog.start()
+    try:
+        acknowledged: list[str] = []
+        while len(acknowledged) < acknowledged_at_least:
+            line = child.stdout.readline()
+            if not line:
+                break
+            acknowledged.append(line.decode())
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        acknowledged.extend(child.stdout.read().decode().splitlines(keepends=True))
+    finally:
+        watchdog.cancel()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    # A line cut short by the kill was never fully printed: not an acknowledgement.
+    return [line[:-1] for line in acknowledged if line.endswith("\n")]
+
+
+async def test_acknowledged_puts_survive_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "burrow.db"
+    acknowledged = await asyncio.to_thread(run_producer_until_killed, path, 500)
+    assert len(acknowledged) >= 500
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    async with SQLiteBackend(str(path)) as backend:
+        stored = set(ids(await backend.get_messages("a", "q", ALL_ITEMS)))
+    assert set(acknowledged) <= stored
