@@ -32,5 +32,16 @@ lint: $(VENV)/.dev-installed
 test: lint
 	$(BIN)/pytest
 
+BENCH_ARGS ?=
+
+# Full run: sqlite, memory and the no-op ceiling, 2 s warm-up + 10 s per phase
+# (about 5 minutes); rewrites bench/RESULTS.md.
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py --write $(BENCH_ARGS)
+
+# Quick run: 1 s warm-up + 3 s per phase (under 2 minutes); prints the table only.
+bench-quick: $(VENV)/.installed
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -10,8 +10,9 @@ Library use::
     result = await run_load("127.0.0.1", 8000, workload, concurrency=16,
                             warmup=1.0, duration=5.0)
 
-where `workload` has an ``async step(conn, worker, seq) -> int`` method returning the
-number of messages that step carried (see ``phases.py``). CLI use::
+where `workload` has an ``async step(conn, worker, seq)`` method that sends requests with
+``conn.request`` and credits the messages it moved with ``conn.credit(n)`` as each
+completes (see ``phases.py``). CLI use::
 
     python bench/loadgen.py --port 8000 --phase put-1 --concurrency 16 --duration 5
     python bench/loadgen.py --port 8000 --method GET --path / --expect 200
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -234,10 +236,6 @@ class Recorder:
         else:
             self.warmup_errors[label] += 1
 
-    def add_messages(self, n: int) -> None:
-        if self.measuring:
-            self.messages += n
-
 
 def _ok(status: int, expect: int | tuple[int, ...]) -> bool:
     return status == expect if isinstance(expect, int) else status in expect
@@ -295,15 +293,20 @@ class Connection:
             rec.warmup_errors[str(status)] += 1
         return status, body
 
+    def credit(self, n: int) -> None:
+        """Count `n` messages moved, now (only inside the measured window)."""
+        if self._rec.measuring:
+            self._rec.messages += n
+
     def close(self) -> None:
         if self._proto is not None:
             self._proto.close()
 
 
 class Workload(Protocol):
-    """One closed-loop iteration; returns the number of messages it moved."""
+    """One closed-loop iteration: requests via `conn.request`, messages via `conn.credit`."""
 
-    async def step(self, conn: Connection, worker: int, seq: int) -> int: ...
+    async def step(self, conn: Connection, worker: int, seq: int) -> None: ...
 
 
 # --------------------------------------------------------------------------- results
@@ -323,15 +326,18 @@ class LoadResult:
     errors: dict[str, int]
     warmup_errors: dict[str, int]
     hung: int  # connections still waiting on a response after the grace period
+    client_cpu: float  # CPU seconds this process used / measured seconds (1.0 = one core)
+    server_cpu: float | None  # same for the server process, when its PID was given
+    other_cpu: float | None  # CPU used by everything else on the machine (cores), if known
 
     @property
     def error_count(self) -> int:
         return sum(self.errors.values()) + self.hung
 
     def errors_text(self) -> str:
-        parts = [f"{k}×{v}" for k, v in sorted(self.errors.items())]
+        parts = [f"{k}x{v}" for k, v in sorted(self.errors.items())]
         if self.hung:
-            parts.append(f"hung×{self.hung}")
+            parts.append(f"hungx{self.hung}")
         return ", ".join(parts) if parts else "0"
 
     def to_json(self) -> dict[str, object]:
@@ -357,6 +363,7 @@ async def run_load(
     warmup: float,
     duration: float,
     max_steps: int = 50_000_000,
+    server_pid: int | None = None,
 ) -> LoadResult:
     """Run `workload` on `concurrency` connections: `warmup` s uncounted, then `duration` s.
 
@@ -375,10 +382,8 @@ async def run_load(
         try:
             seq = 0
             while not stop and seq < max_steps:
-                n = await workload.step(conn, idx, seq)
+                await workload.step(conn, idx, seq)
                 seq += 1
-                if n:
-                    rec.add_messages(n)
         except LoadError as exc:
             fatal.append(f"worker {idx}: {exc}")
         finally:
@@ -389,11 +394,15 @@ async def run_load(
         await asyncio.sleep(warmup)
         rec.measuring = True
         t_start = time.perf_counter()
+        cpu_start, srv_start = time.process_time(), process_cpu_seconds(server_pid)
+        busy_start = machine_busy_seconds()
         await asyncio.sleep(duration)
         rec.measuring = False
         measured = time.perf_counter() - t_start
+        cpu_used, srv_end = time.process_time() - cpu_start, process_cpu_seconds(server_pid)
+        busy_end = machine_busy_seconds()
         stop = True
-        done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+        _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
         hung = len(pending)
     finally:
         stop = True
@@ -407,6 +416,11 @@ async def run_load(
     if fatal:
         rec.errors["fatal"] += len(fatal)
     lat = sorted(rec.latencies)
+    server_cpu = None if srv_start is None or srv_end is None else (srv_end - srv_start) / measured
+    other_cpu = None
+    if busy_start is not None and busy_end is not None:
+        other = (busy_end - busy_start) / measured - cpu_used / measured - (server_cpu or 0.0)
+        other_cpu = max(0.0, other)
     return LoadResult(
         concurrency=concurrency,
         duration=measured,
@@ -420,7 +434,33 @@ async def run_load(
         errors=dict(rec.errors),
         warmup_errors=dict(rec.warmup_errors),
         hung=hung,
+        client_cpu=cpu_used / measured,
+        server_cpu=server_cpu,
+        other_cpu=other_cpu,
     )
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process `pid` (Linux /proc), None if unknown."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all CPUs spent busy since boot (Linux /proc/stat), None if unknown."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def install_uvloop() -> str:
@@ -444,9 +484,10 @@ class _FixedRequest:
         self.expect = expect
         self.msgs = msgs
 
-    async def step(self, conn: Connection, worker: int, seq: int) -> int:
+    async def step(self, conn: Connection, worker: int, seq: int) -> None:
         status, _ = await conn.request(self.raw, self.expect)
-        return self.msgs if status == self.expect else 0
+        if status == self.expect:
+            conn.credit(self.msgs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown phase {args.phase!r}; known: {', '.join(phases.PHASES)}")
         workload = spec.make(f"{args.host}:{args.port}", args.account, "q")
     else:
-        raw = build_request(args.method, args.path, f"{args.host}:{args.port}", b"x" * args.body_size)
+        raw = build_request(
+            args.method, args.path, f"{args.host}:{args.port}", b"x" * args.body_size
+        )
         workload = _FixedRequest(raw, args.expect, 1)
 
     result = asyncio.run(
@@ -490,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
             f"[{loop_name}] c={result.concurrency} {result.duration:.1f}s: "
             f"{result.req_per_s:,.0f} req/s, {result.msgs_per_s:,.0f} msgs/s, "
             f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
-            f"max {result.max_ms:.2f} ms, errors {result.errors_text()}"
+            f"max {result.max_ms:.2f} ms, errors {result.errors_text()}, "
+            f"client CPU {result.client_cpu:.0%}"
         )
     return 0 if result.error_count == 0 else 1
 

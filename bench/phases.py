@@ -1,8 +1,9 @@
 """The benchmark phases: what each closed-loop connection does, one step at a time.
 
 Each phase is a workload (see `loadgen.Workload`) built for one account and queue, so
-phases never see each other's messages. `step` returns how many messages it moved
-(put, claimed-and-deleted, or popped); that is what `msgs/s` counts.
+phases never see each other's messages. A step credits each message it moved (put,
+claimed-and-deleted, or popped) as the response that moved it arrives, with
+`conn.credit(n)`; that is what `msgs/s` counts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import orjson
+
 from loadgen import Connection, LoadError, Recorder, Workload, build_request
 
 BODY_SIZE = 100
@@ -52,10 +54,11 @@ class PutOne:
         ).encode() + BODY
         self.tag = f"{time.time_ns():x}".encode()
 
-    async def step(self, conn: Connection, worker: int, seq: int) -> int:
+    async def step(self, conn: Connection, worker: int, seq: int) -> None:
         raw = b"%s%s-%d-%d%s" % (self.prefix, self.tag, worker, seq, self.suffix)
         status, _ = await conn.request(raw, 201)
-        return 1 if status == 201 else 0
+        if status == 201:
+            conn.credit(1)
 
 
 class PutBatch:
@@ -67,9 +70,10 @@ class PutBatch:
         self.raw = build_request("PUT", target, host, body, "application/json")
         self.size = size
 
-    async def step(self, conn: Connection, worker: int, seq: int) -> int:
+    async def step(self, conn: Connection, worker: int, seq: int) -> None:
         status, _ = await conn.request(self.raw, 201)
-        return self.size if status == 201 else 0
+        if status == 201:
+            conn.credit(self.size)
 
 
 class _Draining:
@@ -105,9 +109,8 @@ class ClaimDelete(_Draining):
         self.del_prefix = f"DELETE {base}/".encode()
         self.del_suffix = f" HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 
-    async def step(self, conn: Connection, worker: int, seq: int) -> int:
+    async def step(self, conn: Connection, worker: int, seq: int) -> None:
         status, body = await conn.request(self.claim, 200)
-        done = 0
         for item in self._items(status, body):
             mid = item.get("id") if isinstance(item, dict) else None
             if not isinstance(mid, str):
@@ -116,8 +119,7 @@ class ClaimDelete(_Draining):
             raw = self.del_prefix + _q(mid).encode() + self.del_suffix
             st, _ = await conn.request(raw, 204)
             if st == 204:
-                done += 1
-        return done
+                conn.credit(1)
 
 
 class ClaimPop(_Draining):
@@ -128,9 +130,9 @@ class ClaimPop(_Draining):
         target = f"/v1.0/{_q(account)}/{_q(queue)}?limit={limit}&detail=all"
         self.raw = _head("DELETE", target, host, None)
 
-    async def step(self, conn: Connection, worker: int, seq: int) -> int:
+    async def step(self, conn: Connection, worker: int, seq: int) -> None:
         status, body = await conn.request(self.raw, 200)
-        return len(self._items(status, body))
+        conn.credit(len(self._items(status, body)))
 
 
 @dataclass(frozen=True)
@@ -162,13 +164,11 @@ PHASES: dict[str, PhaseSpec] = {
 # --------------------------------------------------------------------------- setup helpers
 
 
-async def one_request(
-    host: str, port: int, raw: bytes, timeout: float = 30.0
-) -> tuple[int, bytes]:
+async def one_request(host: str, port: int, raw: bytes, seconds: float = 30.0) -> tuple[int, bytes]:
     """A single unmeasured request on a fresh connection (status 0 on failure)."""
     conn = Connection(host, port, Recorder())
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             return await conn.request(raw, 200)
     except (TimeoutError, LoadError):
         return 0, b""
@@ -220,8 +220,8 @@ async def prefill(
     return inserted[0], time.perf_counter() - t0, dict(rec.warmup_errors)
 
 
-async def delete_account(host: str, port: int, account: str, timeout: float = 120.0) -> int:
+async def delete_account(host: str, port: int, account: str, seconds: float = 60.0) -> int:
     """`DELETE /v1.0/{account}` (cleanup after a phase); returns the status (0 = failed)."""
     raw = _head("DELETE", f"/v1.0/{_q(account)}", f"{host}:{port}", None)
-    status, _ = await one_request(host, port, raw, timeout)
+    status, _ = await one_request(host, port, raw, seconds)
     return status

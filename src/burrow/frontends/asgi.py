@@ -55,9 +55,11 @@ class Response:
 def path_segments(scope: Scope) -> list[str]:
     """The request path split on `/`, each segment percent-decoded as UTF-8."""
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    if _BAD_PERCENT.search(raw):
-        raise InvalidRequest("malformed percent-encoding in path")
     try:
+        if b"%" not in raw:  # the common case: nothing to unquote
+            return raw.decode().split("/")[1:]
+        if _BAD_PERCENT.search(raw):
+            raise InvalidRequest("malformed percent-encoding in path")
         return [unquote_to_bytes(part).decode() for part in raw.split(b"/")[1:]]
     except UnicodeDecodeError as error:
         raise InvalidRequest("path is not valid UTF-8 once decoded") from error

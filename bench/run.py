@@ -1,0 +1,733 @@
+"""Run the Burrow benchmark: every phase against every target, one server at a time.
+
+    python bench/run.py                      # sqlite + memory + no-op, 2 s warm-up, 10 s each
+    python bench/run.py --quick              # 1 s warm-up, 3 s each (under ~2 minutes)
+    python bench/run.py --backends sqlite --concurrency 1,8,32 --phases put-1,claim-pop
+    python bench/run.py --quick --write      # also rewrite bench/RESULTS.md
+
+Each target is a subprocess on a free port (asked of the OS), pinned to CPU 0 while this
+process (the load generator) pins itself to CPU 1. A target is stopped by its PID when
+its phases end, on error and on Ctrl-C. Traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from loadgen import LoadResult, install_uvloop, machine_busy_seconds, run_load
+from phases import PHASES, PhaseSpec, delete_account, one_request, prefill
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+HOST = "127.0.0.1"
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+MAX_PREFILL = 3_000_000
+DEFAULT_RATE = 20_000  # msgs/s guess for sizing a prefill before anything was measured
+PREFILL_MARGIN = 2.0
+TARGETS_GOAL = {("sqlite", "put-1"): 10_000.0, ("sqlite", "claim-delete"): 8_000.0}
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    name: str  # "sqlite", "memory", "noop"
+    command: list[str]
+    is_noop: bool = False
+
+
+def burrow_target(python: str, name: str, tmp: Path) -> Target:
+    urls = {"sqlite": f"sqlite:///{tmp / 'bench.db'}", "memory": "memory://"}
+    if name not in urls:
+        raise SystemExit(f"unknown backend {name!r}; choose from {', '.join(urls)}")
+    cmd = [python, "-m", "burrow", "serve", "--host", HOST, "--port", "{port}"]
+    return Target(name, [*cmd, "--backend", urls[name]])
+
+
+def noop_target(python: str) -> Target:
+    cmd = [python, "-m", "uvicorn", "noop_app:app", "--app-dir", str(BENCH)]
+    cmd += ["--host", HOST, "--port", "{port}", "--loop", "uvloop", "--http", "httptools"]
+    cmd += ["--no-access-log", "--log-level", "warning", "--workers", "1"]
+    return Target("noop", cmd, is_noop=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Pinning:
+    server_cpu: int | None
+    client_cpu: int | None
+    taskset: str | None
+
+    def describe(self) -> str:
+        if self.server_cpu is None:
+            return "no CPU pinning (fewer than 2 CPUs available)"
+        how = f"`taskset -c {self.server_cpu}`" if self.taskset else "sched_setaffinity"
+        return (
+            f"server pinned to CPU {self.server_cpu} ({how}), "
+            f"load generator pinned to CPU {self.client_cpu} (sched_setaffinity)"
+        )
+
+
+def choose_pinning(server_cpu: int, client_cpu: int, enabled: bool) -> Pinning:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not enabled or len(cpus) < 2 or {server_cpu, client_cpu} - set(cpus):
+        return Pinning(None, None, None)
+    os.sched_setaffinity(0, {client_cpu})
+    return Pinning(server_cpu, client_cpu, shutil.which("taskset"))
+
+
+class Server:
+    """One target process, started on a free port and stopped by its PID."""
+
+    def __init__(self, target: Target, pinning: Pinning, log_path: Path) -> None:
+        self.target = target
+        self.port = free_port()
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pinning = pinning
+        self.killed = False
+        self.unresponsive = False
+
+    def start(self) -> None:
+        cmd = [part.replace("{port}", str(self.port)) for part in self.target.command]
+        if self.pinning.server_cpu is not None and self.pinning.taskset:
+            cmd = [self.pinning.taskset, "-c", str(self.pinning.server_cpu), *cmd]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p
+        )
+        with open(self.log_path, "wb") as log:
+            # New session: a Ctrl-C in the terminal reaches us, and we stop the server.
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(self.log_path.parent),
+                start_new_session=True,
+            )
+        if self.pinning.server_cpu is not None and not self.pinning.taskset:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(self.proc.pid, {self.pinning.server_cpu})
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def answers(self, seconds: float = 5.0) -> bool:
+        """Does `GET /` still answer 200 within `seconds`?"""
+        raw = f"GET / HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n\r\n".encode()
+        status, _ = await one_request(HOST, self.port, raw, seconds=seconds)
+        return status == 200
+
+    async def wait_ready(self) -> None:
+        raw = f"GET / HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n\r\n".encode()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.alive:
+                raise RuntimeError(f"{self.target.name} exited early:\n{self.log_tail()}")
+            status, _ = await one_request(HOST, self.port, raw, seconds=2.0)
+            if status == 200:
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.target.name} not ready in {READY_TIMEOUT}s:\n{self.log_tail()}")
+
+    def stop(self) -> str:
+        """SIGTERM by PID, then SIGKILL after STOP_TIMEOUT; returns what happened."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return "already exited" if proc is not None else "never started"
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT)
+            return f"stopped by SIGTERM in {time.monotonic() - t0:.1f}s (exit {proc.returncode})"
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            self.killed = True
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+            return f"did not stop {STOP_TIMEOUT:.0f}s after SIGTERM: killed (SIGKILL)"
+
+    def log_errors(self) -> str:
+        """How many tracebacks and ERROR lines the server logged ("" if none)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, self.log_path.stat().st_size - 4_000_000))
+                text = f.read()
+        except OSError:
+            return ""
+        tracebacks, errors = text.count(b"Traceback"), text.count(b" ERROR ")
+        if not tracebacks and not errors:
+            return ""
+        return f"{tracebacks} tracebacks and {errors} ERROR lines"
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, self.log_path.stat().st_size - 65536))
+                text = f.read().decode(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit so `finally` blocks stop the servers."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Row:
+    target: str
+    phase: str
+    concurrency: int
+    result: LoadResult | None
+    notes: list[str] = field(default_factory=list)
+    round: int = 0
+
+
+@dataclass
+class Options:
+    warmup: float
+    duration: float
+    concurrency: list[int]
+    phases: list[PhaseSpec]
+    verbose: bool
+
+
+def _account(target: str, phase: str, concurrency: int, token: str) -> str:
+    return f"bench-{target}-{phase}-c{concurrency}-{token}"
+
+
+def _estimate_rate(rows: list[Row], target: str) -> float:
+    """Messages/s this target managed so far (to size prefills); a guess if nothing yet."""
+    rates = [
+        r.result.msgs_per_s
+        for r in rows
+        if r.target == target and r.result is not None and r.phase != "latency"
+    ]
+    return max([DEFAULT_RATE, *rates])
+
+
+async def run_phase(
+    server: Server,
+    spec: PhaseSpec,
+    concurrency: int,
+    opts: Options,
+    rows: list[Row],
+    token: str,
+    rnd: int = 0,
+) -> Row:
+    name = server.target.name
+    row = Row(name, spec.name, concurrency, None, round=rnd)
+    host_header = f"{HOST}:{server.port}"
+    attempts = 2 if spec.prefill and not server.target.is_noop else 1
+    multiplier = PREFILL_MARGIN
+    for attempt in range(attempts):
+        account = _account(name, spec.name, concurrency, f"{token}{attempt}")
+        if spec.prefill and not server.target.is_noop:
+            want = _estimate_rate(rows, name) * (opts.warmup + opts.duration) * multiplier
+            count = min(MAX_PREFILL, int(want))
+            got, took, failed = await prefill(HOST, server.port, account, "q", count)
+            note = f"prefilled {got:,} msgs in {took:.1f}s"
+            if failed:
+                note += f" (failed batch PUTs: {failed})"
+            row.notes.append(note)
+            if opts.verbose:
+                print(f"  {name}/{spec.name}/c{concurrency}: {note}", flush=True)
+        workload = spec.make(host_header, account, "q")
+        result = await run_load(
+            HOST,
+            server.port,
+            workload,
+            concurrency,
+            opts.warmup,
+            opts.duration,
+            server_pid=server.pid,
+        )
+        row.result = result
+        empty = getattr(workload, "empty", 0)
+        bad = getattr(workload, "bad_body", 0)
+        if bad:
+            row.notes.append(f"{bad} responses with an unexpected JSON body")
+        if result.hung and not await server.answers():
+            row.notes.append("server not answering after the phase: cleanup skipped")
+            break
+        t_clean = time.monotonic()
+        status = await delete_account(HOST, server.port, account)
+        if opts.verbose:
+            took = time.monotonic() - t_clean
+            print(f"  {name}/{spec.name}/c{concurrency}: cleanup {status} in {took:.1f}s")
+        if status not in (200, 204, 404):
+            row.notes.append(f"cleanup DELETE /v1.0/{{account}} answered {status or 'nothing'}")
+        if empty and attempt + 1 < attempts:
+            row.notes.append(f"queue ran dry ({empty} empty claims): retrying with a 3x prefill")
+            multiplier *= 3
+            continue
+        if empty:
+            row.notes.append(f"queue ran dry: {empty} empty claims/pops (counted as errors)")
+        break
+    return row
+
+
+def _progress(row: Row, seconds: float) -> None:
+    res = row.result
+    if res is None:
+        print(f"{row.target:>7} {row.phase:<13} c={row.concurrency:<3} failed", flush=True)
+        return
+    print(
+        f"{row.target:>7} {row.phase:<13} c={row.concurrency:<3} "
+        f"{res.req_per_s:>9,.0f} req/s {res.msgs_per_s:>9,.0f} msgs/s "
+        f"p50 {res.p50_ms:6.2f} p99 {res.p99_ms:7.2f} ms "
+        f"cpu srv {_pct(res.server_cpu)} gen {_pct(res.client_cpu)} "
+        f"other {_pct(res.other_cpu)} errors {res.errors_text()}  ({seconds:.0f}s)",
+        flush=True,
+    )
+
+
+async def run_all(
+    servers: list[Server], opts: Options, rounds: int, token: str
+) -> tuple[list[Row], list[str]]:
+    """Every phase x concurrency x target, interleaved so that the targets of one row
+    run close together in time (a busy neighbour hurts them alike). With several rounds,
+    every combination runs `rounds` times. Returns (all rows, problems)."""
+    rows: list[Row] = []
+    problems: list[str] = []
+    for rnd in range(rounds):
+        for spec in opts.phases:
+            for concurrency in [1] if spec.single else opts.concurrency:
+                for server in servers:
+                    if not server.alive:
+                        msg = f"{server.target.name} is not running (exit {server.exit_code})"
+                        if msg not in problems:
+                            problems.append(msg)
+                        continue
+                    if server.unresponsive:
+                        continue
+                    t0 = time.monotonic()
+                    row = await run_phase(
+                        server, spec, concurrency, opts, rows, f"{token}r{rnd}", rnd
+                    )
+                    rows.append(row)
+                    _progress(row, time.monotonic() - t0)
+                    res = row.result
+                    if res is None:
+                        continue
+                    if (res.hung or res.errors) and not await server.answers():
+                        server.unresponsive = True
+                        problems.append(
+                            f"{server.target.name} stopped answering GET / during "
+                            f"{spec.name} c={concurrency}; its remaining phases were skipped"
+                        )
+                    if res.warmup_errors:
+                        row.notes.append(f"errors during warm-up: {res.warmup_errors}")
+                    if res.error_count:
+                        problems.append(
+                            f"{row.target} {row.phase} c={concurrency}: errors {res.errors_text()}"
+                        )
+    return rows, problems
+
+
+def best_rows(rows: list[Row], target_order: list[str]) -> list[Row]:
+    """One row per (target, phase, concurrency): the run with the most msgs/s."""
+    best: dict[tuple[str, str, int], Row] = {}
+    for r in rows:
+        key = (r.target, r.phase, r.concurrency)
+        old = best.get(key)
+        mine = r.result.msgs_per_s if r.result else -1.0
+        if old is None or mine > (old.result.msgs_per_s if old.result else -1.0):
+            best[key] = r
+    phase_order = list(PHASES)
+    return sorted(
+        best.values(),
+        key=lambda r: (target_order.index(r.target), phase_order.index(r.phase), r.concurrency),
+    )
+
+
+async def other_load(seconds: float = 1.0) -> float | None:
+    """Cores kept busy by other processes right now (sampled over `seconds`)."""
+    before, own0 = machine_busy_seconds(), time.process_time()
+    await asyncio.sleep(seconds)
+    after, own1 = machine_busy_seconds(), time.process_time()
+    if before is None or after is None:
+        return None
+    return max(0.0, (after - before - (own1 - own0)) / seconds)
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _pct(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0%}"
+
+
+def fmt_table(rows: list[Row]) -> str:
+    out = [
+        "| target | phase | concurrency | req/s | msgs/s | p50 ms | p99 ms | max ms | errors "
+        "| server CPU | loadgen CPU | other CPU |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|",
+    ]
+    for r in rows:
+        res = r.result
+        if res is None:
+            out.append(
+                f"| {r.target} | {r.phase} | {r.concurrency} "
+                "| - | - | - | - | - | failed | - | - | - |"
+            )
+            continue
+        out.append(
+            f"| {r.target} | {r.phase} | {r.concurrency} | {res.req_per_s:,.0f} | "
+            f"{res.msgs_per_s:,.0f} | {res.p50_ms:.2f} | {res.p99_ms:.2f} | {res.max_ms:.1f} | "
+            f"{res.errors_text()} | {_pct(res.server_cpu)} | {_pct(res.client_cpu)} "
+            f"| {_pct(res.other_cpu)} |"
+        )
+    return "\n".join(out)
+
+
+def fmt_ratios(rows: list[Row]) -> str:
+    noop = {(r.phase, r.concurrency): r.result for r in rows if r.target == "noop" and r.result}
+    targets = [t for t in dict.fromkeys(r.target for r in rows) if t != "noop"]
+    if not noop or not targets:
+        return "(no ratios: the no-op target or a Burrow target was not run)"
+    keys = list(dict.fromkeys((r.phase, r.concurrency) for r in rows if r.target != "noop"))
+    head = "| phase | concurrency | " + " | ".join(f"{t} / no-op" for t in targets) + " |"
+    out = [head, "|---|--:|" + "--:|" * len(targets)]
+    for phase, conc in keys:
+        base = noop.get((phase, conc))
+        cells = []
+        for t in targets:
+            mine = next(
+                (r.result for r in rows if (r.target, r.phase, r.concurrency) == (t, phase, conc)),
+                None,
+            )
+            if base is None or mine is None or base.msgs_per_s == 0:
+                cells.append("-")
+            else:
+                cells.append(f"{mine.msgs_per_s / base.msgs_per_s:.0%}")
+        out.append(f"| {phase} | {conc} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def fmt_goals(rows: list[Row]) -> str:
+    out = []
+    for (target, phase), goal in TARGETS_GOAL.items():
+        got = [
+            r.result.msgs_per_s
+            for r in rows
+            if r.target == target and r.phase == phase and r.result is not None
+        ]
+        if not got:
+            continue
+        best = max(got)
+        verdict = "met" if best >= goal else "NOT met"
+        out.append(
+            f"- {phase} on {target}: goal ≥ {goal:,.0f} msgs/s, best measured "
+            f"{best:,.0f} msgs/s: **{verdict}**"
+        )
+    return "\n".join(out) if out else "(no goal phases were run)"
+
+
+def fmt_notes(rows: list[Row]) -> str:
+    out = []
+    for r in rows:
+        for note in r.notes:
+            where = f" (round {r.round + 1})" if r.round else ""
+            out.append(f"- {r.target} {r.phase} c={r.concurrency}{where}: {note}")
+    return "\n".join(out)
+
+
+def machine_notes(pinning: Pinning, loop_name: str, python: str) -> list[str]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    server_py = subprocess.run(
+        [python, "-c", "import sys, uvicorn; print(sys.version.split()[0], uvicorn.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout.split()
+    py = platform.python_version()
+    server_version, uvicorn_version = [*server_py, "?", "?"][:2]
+    return [
+        f"CPU: nproc {os.cpu_count()}, {model}{mem}",
+        f"kernel: {platform.system()} {platform.release()}",
+        f"Python {py} (load generator, {loop_name} loop); server Python {server_version}, "
+        f"uvicorn {uvicorn_version} (uvloop, httptools, no access log, 1 worker)",
+        f"pinning: {pinning.describe()}",
+    ]
+
+
+KEEP_MARKER = "<!-- Everything below this line is hand-written and kept by --write. -->"
+
+
+def write_results(
+    path: Path,
+    command: str,
+    machine: list[str],
+    table: list[Row],
+    rows: list[Row],
+    opts: Options,
+    rounds: int,
+    problems: list[str],
+) -> None:
+    """Rewrite `path`, keeping whatever follows KEEP_MARKER in the old file."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    kept = ""
+    with contextlib.suppress(OSError):
+        old = path.read_text()
+        if KEEP_MARKER in old:
+            kept = old.split(KEEP_MARKER, 1)[1].strip("\n")
+    best = f"; best of {rounds} interleaved rounds" if rounds > 1 else ""
+    notes = fmt_notes(rows)
+    text = f"""# Burrow benchmark results
+
+Measured {now} with:
+
+    {command}
+
+Warm-up {opts.warmup:g} s (not counted), measured {opts.duration:g} s per row{best}. Closed
+loop: each connection sends its next request when the previous answer arrives. Bodies are
+100 bytes; batches, claims and pops move 10 messages per request; `msgs/s` counts messages
+put, claimed-and-deleted, or popped. The no-op target is a raw ASGI app on the same stack
+(uvicorn + uvloop + httptools, 1 worker): the HTTP ceiling. The targets run side by side
+and each row runs them one after the other, so a busy neighbour hurts them alike.
+CPU columns are cores used during the measured window (100% = one core): the server
+process, the load generator, and everything else on the machine. See `bench/README.md`.
+
+## Machine
+
+{chr(10).join(f"- {m}" for m in machine)}
+
+## Results
+
+{fmt_table(table)}
+
+## Burrow / no-op (msgs/s)
+
+{fmt_ratios(table)}
+
+## Performance goals
+
+{fmt_goals(table)}
+"""
+    if notes:
+        text += f"\n## Run notes\n\n{notes}\n"
+    if problems:
+        text += "\n## Problems seen\n\n" + "\n".join(f"- {p}" for p in problems) + "\n"
+    text += f"\n{KEEP_MARKER}\n"
+    if kept:
+        text += f"\n{kept}\n"
+    path.write_text(text)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="1 s warm-up, 3 s per phase")
+    p.add_argument("--duration", type=float, help="measured seconds per phase [10; quick 3]")
+    p.add_argument("--warmup", type=float, help="warm-up seconds per phase [2; quick 1]")
+    p.add_argument("--backends", default="sqlite,memory", help="Burrow backends to run")
+    p.add_argument("--no-noop", action="store_true", help="skip the no-op ceiling target")
+    p.add_argument("--concurrency", default="16", help="comma-separated, e.g. 1,8,32")
+    p.add_argument("--phases", default=",".join(PHASES), help="comma-separated phase names")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the servers")
+    p.add_argument("--server-cpu", type=int, default=0)
+    p.add_argument("--client-cpu", type=int, default=1)
+    p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    p.add_argument("--write", action="store_true", help="rewrite bench/RESULTS.md")
+    p.add_argument("--results", default=str(BENCH / "RESULTS.md"), help="file for --write")
+    p.add_argument("--repeat", type=int, default=1, help="rounds; the table keeps the best")
+    p.add_argument("--json-out", help="also write every run's raw figures to this JSON file")
+    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (db, logs)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+async def amain(args: argparse.Namespace) -> Outcome:
+    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    duration = args.duration if args.duration is not None else (3.0 if args.quick else 10.0)
+    try:
+        concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    except ValueError:
+        raise SystemExit(f"bad --concurrency {args.concurrency!r}") from None
+    if not concurrency or min(concurrency) < 1 or max(concurrency) > 1024:
+        raise SystemExit("--concurrency values must be between 1 and 1024")
+    unknown = [p for p in args.phases.split(",") if p not in PHASES]
+    if unknown:
+        raise SystemExit(f"unknown phase(s) {unknown}; known: {', '.join(PHASES)}")
+    if not 1 <= args.repeat <= 10:
+        raise SystemExit("--repeat must be between 1 and 10")
+    opts = Options(
+        warmup=warmup,
+        duration=duration,
+        concurrency=concurrency,
+        phases=[PHASES[p] for p in args.phases.split(",")],
+        verbose=args.verbose,
+    )
+    pinning = choose_pinning(args.server_cpu, args.client_cpu, not args.no_pin)
+    print(f"# {pinning.describe()}", flush=True)
+    busy = await other_load()
+    if busy is not None:
+        print(f"# before starting: other processes keep {busy:.2f} cores busy", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="burrow-bench-"))
+    targets = [burrow_target(args.python, b.strip(), tmp) for b in args.backends.split(",") if b]
+    if not args.no_noop:
+        targets.append(noop_target(args.python))
+    servers = [Server(t, pinning, tmp / f"{t.name}.log") for t in targets]
+    rows: list[Row] = []
+    problems: list[str] = []
+    try:
+        # All targets run side by side (idle ones cost nothing) so phases interleave.
+        for server in servers:
+            server.start()
+            print(f"# {server.target.name}: pid {server.pid}, port {server.port}", flush=True)
+        live: list[Server] = []
+        for server in servers:
+            try:
+                await server.wait_ready()
+                live.append(server)
+            except RuntimeError as exc:
+                problems.append(str(exc))
+                print(f"# {exc}", file=sys.stderr, flush=True)
+        rows, more = await run_all(live, opts, args.repeat, f"{int(time.time()):x}")
+        problems += more
+    finally:
+        for server in servers:
+            how = server.stop()
+            print(f"# {server.target.name}: {how}", flush=True)
+            if server.killed:
+                problems.append(f"{server.target.name} {how}")
+            errors = server.log_errors()
+            if errors:
+                problems.append(f"{server.target.name} logged {errors} (see the log tail above)")
+            if args.verbose or errors:
+                print(f"# {server.target.name} log (tail):\n{server.log_tail(30)}", flush=True)
+        if args.keep_tmp:
+            print(f"# temp dir kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    return Outcome(rows, problems, busy, [t.name for t in targets], opts, pinning)
+
+
+@dataclass
+class Outcome:
+    rows: list[Row]
+    problems: list[str]
+    busy: float | None
+    target_order: list[str]
+    opts: Options
+    pinning: Pinning
+
+
+def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str) -> int:
+    """Print the tables (and write the files asked for); returns the exit status."""
+    rows, problems, busy, opts, pinning = out.rows, out.problems, out.busy, out.opts, out.pinning
+    warmup, duration = opts.warmup, opts.duration
+    table = best_rows(rows, out.target_order)
+    machine = machine_notes(pinning, loop_name, args.python)
+    if busy is not None:
+        machine.append(f"other processes kept {busy:.2f} cores busy just before the run")
+    print()
+    print("\n".join(f"- {m}" for m in machine))
+    best = f", best of {args.repeat} rounds" if args.repeat > 1 else ""
+    print(f"\nwarm-up {warmup:g} s, measured {duration:g} s per row{best}\n")
+    print(fmt_table(table))
+    print("\nBurrow / no-op (msgs/s):\n")
+    print(fmt_ratios(table))
+    print("\nPerformance goals:\n")
+    print(fmt_goals(table))
+    notes = fmt_notes(rows)
+    if notes:
+        print(f"\nNotes:\n{notes}")
+    if problems:
+        print("\nProblems:\n" + "\n".join(f"- {p}" for p in problems))
+    if args.json_out:
+        dump = [
+            {"target": r.target, "phase": r.phase, "concurrency": r.concurrency, "notes": r.notes}
+            | ({"result": r.result.to_json()} if r.result else {})
+            for r in rows
+        ]
+        Path(args.json_out).write_text(json.dumps(dump, indent=1))
+        print(f"\nwrote {args.json_out}")
+    if args.write:
+        write_results(
+            Path(args.results), command, machine, table, rows, opts, args.repeat, problems
+        )
+        print(f"\nwrote {args.results}")
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    loop_name = install_uvloop()
+    shown = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "bench/run.py", *shown])
+    with terminate_on_sigterm():
+        try:
+            outcome = asyncio.run(amain(args))
+        except KeyboardInterrupt:
+            print("\ninterrupted; servers stopped", file=sys.stderr)
+            return 130
+    return report(outcome, args, loop_name, command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
