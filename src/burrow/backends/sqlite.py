@@ -1,12 +1,11 @@
 """`sqlite:///path.db`: the embedded, durable default backend.
 
 Every acknowledged write is committed and fsynced (WAL, `synchronous=FULL`), yet
-throughput does not pay one fsync per call: all writes go through one writer
-thread that commits whatever has queued up in a single transaction (group
-commit, see `sqlite_writer`). Because each call runs whole inside that thread,
-claims and pops are atomic. Reads go to a second thread with its own connection,
-which WAL lets read while the writer commits; a read sent after a write was
-acknowledged starts a fresh snapshot, so it sees that write.
+throughput does not pay one fsync per call: writes share commits (group commit,
+see `sqlite_writer`). Each call runs whole on the event loop, so claims and pops
+are atomic. Reads run on the loop too, on a second, read-only connection: WAL
+lets it read while the writer commits, and it sees only committed data, so a
+read never returns a write that was not yet acknowledged.
 
 Wake-ups for long polls are in-process (`Notifier`), fired on the event loop once
 a write is committed; hide deadlines already in the file are re-armed on open.
@@ -16,41 +15,38 @@ The SQL itself lives in `sqlite_store`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import sqlite3
+from pathlib import Path
 from typing import TypeVar
 
 from burrow.backends import sqlite_store as store
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
-from burrow.backends.sqlite_writer import Done, Job, Stats, Worker
+from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
 from burrow.errors import BackendUnavailable
 from burrow.model import Attributes, Filters, Message, NewMessage
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class SQLiteBackend(Backend):
     """Accounts, queues and messages in one SQLite file.
 
     `purge_interval` is how often (seconds) expired messages are deleted from the
-    file, at most `purge_chunk` rows per transaction. With `read_thread=False`
-    reads queue behind writes in the writer thread instead of using their own.
+    file, at most `purge_chunk` rows per transaction.
     """
 
-    def __init__(
-        self,
-        path: str,
-        *,
-        purge_interval: float = 1.0,
-        purge_chunk: int = 1000,
-        read_thread: bool = True,
-    ) -> None:
+    def __init__(self, path: str, *, purge_interval: float = 1.0, purge_chunk: int = 1000) -> None:
         self.path = path
         self._purge_interval = purge_interval
         self._purge_chunk = purge_chunk
-        self._read_thread = read_thread
         self._notifier = Notifier()
-        self._writer: Worker | None = None
-        self._reader: Worker | None = None
+        self._writer: GroupCommitter | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._purger: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
@@ -61,35 +57,32 @@ class SQLiteBackend(Backend):
     async def open(self) -> None:
         if self._writer is not None or self._closed:
             raise BackendUnavailable("sqlite backend already opened")
-        loop = asyncio.get_running_loop()
-        self._writer = Worker(
-            self.path,
-            loop,
-            self._deliver,
-            writer=True,
-            purge_interval=self._purge_interval,
-            purge_chunk=self._purge_chunk,
-        )
         try:
-            await self._writer.start()
-            if self._read_thread:
-                self._reader = Worker(self.path, loop, self._deliver, writer=False)
-                await self._reader.start()
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            writer = _connect(self.path, writer=True)
+            self._writer = GroupCommitter(writer, self._deliver)
+            self._reader = _connect(self.path, writer=False)
             for account, queue, at in await self._read(store.hidden_deadlines):
                 self._notifier.visible_at(account, queue, at)
-        except BaseException:
+        except BaseException as exc:
             await self.close()
-            raise
+            raise unavailable(exc) from exc
+        self._purger = asyncio.create_task(self._purge_forever())
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._notifier.close()
-        # Readers first, so the writer's final checkpoint is not held back by them.
-        for worker in (self._reader, self._writer):
-            if worker is not None:
-                await worker.stop()
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+        if self._reader is not None:
+            self._reader.close()
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer.shut()
 
     def subscribe(self, account: str, queue: str) -> Subscription:
         return self._notifier.subscribe(account, queue)
@@ -142,20 +135,23 @@ class SQLiteBackend(Backend):
     # Internals ---------------------------------------------------------------------------
 
     async def _read(self, operation: store.Operation[T]) -> T:
-        return await self._call(self._reader or self._writer, operation, writes=False)
+        if self._reader is None or self._closed:
+            raise BackendUnavailable("sqlite backend is not open")
+        try:
+            with self._reader:  # one read transaction: a consistent snapshot
+                self._reader.execute("BEGIN")
+                return operation(self._reader).value
+        except sqlite3.Error as exc:
+            raise unavailable(exc) from exc
 
     async def _write(self, operation: store.Operation[T]) -> T:
-        return await self._call(self._writer, operation, writes=True)
-
-    async def _call(self, worker: Worker | None, operation: store.Operation[T], writes: bool) -> T:
-        if worker is None or self._closed:
+        if self._writer is None or self._closed:
             raise BackendUnavailable("sqlite backend is not open")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        worker.submit(Job(operation, future, writes))
-        return await future
+        result: T = await self._writer.submit(operation)
+        return result
 
     def _deliver(self, done: Done) -> None:
-        """On the loop: wake waiters of committed writes, then answer the callers."""
+        """Once committed: wake waiters of the writes, then answer the callers."""
         for future, result in done:
             if isinstance(result, BaseException):
                 if not future.done():
@@ -169,5 +165,32 @@ class SQLiteBackend(Backend):
             if not future.done():
                 future.set_result(result.value)
 
+    async def _purge_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._purge_interval)
+            try:
+                while await self._write(self._purge_chunk_op) >= self._purge_chunk:
+                    pass  # a full chunk: there may be more, go on after other writes
+            except BackendUnavailable as exc:
+                logger.warning("sqlite purge failed: %s", exc.message)
+
+    def _purge_chunk_op(self, conn: sqlite3.Connection) -> store.Outcome[int]:
+        purged = store.purge_expired(conn, self._purge_chunk)
+        self.stats.purged += purged
+        return store.Outcome(purged)
+
     def __repr__(self) -> str:
         return f"SQLiteBackend({self.path!r})"
+
+
+def _connect(path: str, *, writer: bool) -> sqlite3.Connection:
+    # The writer's COMMIT runs in the commit thread, never at the same time as the loop.
+    conn = sqlite3.connect(
+        path, isolation_level=None, cached_statements=256, check_same_thread=False
+    )
+    try:
+        store.configure(conn, writer=writer)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
