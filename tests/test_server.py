@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.servers import BurrowServer
 
 
 async def test_shutdown_answers_waiters_and_finishes(start_server: ServerFactory) -> None:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from burrow.cli_client import register
 from burrow.config import Settings
 from burrow.errors import BurrowError
 
@@ -55,3 +56,6 @@ def serve(
         run_server(settings)
     except BurrowError as error:
         raise click.ClickException(error.message) from error
+
+
+register(main)

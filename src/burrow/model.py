@@ -45,6 +45,16 @@ class Attributes:
 
 
 @dataclass(frozen=True, slots=True)
+class Draft:
+    """A message as a client submits it: id and attributes may be left out."""
+
+    body: bytes
+    id: str | None = None
+    ttl: int | None = None
+    hide: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message to create or replace, with all attributes resolved."""
 

@@ -7,26 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from burrow.backends.base import Backend, Subscription
 from burrow.config import Limits
 from burrow.errors import InvalidRequest, NoMatch, PayloadTooLarge
 from burrow.ids import new_id
-from burrow.model import Attributes, Filters, Message, NewMessage
+from burrow.model import Attributes, Draft, Filters, Message, NewMessage
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """A message as a client submits it: id and attributes may be left out."""
-
-    body: bytes
-    id: str | None = None
-    ttl: int | None = None
-    hide: int | None = None
 
 
 class Service:

@@ -33,14 +33,16 @@ from burrow.client.wire import (
     read_nothing,
 )
 from burrow.errors import MessageNotFound, NoMatch, NotFound
-from burrow.model import ALL_ITEMS, Attributes, Detail, Filters, Message, NewMessage
-from burrow.service import Draft
+from burrow.model import ALL_ITEMS, Attributes, Detail, Draft, Filters, Message, NewMessage
 
 T = TypeVar("T")
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
 MESSAGE_DETAILS = (Detail.NONE, Detail.ATTRIBUTES, Detail.ALL)
 """Details a call returning `Message` objects can ask for (`none` returns `[]`)."""
+
+Body = bytes | str
+"""A message body as given to the client: text is sent as UTF-8."""
 
 _no_path = raiser(lambda: NotFound("no such path on the server"))
 
@@ -54,22 +56,26 @@ def or_empty(call: Call[list[T]]) -> Call[list[T]]:
 
 
 def get_accounts(filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID) -> Call[list[str]]:
+    """Names of the accounts holding messages."""
     return _names("GET", path(), filters, detail, "accounts")
 
 
 def delete_accounts(filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID) -> Call[list[str]]:
+    """Delete every message (hidden ones too) of the matched accounts; their names."""
     return _names("DELETE", path(), filters, detail, "accounts")
 
 
 def get_queues(
     account: str, filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID
 ) -> Call[list[str]]:
+    """Names of the account's queues holding messages."""
     return _names("GET", path(account), filters, detail, "queues")
 
 
 def delete_queues(
     account: str, filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID
 ) -> Call[list[str]]:
+    """Delete every message (hidden ones too) of the matched queues; their names."""
     return _names("DELETE", path(account), filters, detail, "queues")
 
 
@@ -81,6 +87,7 @@ def get_messages(
     wait: int = 0,
     detail: Detail = Detail.ALL,
 ) -> Call[list[Message]]:
+    """Matched messages, oldest first; `wait` long polls for a first match."""
     return _messages("GET", account, queue, filters, None, wait, detail)
 
 
@@ -93,6 +100,10 @@ def update_messages(
     wait: int = 0,
     detail: Detail = Detail.ALL,
 ) -> Call[list[Message]]:
+    """Set the given attributes on the matched messages; returns them updated.
+
+    With `hide` this is a claim: concurrent claims never share a message.
+    """
     return _messages("POST", account, queue, filters, attributes, wait, detail)
 
 
@@ -104,6 +115,7 @@ def delete_messages(
     wait: int = 0,
     detail: Detail = Detail.ALL,
 ) -> Call[list[Message]]:
+    """Delete the matched messages; returns what was deleted (a pop)."""
     return _messages("DELETE", account, queue, filters, None, wait, detail)
 
 
@@ -122,16 +134,19 @@ def put_messages(account: str, queue: str, messages: list[NewMessage]) -> Call[l
 
 
 def get_message(account: str, queue: str, message_id: str) -> Call[Message]:
+    """One message by id, hidden or not."""
     return _one("GET", account, queue, message_id, None, Detail.ALL, read_message)
 
 
 def update_message(
     account: str, queue: str, message_id: str, attributes: Attributes
 ) -> Call[Message]:
+    """Set the given attributes on one message; returns it updated."""
     return _one("POST", account, queue, message_id, attributes, Detail.ALL, read_message)
 
 
 def delete_message(account: str, queue: str, message_id: str) -> Call[Message]:
+    """Delete one message; returns it as it was."""
     return _one("DELETE", account, queue, message_id, None, Detail.ALL, read_message)
 
 
@@ -167,16 +182,14 @@ class QueueCalls:
     account: str
     name: str
 
-    def put(
-        self, body: bytes | str, id: str | None, ttl: int | None, hide: int | None
-    ) -> Call[str]:
+    def put(self, body: Body, id: str | None, ttl: int | None, hide: int | None) -> Call[str]:
         if id is None:
             request = _put_batch(self.account, self.name, [Draft(as_bytes(body), None, ttl, hide)])
             return Call(request, lambda response: str(read_json(response)[0]), _no_path)
         request = _put_one(self.account, self.name, id, as_bytes(body), Attributes(ttl, hide))
         return Call(request, lambda _: id, _no_path)
 
-    def put_many(self, items: Iterable[bytes | str | Draft]) -> Call[list[str]]:
+    def put_many(self, items: Iterable[Body | Draft]) -> Call[list[str]]:
         drafts = [i if isinstance(i, Draft) else Draft(as_bytes(i)) for i in items]
         request = _put_batch(self.account, self.name, drafts)
         return Call(request, lambda response: [str(i) for i in read_json(response)], _no_path)
@@ -216,7 +229,8 @@ class QueueCalls:
 
 def _names(method: str, where: str, filters: Filters, detail: Detail, what: str) -> Call[list[str]]:
     _check_detail(detail, NAME_DETAILS)
-    request = Request(method, where, params(filters, detail=detail))
+    names_only = Filters(filters.limit, filters.marker)  # match_hidden is for messages
+    request = Request(method, where, params(names_only, detail=detail))
     return Call(request, read_names, raiser(lambda: NoMatch(what)))
 
 

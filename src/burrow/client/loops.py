@@ -8,10 +8,11 @@ reader that walks a queue with `marker` and long polls.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from burrow.model import Message
 
@@ -38,6 +39,16 @@ class WorkStats:
         return self.done + self.failed
 
 
+class WorkOptions(TypedDict, total=False):
+    """The keyword options of `Queue.work` / `AsyncQueue.work`."""
+
+    hide: int
+    wait: int
+    limit: int
+    stop: Stop | None
+    max_messages: int | None
+
+
 class WorkRun:
     """One `work` loop: claims, stop conditions and the handling of failures."""
 
@@ -46,10 +57,11 @@ class WorkRun:
         account: str,
         queue: str,
         *,
-        limit: int,
-        wait: int,
-        stop: Stop | None,
-        max_messages: int | None,
+        hide: int = 60,
+        wait: int = 20,
+        limit: int = 1,
+        stop: Stop | None = None,
+        max_messages: int | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -57,8 +69,9 @@ class WorkRun:
             raise ValueError("max_messages must not be negative")
         self.stats = WorkStats()
         self._log_extra = {"tenant": account, "queue": queue, "action": "work"}
+        self.hide = hide
+        self.wait = wait
         self._limit = limit
-        self._wait = wait
         self._stop = stop
         self._max = max_messages
         self._drained = False
@@ -73,7 +86,7 @@ class WorkRun:
 
     def claimed(self, messages: list[Message]) -> list[Message]:
         """Note a claim's result; without long polling, an empty claim ends the run."""
-        if not messages and self._wait == 0:
+        if not messages and self.wait == 0:
             self._drained = True
         return messages
 
@@ -119,6 +132,7 @@ class Cursor:
         self.marker = messages[-1].id
         fresh = [m for m in messages if m.id not in self._seen]
         self._seen.update(dict.fromkeys(m.id for m in fresh))
-        for old in list(self._seen)[: max(0, len(self._seen) - self._memory)]:
+        excess = len(self._seen) - self._memory
+        for old in list(itertools.islice(self._seen, max(0, excess))):
             del self._seen[old]
         return fresh

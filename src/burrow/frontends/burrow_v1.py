@@ -16,8 +16,8 @@ import orjson
 from burrow.auth import Guard
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, header, read_body
-from burrow.model import Attributes, Detail, Filters, Message
-from burrow.service import Draft, Service
+from burrow.model import Attributes, Detail, Draft, Filters, Message
+from burrow.service import Service
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
 FILTERS = frozenset({"limit", "marker", "detail"})

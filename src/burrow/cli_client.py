@@ -1,0 +1,278 @@
+"""The client commands of `burrow`: put, get, claim, pop, delete, ls, watch.
+
+Each takes `--server` (env `BURROW_URL`), `--token` (env `BURROW_TOKEN`) and
+`--json`. Output: one line per message, `ID<TAB>ttl=N<TAB>hide=N<TAB>BODY` (the
+body as text with control characters escaped, or `<N bytes>` when it is not
+UTF-8), one line per name; with `--json`, one JSON document (messages as the
+server renders them at `detail=all`), except `watch`, which prints one per line.
+Exit status: 0 on success, 1 on an API error (nothing matched included), 2 on
+a usage error.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+import orjson
+
+from burrow.client import Client
+from burrow.client.wire import message_to_json
+from burrow.errors import BurrowError, NoMatch
+from burrow.model import Message
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+SECONDS = click.IntRange(min=0)
+LIMIT = click.IntRange(min=1)
+_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What every client command gets: where the server is, and how to print."""
+
+    server: str
+    token: str | None
+    as_json: bool
+
+    def client(self, account: str | None = None) -> Client:
+        return Client(self.server, account, token=self.token)
+
+    def show(self, document: Any, lines: Iterable[str]) -> None:
+        if self.as_json:
+            click.echo(orjson.dumps(document))
+        else:
+            for line in lines:
+                click.echo(line)
+
+    def names(self, names: list[str], what: str) -> None:
+        if not names:
+            raise NoMatch(what)
+        self.show(names, names)
+
+    def messages(self, messages: list[Message]) -> None:
+        if not messages:
+            raise NoMatch()
+        self.show([message_to_json(m) for m in messages], map(message_line, messages))
+
+    def message(self, message: Message) -> None:
+        self.show(message_to_json(message), [message_line(message)])
+
+
+def message_line(message: Message) -> str:
+    return f"{message.id}\tttl={message.ttl}\thide={message.hide}\t{shown(message.body)}"
+
+
+def shown(body: bytes) -> str:
+    """A body for a terminal: text, control characters escaped; else its size."""
+    try:
+        return body.decode().translate(_ESCAPES)
+    except UnicodeDecodeError:
+        return f"<{len(body)} bytes>"
+
+
+def client_command(func: Callable[..., None]) -> Callable[..., None]:
+    """Add `--server`, `--token`, `--json`; pass a `Session`; turn API errors into exit 1."""
+
+    @click.option(
+        "--server",
+        envvar="BURROW_URL",
+        default=DEFAULT_URL,
+        show_default=True,
+        metavar="URL",
+        help="The Burrow server (env BURROW_URL).",
+    )
+    @click.option("--token", envvar="BURROW_TOKEN", help="Credential (env BURROW_TOKEN).")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @functools.wraps(func)
+    def command(server: str, token: str | None, as_json: bool, **arguments: Any) -> None:
+        session = Session(_server_url(server), token or None, as_json)
+        try:
+            func(session, **arguments)
+        except BurrowError as error:
+            raise click.ClickException(error.message) from error
+
+    return command
+
+
+def _server_url(value: str) -> str:
+    if "," in value:
+        raise click.BadParameter(
+            "give one server; several are not supported yet", param_hint="--server"
+        )
+    if not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{value!r} is not an http(s):// URL", param_hint="--server")
+    return value
+
+
+# Commands ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("account")
+@click.argument("queue")
+@click.argument("message_id", metavar="[ID]", required=False)
+@click.option("--ttl", type=SECONDS, help="Seconds until it expires, 0 for never.")
+@click.option("--hide", type=SECONDS, help="Seconds it stays hidden.  [default: 0]")
+@click.option("--body", help="The body (read from stdin if not given).")
+@client_command
+def put(
+    cli: Session,
+    account: str,
+    queue: str,
+    message_id: str | None,
+    ttl: int | None,
+    hide: int | None,
+    body: str | None,
+) -> None:
+    """Create or replace a message; prints its id (the server picks one without ID)."""
+    data = sys.stdin.buffer.read() if body is None else body.encode()
+    with cli.client(account) as client:
+        new_id = client.queue(queue).put(data, message_id, ttl=ttl, hide=hide)
+    cli.show({"id": new_id}, [new_id])
+
+
+@click.command()
+@click.argument("account")
+@click.argument("queue")
+@click.argument("message_id", metavar="[ID]", required=False)
+@click.option("--limit", type=LIMIT, help="At most this many messages.")
+@click.option("--marker", help="Start after this message id.")
+@click.option("--match-hidden", is_flag=True, help="Include hidden messages.")
+@click.option("--wait", type=SECONDS, default=0, help="Seconds to wait for a message.")
+@client_command
+def get(
+    cli: Session,
+    account: str,
+    queue: str,
+    message_id: str | None,
+    limit: int | None,
+    marker: str | None,
+    match_hidden: bool,
+    wait: int,
+) -> None:
+    """Show one message, or a queue's messages without changing them."""
+    with cli.client(account) as client:
+        if message_id is None:
+            cli.messages(client.queue(queue).get(limit, marker, match_hidden, wait))
+        elif limit or marker or match_hidden or wait:
+            raise click.UsageError("ID does not go with --limit, --marker, --match-hidden, --wait")
+        else:
+            cli.message(client.queue(queue).get_one(message_id))
+
+
+@click.command()
+@click.argument("account")
+@click.argument("queue")
+@click.option("--limit", type=LIMIT, default=1, show_default=True, help="At most this many.")
+@click.option("--hide", type=SECONDS, default=60, show_default=True, help="Seconds to hide them.")
+@click.option("--wait", type=SECONDS, default=0, show_default=True, help="Seconds to wait.")
+@client_command
+def claim(cli: Session, account: str, queue: str, limit: int, hide: int, wait: int) -> None:
+    """Take visible messages for processing: hide them, print them."""
+    with cli.client(account) as client:
+        cli.messages(client.queue(queue).claim(limit, hide, wait))
+
+
+@click.command()
+@click.argument("account")
+@click.argument("queue")
+@click.option("--limit", type=LIMIT, default=1, show_default=True, help="At most this many.")
+@click.option("--wait", type=SECONDS, default=0, show_default=True, help="Seconds to wait.")
+@client_command
+def pop(cli: Session, account: str, queue: str, limit: int, wait: int) -> None:
+    """Delete visible messages and print them."""
+    with cli.client(account) as client:
+        cli.messages(client.queue(queue).pop(limit, wait))
+
+
+@click.command()
+@click.argument("account")
+@click.argument("queue", required=False)
+@click.argument("message_id", metavar="[ID]", required=False)
+@client_command
+def delete(cli: Session, account: str, queue: str | None, message_id: str | None) -> None:
+    """Delete a message, all of a queue's messages, or all of an account's.
+
+    Hidden messages are deleted too. Prints nothing; with --json, the list of
+    what was deleted (queue names for an account, message ids otherwise).
+    """
+    with cli.client(account) as client:
+        if queue is None:
+            deleted = client.delete()
+            what = "queues"
+        elif message_id is None:
+            deleted = client.queue(queue).delete_all()
+            what = "messages"
+        else:
+            client.queue(queue).delete(message_id)
+            deleted, what = [message_id], "messages"
+    if not deleted:
+        raise NoMatch(what)
+    if cli.as_json:
+        cli.show(deleted, [])
+
+
+@click.command()
+@click.argument("account", required=False)
+@click.argument("queue", required=False)
+@click.option("--limit", type=LIMIT, help="At most this many.")
+@click.option("--marker", help="Start after this name or id.")
+@client_command
+def ls(
+    cli: Session, account: str | None, queue: str | None, limit: int | None, marker: str | None
+) -> None:
+    """List accounts, an account's queues, or all of a queue's messages (hidden too)."""
+    with cli.client(account) as client:
+        if account is None:
+            cli.names(client.accounts(limit, marker), "accounts")
+        elif queue is None:
+            cli.names(client.queues(limit, marker), "queues")
+        else:
+            cli.messages(client.queue(queue).get(limit, marker, match_hidden=True))
+
+
+@click.command()
+@click.argument("account")
+@click.argument("queue")
+@click.option("--wait", type=SECONDS, default=20, show_default=True, help="Long poll seconds.")
+@click.option("--count", type=LIMIT, help="Stop after this many messages.")
+@click.option("--marker", help="Start after this message id (default: the oldest).")
+@click.option("--match-hidden", is_flag=True, help="Include hidden messages.")
+@client_command
+def watch(
+    cli: Session,
+    account: str,
+    queue: str,
+    wait: int,
+    count: int | None,
+    marker: str | None,
+    match_hidden: bool,
+) -> None:
+    """Print a queue's messages, then each new one as it comes (like tail -f).
+
+    Messages are only read, never claimed. Runs until Ctrl-C or --count
+    messages; with --wait 0, until it has caught up. --json prints one JSON
+    document per line.
+    """
+    with cli.client(account) as client:
+        stream = client.queue(queue).follow(wait=wait, marker=marker, match_hidden=match_hidden)
+        try:
+            for message in itertools.islice(stream, count):
+                cli.message(message)
+        except KeyboardInterrupt:
+            pass
+
+
+COMMANDS = (put, get, claim, pop, delete, ls, watch)
+
+
+def register(group: click.Group) -> None:
+    """Add the client commands to the `burrow` command group."""
+    for command in COMMANDS:
+        group.add_command(command)

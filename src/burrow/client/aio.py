@@ -1,0 +1,169 @@
+"""The asyncio client: `AsyncClient` (with the Backend operations) and `AsyncQueue`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
+
+import httpx
+
+from burrow.client import calls
+from burrow.client.calls import Body
+from burrow.client.endpoint import Endpoint, QueueHandle
+from burrow.client.loops import Cursor, WorkOptions, WorkRun, WorkStats
+from burrow.client.wire import Call, reaching
+from burrow.model import Draft, Message
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _operation(
+    build: Callable[P, Call[T]],
+) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]]:
+    """An `AsyncClient` method taking `build`'s arguments and sending its call."""
+
+    async def operation(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.send(build(*args, **kwargs))
+
+    operation.__name__ = build.__name__
+    operation.__qualname__ = f"AsyncClient.{build.__name__}"
+    operation.__doc__ = build.__doc__
+    return operation
+
+
+class AsyncClient(Endpoint[httpx.AsyncClient]):
+    """The asyncio client: `async with AsyncClient(url, "account") as client:`.
+
+    Besides the friendly calls (`accounts()`, `queues()`, `queue(name)`, …), it
+    offers the operations of `burrow.backends.base.Backend` with the arguments
+    and documentation of `burrow.client.calls`, so that the `http` backend is a
+    thin adapter: nothing found raises `NoMatch` or `MessageNotFound`, every
+    failure is a `burrow.errors.BurrowError` (an unreachable server is
+    `BackendUnavailable`), `wait` long polls, and `detail` trims what comes
+    back (`Detail.NONE` returns `[]`).
+    """
+
+    def _connect(self, options: dict[str, Any]) -> httpx.AsyncClient:
+        return httpx.AsyncClient(**options)
+
+    async def send(self, call: Call[T]) -> T:
+        """Carry out one call (see `burrow.client.calls`)."""
+        with reaching(self.url):
+            response = await self._http.request(**call.request.arguments(self.timeout))
+        return call.result(response)
+
+    async def accounts(self, limit: int | None = None, marker: str | None = None) -> list[str]:
+        """Names of the accounts holding messages ([] if none)."""
+        return await self.send(self._calls.accounts(limit, marker))
+
+    async def queues(self, limit: int | None = None, marker: str | None = None) -> list[str]:
+        """Names of this account's queues holding messages ([] if none)."""
+        return await self.send(self._calls.queues(limit, marker))
+
+    async def delete(self) -> list[str]:
+        """Delete every message of this account, hidden ones too; returns the queues emptied."""
+        return await self.send(self._calls.delete())
+
+    def queue(self, name: str) -> AsyncQueue:
+        """A handle on one queue of this account (no I/O)."""
+        return AsyncQueue(self, name)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # The Backend operations
+    get_accounts = _operation(calls.get_accounts)
+    delete_accounts = _operation(calls.delete_accounts)
+    get_queues = _operation(calls.get_queues)
+    delete_queues = _operation(calls.delete_queues)
+    get_messages = _operation(calls.get_messages)
+    update_messages = _operation(calls.update_messages)
+    delete_messages = _operation(calls.delete_messages)
+    put_messages = _operation(calls.put_messages)
+    get_message = _operation(calls.get_message)
+    update_message = _operation(calls.update_message)
+    delete_message = _operation(calls.delete_message)
+
+
+class AsyncQueue(QueueHandle[AsyncClient]):
+    """One queue; see `burrow.client.Queue` for the blocking twin."""
+
+    async def put(
+        self, body: Body, id: str | None = None, *, ttl: int | None = None, hide: int | None = None
+    ) -> str:
+        """Create (or replace, by `id`) a message; the server picks the id if none is given."""
+        return await self._client.send(self._calls.put(body, id, ttl, hide))
+
+    async def put_many(self, items: Iterable[Body | Draft]) -> list[str]:
+        """Insert a batch atomically; returns the ids in order."""
+        return await self._client.send(self._calls.put_many(items))
+
+    async def get(
+        self,
+        limit: int | None = None,
+        marker: str | None = None,
+        match_hidden: bool = False,
+        wait: int = 0,
+    ) -> list[Message]:
+        """Read messages without changing them ([] if none within `wait` seconds)."""
+        return await self._client.send(self._calls.get(limit, marker, match_hidden, wait))
+
+    async def get_one(self, id: str) -> Message:
+        """One message by id, hidden or not; raises `MessageNotFound`."""
+        return await self._client.send(self._calls.get_one(id))
+
+    async def claim(self, limit: int = 1, hide: int = 60, wait: int = 0) -> list[Message]:
+        """Take up to `limit` visible messages, hiding them from others for `hide` seconds."""
+        return await self._client.send(self._calls.claim(limit, hide, wait))
+
+    async def pop(self, limit: int = 1, wait: int = 0) -> list[Message]:
+        """Delete and return up to `limit` visible messages."""
+        return await self._client.send(self._calls.pop(limit, wait))
+
+    async def update(self, id: str, *, ttl: int | None = None, hide: int | None = None) -> Message:
+        """Change one message's attributes (e.g. extend or release a claim)."""
+        return await self._client.send(self._calls.update(id, ttl, hide))
+
+    async def delete(self, id: str) -> None:
+        """Delete one message; raises `MessageNotFound`."""
+        await self._client.send(self._calls.delete(id))
+
+    async def delete_all(self) -> list[str]:
+        """Delete every message, hidden ones too; returns their ids."""
+        return await self._client.send(self._calls.delete_all())
+
+    async def work(
+        self, func: Callable[[Message], Awaitable[object]], **options: Unpack[WorkOptions]
+    ) -> WorkStats:
+        """Claim messages and `await func(message)` on each; delete it when that succeeds.
+
+        The options and the ways the loop ends are `Queue.work`'s (`stop` can be an
+        `asyncio.Event`); cancelling the task ends it at once.
+        """
+        run = WorkRun(self.account, self.name, **options)
+        while count := run.next_claim():
+            for message in run.claimed(await self.claim(count, run.hide, run.wait)):
+                with run.attempt(message):
+                    await func(message)
+                    await self.delete(message.id)
+        return run.stats
+
+    async def follow(
+        self, *, wait: int = 20, marker: str | None = None, match_hidden: bool = False
+    ) -> AsyncIterator[Message]:
+        """Every message from `marker` on, then each new one as it comes (fan-out).
+
+        With `wait=0` it ends when it has caught up; otherwise it never ends.
+        """
+        cursor = Cursor(marker, wait)
+        while not cursor.done:
+            found = await self.get(marker=cursor.marker, match_hidden=match_hidden, wait=wait)
+            for message in cursor.advance(found):
+                yield message

@@ -1,0 +1,401 @@
+"""The Python clients against a real `burrow serve` process over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from burrow.client import AsyncClient, Client, Draft, Queue, WorkStats
+from burrow.client.loops import Cursor
+from burrow.client.wire import Call, Request, headers, path
+from burrow.errors import (
+    BackendUnavailable,
+    InvalidRequest,
+    MessageNotFound,
+    MethodNotAllowed,
+    NoMatch,
+    PayloadTooLarge,
+)
+from burrow.model import Attributes, Detail, Filters, Message, NewMessage
+from tests.servers import BurrowServer
+
+AWKWARD = "a b?c&d#e%f+g=h;é"
+"""A name that needs percent-encoding in a path and in a query string."""
+
+
+@pytest.fixture
+def client(server_url: str, account: str) -> Iterator[Client]:
+    with Client(server_url, account) as opened:
+        yield opened
+
+
+@pytest.fixture
+def queue(client: Client) -> Queue:
+    return client.queue("jobs")
+
+
+@pytest.fixture
+async def aclient(server_url: str, account: str) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(server_url, account) as opened:
+        yield opened
+
+
+# Round trips -------------------------------------------------------------------------------
+
+
+def test_put_and_get_round_trip(queue: Queue) -> None:
+    assert queue.put("text body", id="m1", ttl=60) == "m1"
+    assert queue.put(b"\xff\x00binary", id="m2") == "m2"
+    messages = queue.get()
+    assert [(m.id, m.body) for m in messages] == [("m1", b"text body"), ("m2", b"\xff\x00binary")]
+    assert 0 < messages[0].ttl <= 60
+    assert messages[0].hide == 0
+    assert queue.get_one("m2").body == b"\xff\x00binary"
+
+
+def test_names_needing_url_encoding(server_url: str, account: str) -> None:
+    with Client(server_url, account + AWKWARD) as client:
+        awkward = client.queue(AWKWARD)
+        awkward.put(b"x", id=AWKWARD)
+        assert awkward.get_one(AWKWARD).id == AWKWARD
+        assert [m.id for m in awkward.get(marker="unknown")] == [AWKWARD]
+        assert client.queues() == [AWKWARD]
+        assert account + AWKWARD in client.accounts()
+        awkward.delete(AWKWARD)
+        assert awkward.get() == []
+
+
+def test_dot_segments_are_not_folded_away(queue: Queue) -> None:
+    queue.put("keep me", id="m")
+    with pytest.raises(InvalidRequest):
+        queue.delete("..")
+    assert [m.id for m in queue.get()] == ["m"]
+
+
+def test_empty_names_are_refused_before_sending(client: Client) -> None:
+    with pytest.raises(InvalidRequest):
+        client.queue("").get()
+
+
+def test_server_generated_ids_keep_insertion_order(queue: Queue) -> None:
+    first = queue.put("one")
+    batch = queue.put_many(["two", b"\xfe", Draft(b"four", id="own-id", ttl=30)])
+    assert len(batch) == 3
+    assert batch[2] == "own-id"
+    assert first < batch[0] < batch[1]
+    messages = queue.get()
+    assert [m.id for m in messages] == [first, *batch]
+    assert [m.body for m in messages] == [b"one", b"two", b"\xfe", b"four"]
+
+
+def test_replace_keeps_place_and_sets_everything_anew(queue: Queue) -> None:
+    queue.put("a", id="a", hide=100)
+    queue.put("b", id="b")
+    queue.put("a again", id="a")
+    messages = queue.get()
+    assert [(m.id, m.body, m.hide) for m in messages] == [("a", b"a again", 0), ("b", b"b", 0)]
+
+
+def test_hidden_messages(queue: Queue) -> None:
+    queue.put("later", id="h", hide=100)
+    assert queue.get() == []
+    assert [m.id for m in queue.get(match_hidden=True)] == ["h"]
+    assert queue.get_one("h").hide > 0
+
+
+def test_get_with_limit_and_marker(queue: Queue) -> None:
+    queue.put_many([Draft(b"", id=name) for name in "abcd"])
+    assert [m.id for m in queue.get(limit=2)] == ["a", "b"]
+    assert [m.id for m in queue.get(marker="b")] == ["c", "d"]
+    assert [m.id for m in queue.get(limit=1, marker="c")] == ["d"]
+
+
+def test_claim_hides_and_concurrent_claims_differ(queue: Queue) -> None:
+    queue.put_many(["1", "2", "3"])
+    first = queue.claim(limit=2, hide=100)
+    second = queue.claim(limit=2, hide=100)
+    assert [m.body for m in first] == [b"1", b"2"]
+    assert [m.body for m in second] == [b"3"]
+    assert all(m.hide > 0 for m in first + second)
+    assert queue.claim() == []
+
+
+def test_update_releases_a_claim(queue: Queue) -> None:
+    queue.put("job", id="j")
+    queue.claim(hide=100)
+    updated = queue.update("j", hide=0, ttl=30)
+    assert (updated.hide, 0 < updated.ttl <= 30) == (0, True)
+    assert [m.id for m in queue.claim()] == ["j"]
+
+
+def test_pop_deletes_what_it_returns(queue: Queue) -> None:
+    queue.put_many(["1", "2", "3"])
+    assert [m.body for m in queue.pop(limit=2)] == [b"1", b"2"]
+    assert [m.body for m in queue.get()] == [b"3"]
+
+
+def test_delete_all_includes_hidden(client: Client, queue: Queue) -> None:
+    queue.put("visible", id="v")
+    queue.put("hidden", id="h", hide=100)
+    assert queue.delete_all() == ["v", "h"]
+    assert queue.get(match_hidden=True) == []
+    assert queue.delete_all() == []
+    assert client.queues() == []
+
+
+def test_delete_account(client: Client) -> None:
+    client.queue("a").put("x")
+    client.queue("b").put("y", hide=100)
+    assert client.queues() == ["a", "b"]
+    assert client.delete() == ["a", "b"]
+    assert client.queues() == []
+    assert client.account not in client.accounts()
+
+
+def test_nothing_matched_is_an_empty_list(client: Client, queue: Queue) -> None:
+    assert queue.get() == []
+    assert queue.claim() == []
+    assert queue.pop() == []
+    assert queue.delete_all() == []
+    assert client.queues() == []
+
+
+def test_one_missing_message_raises(queue: Queue) -> None:
+    for attempt in (queue.get_one, queue.delete, lambda i: queue.update(i, hide=0)):
+        with pytest.raises(MessageNotFound):
+            attempt("absent")
+
+
+def test_client_without_account_lists_accounts(server_url: str, queue: Queue) -> None:
+    queue.put("x")
+    with Client(server_url) as anonymous:
+        assert queue.account in anonymous.accounts()
+        with pytest.raises(ValueError, match="without an account"):
+            anonymous.queues()
+
+
+# Errors --------------------------------------------------------------------------------------
+
+
+def test_bad_numbers_are_invalid_requests(queue: Queue) -> None:
+    with pytest.raises(InvalidRequest, match="limit"):
+        queue.get(limit=0)
+    with pytest.raises(InvalidRequest, match="hide"):
+        queue.claim(hide=10**9)
+    with pytest.raises(InvalidRequest, match="wait"):
+        queue.get(wait=10**6)
+
+
+def test_body_too_large(queue: Queue) -> None:
+    with pytest.raises(PayloadTooLarge):
+        queue.put(b"x" * (256 * 1024 + 1), id="big")
+
+
+def test_method_not_allowed(client: Client, account: str) -> None:
+    call = Call(Request("PATCH", path(account, "q")), lambda _: None, lambda: None)
+    with pytest.raises(MethodNotAllowed) as raised:
+        client.send(call)
+    assert "GET" in raised.value.allowed
+    assert "PATCH" in raised.value.message
+
+
+def test_unreachable_server_is_backend_unavailable() -> None:
+    with socket.socket() as unused:  # bound, never listening: connections are refused
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        with Client(url, "a") as client, pytest.raises(BackendUnavailable, match="cannot reach"):
+            client.queue("q").get()
+
+
+def test_token_travels_as_header() -> None:
+    assert headers("secret")["X-Auth-Token"] == "secret"
+    assert "X-Auth-Token" not in headers(None)
+
+
+# Long polls, workers, followers ---------------------------------------------------------------
+
+
+def test_get_long_polls_until_a_put(queue: Queue) -> None:
+    later = threading.Timer(0.2, queue.put, ["wake up"])
+    later.start()
+    try:
+        assert [m.body for m in queue.get(wait=10)] == [b"wake up"]
+    finally:
+        later.join()
+
+
+def test_work_deletes_what_succeeds(queue: Queue) -> None:
+    queue.put_many(["1", "2", "3"])
+    seen: list[bytes] = []
+    stats = queue.work(lambda m: seen.append(m.body), limit=2, max_messages=3)
+    assert stats == WorkStats(done=3, failed=0)
+    assert seen == [b"1", b"2", b"3"]
+    assert queue.get(match_hidden=True) == []
+
+
+def test_work_leaves_failures_to_reappear(queue: Queue, caplog: pytest.LogCaptureFixture) -> None:
+    message_id = queue.put("poison")
+
+    def fail(message: Message) -> None:
+        raise RuntimeError(f"cannot handle {message.body!r}")
+
+    with caplog.at_level(logging.ERROR, logger="burrow.client"):
+        stats = queue.work(fail, hide=1, wait=0)
+    assert stats == WorkStats(done=0, failed=1)
+    assert "cannot handle b'poison'" in caplog.text
+    assert queue.get() == []
+    assert [m.id for m in queue.get(match_hidden=True)] == [message_id]
+    # The claim runs out after a second; the long poll wakes when it does.
+    assert [m.id for m in queue.claim(wait=10)] == [message_id]
+
+
+def test_work_with_wait_zero_stops_when_drained(queue: Queue) -> None:
+    assert queue.work(lambda m: None, wait=0) == WorkStats()
+    queue.put("x")
+    assert queue.work(lambda m: None, wait=0) == WorkStats(done=1)
+
+
+def test_work_stops_when_told(queue: Queue) -> None:
+    queue.put_many(["1", "2", "3"])
+    stop = threading.Event()
+    stats = queue.work(lambda m: stop.set(), stop=stop)
+    assert stats == WorkStats(done=1)
+    assert len(queue.get()) == 2
+
+
+def test_follow_reads_existing_then_new(queue: Queue) -> None:
+    queue.put("old", id="1")
+    later = threading.Timer(0.2, queue.put, ["new"], {"id": "2"})
+    later.start()
+    try:
+        stream = queue.follow(wait=10)
+        assert [next(stream).id, next(stream).id] == ["1", "2"]
+    finally:
+        later.join()
+    assert [m.id for m in queue.get()] == ["1", "2"]
+
+
+def test_follow_with_wait_zero_ends_when_caught_up(queue: Queue) -> None:
+    queue.put_many([Draft(b"", id=name) for name in "abc"])
+    assert [m.id for m in queue.follow(wait=0, marker="a")] == ["b", "c"]
+
+
+def test_cursor_skips_what_it_saw_when_the_marker_vanishes() -> None:
+    def msgs(*ids: str) -> list[Message]:
+        return [Message(i, b"", 0, 0) for i in ids]
+
+    cursor = Cursor(None, wait=1, memory=3)
+    assert cursor.advance(msgs("a", "b")) == msgs("a", "b")
+    assert cursor.marker == "b"
+    assert cursor.advance([]) == [] and not cursor.done
+    # "b" was popped: the server answers from the start again.
+    assert cursor.advance(msgs("a", "c")) == msgs("c")
+    assert cursor.marker == "c"
+    assert cursor.advance(msgs("d")) == msgs("d")
+    assert cursor.advance(msgs("a")) == msgs("a")  # forgotten: only the last 3 are kept
+
+
+# The asyncio client ------------------------------------------------------------------------------
+
+
+async def test_async_round_trip(aclient: AsyncClient) -> None:
+    queue = aclient.queue(AWKWARD)
+    assert await queue.put(b"\x80bytes", id=AWKWARD) == AWKWARD
+    generated = await queue.put("text")
+    assert [m.id for m in await queue.get()] == [AWKWARD, generated]
+    assert (await queue.get_one(AWKWARD)).body == b"\x80bytes"
+    assert await queue.put_many(["x", "y"]) != []
+    claimed = await queue.claim(limit=2, hide=100)
+    assert [m.body for m in claimed] == [b"\x80bytes", b"text"]
+    assert (await queue.update(generated, hide=0)).hide == 0
+    assert [m.body for m in await queue.pop(limit=5)] == [b"text", b"x", b"y"]
+    await queue.delete(AWKWARD)
+    assert await queue.get(match_hidden=True) == []
+    assert await queue.claim() == []
+    assert await aclient.queues() == []
+    with pytest.raises(MessageNotFound):
+        await queue.get_one(AWKWARD)
+
+
+async def test_async_long_poll_claim(aclient: AsyncClient) -> None:
+    queue = aclient.queue("q")
+    waiting = asyncio.create_task(queue.claim(wait=10))
+    await queue.put("job")
+    assert [m.body for m in await waiting] == [b"job"]
+
+
+async def test_async_work_and_follow(aclient: AsyncClient) -> None:
+    queue = aclient.queue("q")
+    await queue.put_many(["ok", "bad", "ok"])
+    handled: list[bytes] = []
+
+    async def handle(message: Message) -> None:
+        handled.append(message.body)
+        if message.body == b"bad":
+            raise ValueError("bad message")
+
+    stats = await queue.work(handle, hide=100, limit=5, max_messages=3)
+    assert stats == WorkStats(done=2, failed=1)
+    assert handled == [b"ok", b"bad", b"ok"]
+    hidden = [m async for m in queue.follow(wait=0, match_hidden=True)]
+    assert [m.body for m in hidden] == [b"bad"]
+    assert await aclient.delete() == ["q"]
+
+
+async def test_async_work_stops_when_told(aclient: AsyncClient) -> None:
+    stop = asyncio.Event()
+    stop.set()
+    assert await aclient.queue("q").work(lambda m: asyncio.sleep(0), stop=stop) == WorkStats()
+
+
+# The Backend-shaped operations of AsyncClient ----------------------------------------------
+
+
+async def test_async_client_mirrors_the_backend(server_url: str, account: str) -> None:
+    async with AsyncClient(server_url) as conn:
+        first = NewMessage("m1", b"\x00\xff", ttl=0, hide=0)
+        assert await conn.put_messages(account, "q", [first]) == [True]
+        assert await conn.put_messages(account, "q", [first]) == [False]
+        batch = [NewMessage("m2", b"two", 60, 0), NewMessage("m3", b"three", 60, 100)]
+        assert await conn.put_messages(account, "q", batch) == [True, True]
+
+        assert await conn.get_queues(account) == ["q"]
+        assert account in await conn.get_accounts()
+        got = await conn.get_messages(account, "q", Filters(limit=5))
+        assert [(m.id, m.body, m.ttl) for m in got] == [("m1", b"\x00\xff", 0), ("m2", b"two", 60)]
+        bare = await conn.get_messages(account, "q", Filters(marker="m1"), detail=Detail.ATTRIBUTES)
+        assert [(m.id, m.body) for m in bare] == [("m2", b"")]
+
+        claimed = await conn.update_messages(account, "q", Attributes(hide=50), Filters(limit=1))
+        assert [(m.id, m.hide) for m in claimed] == [("m1", 50)]
+        assert (await conn.get_message(account, "q", "m3")).hide > 0
+        assert (await conn.update_message(account, "q", "m3", Attributes(hide=0))).hide == 0
+        assert (await conn.delete_message(account, "q", "m3")).body == b"three"
+        with pytest.raises(MessageNotFound):
+            await conn.delete_message(account, "q", "m3")
+
+        assert await conn.delete_messages(account, "q", detail=Detail.NONE) == []
+        with pytest.raises(NoMatch):
+            await conn.delete_messages(account, "q")
+        assert await conn.delete_queues(account) == ["q"]
+        with pytest.raises(NoMatch):
+            await conn.get_queues(account)
+        with pytest.raises(NoMatch):
+            await conn.get_messages(account, "q")
+
+
+async def test_async_client_delete_accounts(start_server: Callable[..., BurrowServer]) -> None:
+    server = start_server()
+    async with AsyncClient(server.url) as conn:
+        for account in ("a", "b", "c"):
+            await conn.put_messages(account, "q", [NewMessage("m", b"", 0, 100)])
+        assert await conn.delete_accounts(Filters(limit=2)) == ["a", "b"]
+        assert await conn.get_accounts() == ["c"]
+        assert await conn.delete_accounts() == ["c"]
+        with pytest.raises(NoMatch):
+            await conn.get_accounts()
