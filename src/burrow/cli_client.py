@@ -22,7 +22,7 @@ import click
 import orjson
 
 from burrow.client import Client
-from burrow.client.wire import message_to_json
+from burrow.codec import message_fields
 from burrow.errors import BurrowError, NoMatch
 from burrow.model import Message
 
@@ -58,10 +58,10 @@ class Session:
     def messages(self, messages: list[Message]) -> None:
         if not messages:
             raise NoMatch()
-        self.show([message_to_json(m) for m in messages], map(message_line, messages))
+        self.show([message_fields(m) for m in messages], map(message_line, messages))
 
     def message(self, message: Message) -> None:
-        self.show(message_to_json(message), [message_line(message)])
+        self.show(message_fields(message), [message_line(message)])
 
 
 def message_line(message: Message) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import threading
 import time
 import uuid
@@ -18,11 +18,12 @@ def new_id() -> str:
     with _lock:
         now_ms = time.time_ns() // 1_000_000
         if now_ms > _last_ms:
-            _last_ms, _counter = now_ms, int.from_bytes(os.urandom(2)) & 0x3FF
+            _last_ms, _counter = now_ms, random.getrandbits(10)
         else:
             _counter += 1  # same (or earlier) millisecond: keep order with the counter
             if _counter > 0xFFF:
                 _last_ms, _counter = _last_ms + 1, 0
         value = (_last_ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | _counter << 64
-        value |= 0x2 << 62 | int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF
+        # Unique, not secret: the module's PRNG (reseeded after fork), no system call.
+        value |= 0x2 << 62 | random.getrandbits(62)
     return str(uuid.UUID(int=value))

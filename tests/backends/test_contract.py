@@ -287,3 +287,16 @@ async def test_close_releases_waiters(backend: Backend) -> None:
     await backend.close()
     assert await asyncio.wait_for(waiter, 1) is False
     subscription.close()
+
+
+async def test_order_survives_many_deletions_from_the_front(backend: Backend) -> None:
+    await backend.put_messages(A, Q, [new(f"m{i:04}") for i in range(3000)])
+    for _ in range(25):
+        await backend.delete_messages(A, Q, Filters(limit=100))
+    await backend.delete_message(A, Q, "m2600")
+    assert await backend.put_message(A, Q, new("m2501", b"again")) is False
+    listed = await backend.get_messages(A, Q, Filters(limit=3))
+    assert ids(listed) == ["m2500", "m2501", "m2502"]
+    assert listed[1].body == b"again"
+    remaining = await backend.get_messages(A, Q, Filters(marker="m2998"))
+    assert ids(remaining) == ["m2999"]

@@ -6,16 +6,29 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TypeVar
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.errors import MessageNotFound, NoMatch
 from burrow.model import Attributes, Filters, Message, NewMessage, StoredMessage
 
-Queue = dict[str, StoredMessage]
+
+class Queue(dict[str, StoredMessage]):
+    """A queue's messages by id, in order; counts deletions since it was last compacted."""
+
+    __slots__ = ("holes",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.holes = 0
+
+
 Account = dict[str, Queue]
+_NO_MESSAGES: Mapping[str, StoredMessage] = MappingProxyType({})
 V = TypeVar("V")
+_MIN_HOLES = 1024
 
 
 def after_marker(keys: Iterable[str], marker: str | None, known: bool) -> Iterator[str]:
@@ -98,7 +111,7 @@ class MemoryBackend(Backend):
     # Messages in a queue ------------------------------------------------------
 
     def _match(self, account: str, queue: str, filters: Filters, now: float) -> list[StoredMessage]:
-        messages = self._accounts.get(account, {}).get(queue, {})
+        messages = self._queue(account, queue)
         matched: list[StoredMessage] = []
         for key in after_marker(messages, filters.marker, filters.marker in messages):
             message = messages[key]
@@ -136,7 +149,7 @@ class MemoryBackend(Backend):
         self, account: str, queue: str, messages: list[NewMessage]
     ) -> list[bool]:
         now = time.time()
-        stored = self._accounts.setdefault(account, {}).setdefault(queue, {})
+        stored = self._accounts.setdefault(account, {}).setdefault(queue, Queue())
         created = []
         new_ones = []
         for new in messages:
@@ -153,7 +166,7 @@ class MemoryBackend(Backend):
     # One message -------------------------------------------------------------------
 
     def _one(self, account: str, queue: str, message_id: str, now: float) -> StoredMessage:
-        message = self._accounts.get(account, {}).get(queue, {}).get(message_id)
+        message = self._queue(account, queue).get(message_id)
         if message is None or message.expired(now):
             raise MessageNotFound(message_id)
         return message
@@ -186,6 +199,9 @@ class MemoryBackend(Backend):
             if message.hidden_until > now:
                 self._notifier.visible_at(account, queue, message.hidden_until)
 
+    def _queue(self, account: str, queue: str) -> Mapping[str, StoredMessage]:
+        return self._accounts.get(account, {}).get(queue, _NO_MESSAGES)
+
     def _remove(self, account: str, queue: str, message_id: str) -> None:
         queues = self._accounts[account]
         messages = queues[queue]
@@ -194,6 +210,13 @@ class MemoryBackend(Backend):
             del queues[queue]
             if not queues:
                 del self._accounts[account]
+            return
+        # A dict never shrinks on delete, and iterating it steps over every hole: a
+        # queue popped from the front would get slower with each pop. Compact it
+        # (same order) once it holds more holes than messages.
+        messages.holes += 1
+        if messages.holes > _MIN_HOLES and messages.holes > len(messages):
+            queues[queue] = Queue(messages)
 
     def purge_expired(self) -> int:
         """Drop expired messages and the queues and accounts they leave empty."""

@@ -21,7 +21,6 @@ from burrow.client.wire import (
     Call,
     Request,
     as_bytes,
-    body_fields,
     json_body,
     params,
     path,
@@ -32,6 +31,7 @@ from burrow.client.wire import (
     read_names,
     read_nothing,
 )
+from burrow.codec import body_fields
 from burrow.errors import MessageNotFound, NoMatch, NotFound
 from burrow.model import ALL_ITEMS, Attributes, Detail, Draft, Filters, Message, NewMessage
 

@@ -8,7 +8,6 @@ the protocol lives here once.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from burrow.codec import message_from_fields
 from burrow.errors import (
     BackendUnavailable,
     BurrowError,
@@ -171,26 +171,6 @@ def as_bytes(body: bytes | str) -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
-def body_fields(body: bytes) -> dict[str, Any]:
-    """JSON carries text; a body that is not UTF-8 travels as base64 with a flag."""
-    try:
-        return {"body": body.decode()}
-    except UnicodeDecodeError:
-        return {"body": base64.b64encode(body).decode(), "base64": True}
-
-
-def message_to_json(message: Message) -> dict[str, Any]:
-    """A message as the server renders it at `detail=all`."""
-    return {"id": message.id, "ttl": message.ttl, "hide": message.hide, **body_fields(message.body)}
-
-
-def message_from_json(data: dict[str, Any]) -> Message:
-    """A message rendered at `detail=all` (or `attributes`: the body is then empty)."""
-    text: str = data.get("body", "")
-    body = base64.b64decode(text, validate=True) if data.get("base64") else text.encode()
-    return Message(str(data["id"]), body, int(data["ttl"]), int(data["hide"]))
-
-
 def json_body(value: Any) -> bytes:
     return orjson.dumps(value)
 
@@ -201,11 +181,11 @@ def read_json(response: httpx.Response) -> Any:
 
 
 def read_messages(response: httpx.Response) -> list[Message]:
-    return [message_from_json(item) for item in read_json(response) or []]
+    return [message_from_fields(item) for item in read_json(response) or []]
 
 
 def read_message(response: httpx.Response) -> Message:
-    return message_from_json(read_json(response))
+    return message_from_fields(read_json(response))
 
 
 def read_names(response: httpx.Response) -> list[str]:

@@ -6,14 +6,13 @@ Paths below `/v1.0`: `[]` all accounts, `[a]` one account, `[a, q]` one queue,
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from burrow.auth import Guard
+from burrow.codec import body_fields, body_from_fields, message_fields
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, header, read_body
 from burrow.model import Attributes, Detail, Draft, Filters, Message
@@ -192,23 +191,14 @@ def _names(names: list[str], detail: Detail) -> Response:
     return Response.json(names)
 
 
-def _body_fields(body: bytes) -> dict[str, Any]:
-    """JSON carries text; a body that is not UTF-8 travels as base64 with a flag."""
-    try:
-        return {"body": body.decode()}
-    except UnicodeDecodeError:
-        return {"body": base64.b64encode(body).decode(), "base64": True}
-
-
 def _render(message: Message, detail: Detail) -> Any:
     if detail is Detail.ID:
         return message.id
     if detail is Detail.BODY:
-        return _body_fields(message.body)["body"]
-    fields: dict[str, Any] = {"id": message.id, "ttl": message.ttl, "hide": message.hide}
+        return body_fields(message.body)["body"]
     if detail is Detail.ALL:
-        fields.update(_body_fields(message.body))
-    return fields
+        return message_fields(message)
+    return {"id": message.id, "ttl": message.ttl, "hide": message.hide}
 
 
 def _messages(messages: list[Message], detail: Detail) -> Response:
@@ -262,14 +252,12 @@ def _draft(item: Any, defaults: Attributes) -> Draft:
 
 
 def _batch_body(body: str, encoded: Any) -> bytes:
-    if encoded is False:
-        return body.encode()
-    if encoded is not True:
+    if not isinstance(encoded, bool):
         raise InvalidRequest("base64 must be true or false")
     try:
-        return base64.b64decode(body, validate=True)
-    except binascii.Error as error:
-        raise InvalidRequest("a base64 body is not valid base64") from error
+        return body_from_fields(body, encoded)
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from error
 
 
 def _batch_number(item: dict[str, Any], name: str, default: int | None) -> int | None:
