@@ -44,7 +44,7 @@ class Attributes:
     hide: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Draft:
     """A message as a client submits it: id and attributes may be left out."""
 
@@ -54,7 +54,7 @@ class Draft:
     hide: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewMessage:
     """A message to create or replace, with all attributes resolved."""
 
@@ -64,7 +64,7 @@ class NewMessage:
     hide: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     """A stored message as the backend reports it, attributes in seconds remaining."""
 

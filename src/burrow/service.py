@@ -63,12 +63,15 @@ class Service:
         return body
 
     def _resolve(self, draft: Draft) -> NewMessage:
-        attributes = self.check_attributes(Attributes(draft.ttl, draft.hide))
+        limits = self.limits
+        ttl = limits.default_ttl if draft.ttl is None else draft.ttl
         return NewMessage(
             id=new_id() if draft.id is None else self.check_id("message", draft.id),
             body=self.check_body(draft.body),
-            ttl=self.limits.default_ttl if attributes.ttl is None else attributes.ttl,
-            hide=attributes.hide or 0,
+            ttl=self.check_number("ttl", ttl, limits.max_ttl),
+            hide=0
+            if draft.hide is None
+            else self.check_number("hide", draft.hide, limits.max_hide),
         )
 
     # Accounts and queues -----------------------------------------------------
