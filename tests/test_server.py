@@ -19,7 +19,7 @@ async def test_shutdown_answers_waiters_and_finishes(start_server: ServerFactory
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         waiter = asyncio.create_task(http.get("/v1.0/a/q", params={"wait": 60}))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)  # the long poll reaches the server and goes to sleep
         assert not waiter.done()
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
