@@ -54,6 +54,8 @@ def serve(
             stream=sys.stderr,
         )
         run_server(settings)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the server has already shut down gracefully
     except BurrowError as error:
         raise click.ClickException(error.message) from error
 
