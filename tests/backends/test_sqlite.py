@@ -253,3 +253,17 @@ async def test_acknowledged_puts_survive_kill_9(tmp_path: Path) -> None:
     async with SQLiteBackend(str(path)) as backend:
         stored = set(ids(await backend.get_messages("a", "q", ALL_ITEMS)))
     assert set(acknowledged) <= stored
+
+
+async def test_a_failed_fsync_fails_its_writes_and_refuses_later_ones(tmp_path: Path) -> None:
+    async with SQLiteBackend(str(tmp_path / "burrow.db")) as backend:
+        await backend.put_message(A, Q, new("synced"))
+        # Inject the failure: the log can no longer be synced (the path is gone).
+        assert backend._writer is not None
+        backend._writer._wal_fd = None
+        backend._writer._wal_path = str(tmp_path / "no-such-dir" / "burrow.db-wal")
+        with pytest.raises(BackendUnavailable):
+            await backend.put_message(A, Q, new("not synced"))
+        with pytest.raises(BackendUnavailable):
+            await backend.delete_message(A, Q, "synced")
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS))[0] == "synced"

@@ -1,20 +1,24 @@
 """`sqlite:///path.db`: the embedded, durable default backend.
 
-Every acknowledged write is committed and fsynced (WAL, `synchronous=FULL`), yet
-throughput does not pay one fsync per call: writes share commits (group commit,
-see `sqlite_writer`). Each call runs whole on the event loop, so claims and pops
-are atomic. Reads run on the loop too, on a second, read-only connection: WAL
-lets it read while the writer commits, and it sees only committed data, so a
-read never returns a write that was not yet acknowledged.
+Every acknowledged write is on disk (the WAL log is fsynced before the answer),
+yet throughput does not pay one fsync per call: writes share fsyncs (group
+commit, see `sqlite_writer`). Each call runs whole on the event loop, so claims
+and pops are atomic. Reads run on the loop too, on a second, read-only
+connection that WAL lets read while the log is being synced; a read issued after
+a write was acknowledged sees it.
+
+The log is folded back into the database by a background checkpoint every
+second, in a thread of its own, so the loop does not wait for it.
 
 Wake-ups for long polls are in-process (`Notifier`), fired on the event loop once
-a write is committed; hide deadlines already in the file are re-armed on open.
+a write is on disk; hide deadlines already in the file are re-armed on open.
 The SQL itself lives in `sqlite_store`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import sqlite3
@@ -30,6 +34,7 @@ from burrow.model import Attributes, Filters, Message, NewMessage
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+CHECKPOINT_INTERVAL = 1.0
 
 
 class SQLiteBackend(Backend):
@@ -46,7 +51,7 @@ class SQLiteBackend(Backend):
         self._notifier = Notifier()
         self._writer: GroupCommitter | None = None
         self._reader: sqlite3.Connection | None = None
-        self._purger: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
     @property
@@ -60,29 +65,32 @@ class SQLiteBackend(Backend):
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             writer = _connect(self.path, writer=True)
-            self._writer = GroupCommitter(writer, self._deliver)
+            self._writer = GroupCommitter(writer, f"{self.path}-wal", self._deliver)
             self._reader = _connect(self.path, writer=False)
             for account, queue, at in await self._read(store.hidden_deadlines):
                 self._notifier.visible_at(account, queue, at)
         except BaseException as exc:
             await self.close()
             raise unavailable(exc) from exc
-        self._purger = asyncio.create_task(self._purge_forever())
+        self._tasks = [
+            asyncio.create_task(self._purge_forever()),
+            asyncio.create_task(self._checkpoint_forever()),
+        ]
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._notifier.close()
-        if self._purger is not None:
-            self._purger.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._purger
+                await task
         if self._reader is not None:
             self._reader.close()
         if self._writer is not None:
             await self._writer.close()
-            self._writer.shut()
 
     def subscribe(self, account: str, queue: str) -> Subscription:
         return self._notifier.subscribe(account, queue)
@@ -174,6 +182,22 @@ class SQLiteBackend(Backend):
             except BackendUnavailable as exc:
                 logger.warning("sqlite purge failed: %s", exc.message)
 
+    async def _checkpoint_forever(self) -> None:
+        """Copy the log into the database every second, off the loop, without blocking writers."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        thread = concurrent.futures.ThreadPoolExecutor(1, "burrow-sqlite-checkpoint")
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(CHECKPOINT_INTERVAL)
+                try:
+                    await loop.run_in_executor(thread, _checkpoint, conn)
+                except sqlite3.Error as exc:
+                    logger.warning("sqlite checkpoint failed: %s", exc)
+        finally:
+            thread.shutdown()
+            conn.close()
+
     def _purge_chunk_op(self, conn: sqlite3.Connection) -> store.Outcome[int]:
         purged = store.purge_expired(conn, self._purge_chunk)
         self.stats.purged += purged
@@ -183,11 +207,12 @@ class SQLiteBackend(Backend):
         return f"SQLiteBackend({self.path!r})"
 
 
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
 def _connect(path: str, *, writer: bool) -> sqlite3.Connection:
-    # The writer's COMMIT runs in the commit thread, never at the same time as the loop.
-    conn = sqlite3.connect(
-        path, isolation_level=None, cached_statements=256, check_same_thread=False
-    )
+    conn = sqlite3.connect(path, isolation_level=None, cached_statements=256)
     try:
         store.configure(conn, writer=writer)
     except BaseException:

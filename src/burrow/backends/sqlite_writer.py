@@ -1,16 +1,20 @@
-"""Group commit for the `sqlite://` backend: operations on the loop, fsync off it.
+"""Group commit for the `sqlite://` backend: SQL on the event loop, fsync off it.
 
 Each write operation runs at once on the event loop thread, in the writer
-connection's open transaction, inside its own SAVEPOINT (so one that fails,
-say with `MessageNotFound`, rolls back alone). That takes microseconds: nothing
-is synced yet. The COMMIT, which fsyncs the log, runs in a helper thread; every
-operation that ran since the previous commit shares it (group commit). While a
-commit is in flight the connection is busy, so new operations queue and run
-right after it, then share the next commit. Callers are answered, and waiters
-woken, only once their write is committed.
+connection's open transaction, inside its own SAVEPOINT (so one that fails, say
+with `MessageNotFound`, rolls back alone). At the end of that turn of the loop
+the transaction is committed, still on the loop: with `synchronous=NORMAL` a
+WAL commit only appends to the log, it does not wait for the disk.
 
-Running operations on the loop avoids a thread hand-off per call, which cost
-more than the SQL itself; only one hand-off per commit remains.
+Durability is then this module's job: a helper thread fsyncs the log file, and
+only when that fsync returns are the operations of the commits it covers
+acknowledged (their futures resolved, waiters woken). While one fsync is in
+flight the loop keeps running and committing new operations; the next fsync
+covers all of them (group commit, as databases do it). The loop never waits for
+the disk, and no operation is acknowledged before it is on disk.
+
+If an fsync fails, nothing after the last good one can be trusted to be on disk:
+those operations get `BackendUnavailable`, and so does every later write.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +42,8 @@ class Stats:
     """Counters of the writer, for tests and metrics."""
 
     operations: int = 0
-    commits: int = 0  # write transactions committed (each one fsync)
+    commits: int = 0  # SQLite transactions committed
+    syncs: int = 0  # fsyncs of the log, each acknowledging one or more commits
     purged: int = 0
 
 
@@ -50,95 +56,107 @@ def unavailable(exc: BaseException) -> BurrowError:
     return error
 
 
-@dataclass(slots=True)
-class Job:
-    operation: Operation[Any]
-    future: asyncio.Future[Any]
-
-
 class GroupCommitter:
-    """Owns the writer connection; runs write operations and commits them in groups."""
+    """Owns the writer connection; runs writes, commits them, fsyncs them in groups."""
 
-    def __init__(self, conn: sqlite3.Connection, deliver: Callable[[Done], None]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, wal_path: str, deliver: Callable[[Done], None]
+    ) -> None:
         self._conn = conn
-        self._deliver = deliver  # called on the loop once a batch is committed (or failed)
+        self._wal_path = wal_path
+        self._wal_fd: int | None = None
+        self._deliver = deliver  # called on the loop once a group is on disk (or failed)
         self._loop = asyncio.get_running_loop()
-        self._thread = concurrent.futures.ThreadPoolExecutor(1, "burrow-sqlite-commit")
-        self._done: Done = []  # ran, not yet committed
-        self._waiting: list[Job] = []  # arrived while a commit was in flight
-        self._committing = False
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, "burrow-sqlite-fsync")
+        self._uncommitted: Done = []  # ran in the open transaction
+        self._unsynced: Done = []  # committed, waiting for the next fsync
+        self._syncing = False
         self._commit_scheduled = False
+        self._broken: BaseException | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self.stats = Stats()
 
     def submit(self, operation: Operation[Any]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = self._loop.create_future()
+        if self._broken is not None:
+            future.set_exception(unavailable(self._broken))
+            return future
         self._idle.clear()
-        if self._committing:
-            self._waiting.append(Job(operation, future))
-        else:
-            self._run(Job(operation, future))
-            self._schedule_commit()
+        self._run(operation, future)
+        if not self._commit_scheduled:
+            # call_soon: every request handled in this turn of the loop joins the commit.
+            self._commit_scheduled = True
+            self._loop.call_soon(self._commit)
         return future
 
-    def _run(self, job: Job) -> None:
+    def _run(self, operation: Operation[Any], future: asyncio.Future[Any]) -> None:
         conn = self._conn
         try:
             if not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")
             conn.execute("SAVEPOINT job")
         except sqlite3.Error as exc:
-            self._done.append((job.future, unavailable(exc)))
+            self._uncommitted.append((future, unavailable(exc)))
             return
         try:
-            outcome: Result = job.operation(conn)
+            outcome: Result = operation(conn)
         except Exception as exc:
             if not conn.in_transaction:
                 # SQLite abandoned the whole transaction: the earlier jobs are lost too.
-                self._fail_uncommitted(exc)
-                self._done.append((job.future, unavailable(exc)))
+                self._uncommitted = [(f, unavailable(exc)) for f, _ in self._uncommitted]
+                self._uncommitted.append((future, unavailable(exc)))
                 return
             conn.execute("ROLLBACK TO job")
             outcome = unavailable(exc)
         conn.execute("RELEASE job")
         self.stats.operations += 1
-        self._done.append((job.future, outcome))
-
-    def _schedule_commit(self) -> None:
-        # call_soon: every request handled in this turn of the loop joins the commit.
-        if not self._commit_scheduled:
-            self._commit_scheduled = True
-            self._loop.call_soon(self._commit)
+        self._uncommitted.append((future, outcome))
 
     def _commit(self) -> None:
         self._commit_scheduled = False
-        batch, self._done = self._done, []
-        if not self._conn.in_transaction:
-            self._finish(batch, None)
-            return
-        self._committing = True
-        commit = self._loop.run_in_executor(self._thread, self._conn.commit)
-        commit.add_done_callback(lambda done: self._finish(batch, done.exception()))
+        batch, self._uncommitted = self._uncommitted, []
+        if self._conn.in_transaction:
+            try:
+                self._conn.commit()
+                self.stats.commits += 1
+            except sqlite3.Error as exc:
+                self._rollback()
+                batch = [(future, unavailable(exc)) for future, _ in batch]
+        self._unsynced.extend(batch)
+        if not self._syncing:
+            self._sync()
 
-    def _finish(self, batch: Done, error: BaseException | None) -> None:
-        self._committing = False
-        if error is not None:
-            self._rollback()
-            batch = [(future, unavailable(error)) for future, _ in batch]
-        elif batch:
-            self.stats.commits += 1
-        self._deliver(batch)
-        waiting, self._waiting = self._waiting, []
-        for job in waiting:
-            self._run(job)
-        if self._done:
-            self._schedule_commit()
-        elif not self._committing:
+    def _sync(self) -> None:
+        """fsync the log for everything committed so far, then acknowledge it."""
+        group, self._unsynced = self._unsynced, []
+        if not group:
             self._idle.set()
+            return
+        if self._broken is not None:
+            # After a failed fsync a later one may "succeed" without the lost pages.
+            self._deliver([(future, unavailable(self._broken)) for future, _ in group])
+            self._idle.set()
+            return
+        self._syncing = True
+        synced = self._loop.run_in_executor(self._thread, self._fsync_log)
+        synced.add_done_callback(lambda done: self._synced(group, done.exception()))
 
-    def _fail_uncommitted(self, exc: Exception) -> None:
-        self._done = [(future, unavailable(exc)) for future, _ in self._done]
+    def _fsync_log(self) -> None:
+        if self._wal_fd is None:
+            self._wal_fd = os.open(self._wal_path, os.O_RDWR)
+        os.fsync(self._wal_fd)
+
+    def _synced(self, group: Done, error: BaseException | None) -> None:
+        self._syncing = False
+        if error is not None:
+            logger.error("sqlite: fsync of %s failed, refusing writes: %s", self._wal_path, error)
+            self._broken = error
+            group = [(future, unavailable(error)) for future, _ in group]
+        else:
+            self.stats.syncs += 1
+        self._deliver(group)
+        self._sync()
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -148,14 +166,14 @@ class GroupCommitter:
                 pass  # the connection is broken; the next BEGIN will say so
 
     async def close(self) -> None:
-        """Commit what has run, then stop the commit thread."""
+        """Wait until every write so far is on disk (or failed), then close the file."""
         await self._idle.wait()
         self._thread.shutdown()
-
-    def shut(self) -> None:
-        """Fold the log into the database so the file stands alone, and close it."""
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
         try:
             self._rollback()
+            # Fold the log into the database so the file stands alone when closed.
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
         except sqlite3.Error as exc:
