@@ -1,14 +1,29 @@
-"""Who may do what: the hook every frontend calls before touching an account.
+"""Who may do what: the guard every frontend calls before touching an account.
 
-Only open access exists so far; credential-checking guards plug in here.
+`OpenAccess` lets everything through (local development). `KeyGuard` checks the
+request's token against a key file (`burrow.keys`): no or unknown token → 401; a
+token that does not grant the account, or a reader's write → 403; calls across all
+accounts (`account` None) are for admins only. Every refusal is logged to the
+`burrow.audit` logger with the account and key id, never the token.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+import os
+import time
+from pathlib import Path
+from typing import NoReturn, Protocol
+
+from burrow import keys
+from burrow.errors import Forbidden, InvalidRequest, Unauthorized
+from burrow.keys import Key, Role
 
 logger = logging.getLogger(__name__)
+audit = logging.getLogger("burrow.audit")
+
+READ_METHODS = frozenset({"GET"})
+RELOAD_INTERVAL = 1.0  # seconds between looks at the key file's modification time
 
 
 class Guard(Protocol):
@@ -27,3 +42,77 @@ class OpenAccess:
 
     def check(self, token: str | None, method: str, account: str | None) -> None:
         return None
+
+
+class KeyGuard:
+    """Tokens checked against a key file, reread when it changes (no restart needed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._keys: dict[str, Key] = {}
+        self._stamp: tuple[int, int] | None = None
+        self._next_look = 0.0
+        self._reload()
+        logger.info("authentication: %d key(s) from %s", len(self._keys), path)
+
+    def check(self, token: str | None, method: str, account: str | None) -> None:
+        key = self._key(token, method, account)
+        if key.role is Role.ADMIN:
+            return
+        if account is None or account not in key.accounts:
+            self._refuse(Forbidden("this key does not grant that account"), key, method, account)
+        if key.role is Role.READER and method not in READ_METHODS:
+            self._refuse(Forbidden("this key may only read"), key, method, account)
+
+    def _key(self, token: str | None, method: str, account: str | None) -> Key:
+        self._maybe_reload()
+        parts = None if token is None else keys.split_token(token)
+        key = None if parts is None else self._keys.get(parts[0])
+        if key is None or parts is None or not key.matches(parts[1]):
+            reason = "no token given" if token is None else "unknown or revoked token"
+            self._refuse(Unauthorized(reason), None, method, account)
+        return key
+
+    @staticmethod
+    def _refuse(
+        error: Unauthorized | Forbidden, key: Key | None, method: str, account: str | None
+    ) -> NoReturn:
+        audit.warning(
+            "%d %s on account %s by key %s: %s",
+            error.status,
+            method,
+            account if account is not None else "(all)",
+            key.id if key is not None else "-",
+            error.message,
+            extra={"tenant": account, "key": key.id if key else None, "action": method},
+        )
+        raise error
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_look:
+            self._next_look = now + RELOAD_INTERVAL
+            try:
+                self._reload()
+            except InvalidRequest as error:  # keep serving with the keys we have
+                logger.error("key file not reloaded: %s", error.message)
+
+    def _reload(self) -> None:
+        try:
+            stat = os.stat(self.path)
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._stamp or stamp is None:
+            self._keys = keys.load(self.path)
+            self._stamp = stamp
+
+
+def open_guard(spec: str) -> Guard:
+    """`none` or `keys:PATH`."""
+    if spec == "none":
+        return OpenAccess()
+    kind, colon, path = spec.partition(":")
+    if kind == "keys" and colon and path:
+        return KeyGuard(Path(path))
+    raise InvalidRequest(f"--auth must be none or keys:PATH, not {spec!r}")

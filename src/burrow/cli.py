@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from pathlib import Path
 
 import click
 
+from burrow import keys
 from burrow.cli_client import register
 from burrow.config import Settings
 from burrow.errors import BurrowError
+from burrow.keys import Role
 
 
 @click.group("burrow")
@@ -26,6 +30,10 @@ def main() -> None:
 @click.option("--workers", type=int, help="Worker processes.  [default: 1]")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log/--no-access-log", default=None, help="Log every request.")
+@click.option("--auth", help="none, or keys:PATH (a file made by `burrow keys`).  [default: none]")
+@click.option(
+    "--insecure", is_flag=True, default=None, help="Allow --auth none off the loopback address."
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -34,6 +42,8 @@ def serve(
     workers: int | None,
     log_level: str | None,
     access_log: bool | None,
+    auth: str | None,
+    insecure: bool | None,
 ) -> None:
     """Serve the REST API until interrupted (SIGINT or SIGTERM)."""
     from burrow.server import serve as run_server
@@ -47,6 +57,8 @@ def serve(
             workers=workers,
             log_level=log_level,
             access_log=access_log,
+            auth=auth,
+            insecure=insecure,
         )
         logging.basicConfig(
             level=settings.log_level.upper(),
@@ -56,6 +68,54 @@ def serve(
         run_server(settings)
     except KeyboardInterrupt:
         pass  # Ctrl-C: the server has already shut down gracefully
+    except BurrowError as error:
+        raise click.ClickException(error.message) from error
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Create, list and revoke API keys in a key file (for `serve --auth keys:PATH`)."""
+
+
+KEY_FILE = click.option(
+    "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+
+
+@keys_group.command("add")
+@KEY_FILE
+@click.option("--account", "accounts", multiple=True, help="An account the key grants.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.WRITER.value)
+def keys_add(path: Path, accounts: tuple[str, ...], role: str) -> None:
+    """Create a key; prints its token, which is stored nowhere."""
+    try:
+        _, token = keys.add(path, list(accounts), Role(role))
+    except BurrowError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(token)
+
+
+@keys_group.command("list")
+@KEY_FILE
+def keys_list(path: Path) -> None:
+    """One line per key: id, role, accounts, creation time (never tokens)."""
+    try:
+        found = keys.load(path)
+    except BurrowError as error:
+        raise click.ClickException(error.message) from error
+    for key in found.values():
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created))
+        granted = ",".join(key.accounts) or "*"
+        click.echo(f"{key.id}\t{key.role}\t{granted}\t{created}")
+
+
+@keys_group.command("revoke")
+@KEY_FILE
+@click.argument("key_id")
+def keys_revoke(path: Path, key_id: str) -> None:
+    """Revoke a key; a server using the file refuses it within a second."""
+    try:
+        keys.revoke(path, key_id)
     except BurrowError as error:
         raise click.ClickException(error.message) from error
 

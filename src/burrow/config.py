@@ -38,6 +38,8 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     access_log: bool = False
+    auth: str = "none"  # or keys:PATH
+    insecure: bool = False  # allow auth none on an address other than loopback
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -53,7 +55,7 @@ class Settings:
         if config_file is not None:
             values, limits = _read_toml(Path(config_file))
         env = os.environ if environ is None else environ
-        for name in ("host", "port", "backend", "workers", "log_level"):
+        for name in ("host", "port", "backend", "workers", "log_level", "auth"):
             if f"BURROW_{name.upper()}" in env:
                 values[name] = env[f"BURROW_{name.upper()}"]
         values.update({k: v for k, v in overrides.items() if v is not None})

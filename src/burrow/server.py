@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 
 import uvicorn
 
-from burrow.auth import Guard, OpenAccess
+from burrow.auth import Guard, open_guard
 from burrow.backends import open_backend
 from burrow.backends.base import Backend
 from burrow.config import Settings
@@ -25,10 +26,10 @@ HEALTHY = Response.json({"status": "ok"})
 class App:
     """The ASGI application: `/`, `/health`, and `/v1.0/…` for the v1.0 frontend."""
 
-    def __init__(self, backend: Backend, settings: Settings, guard: Guard | None = None) -> None:
+    def __init__(self, backend: Backend, settings: Settings, guard: Guard) -> None:
         self.backend = backend
         self.service = Service(backend, settings.limits)
-        self.v1 = BurrowV1(self.service, guard or OpenAccess())
+        self.v1 = BurrowV1(self.service, guard)
         self.ready = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,7 +82,21 @@ class App:
 
 
 def build_app(settings: Settings) -> App:
-    return App(open_backend(settings.backend), settings)
+    if settings.auth == "none" and not settings.insecure and not _loopback(settings.host):
+        raise InvalidRequest(
+            f"refusing to serve on {settings.host} with no authentication: "
+            "use --auth keys:PATH, or --insecure if you really mean it"
+        )
+    return App(open_backend(settings.backend), settings, open_guard(settings.auth))
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _DrainingServer(uvicorn.Server):

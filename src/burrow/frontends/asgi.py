@@ -14,7 +14,13 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 
-from burrow.errors import BurrowError, InvalidRequest, MethodNotAllowed, PayloadTooLarge
+from burrow.errors import (
+    BurrowError,
+    InvalidRequest,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    Unauthorized,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -42,6 +48,8 @@ class Response:
         response = cls.json({"error": error.message}, error.status)
         if isinstance(error, MethodNotAllowed):
             response.headers.append((b"allow", ", ".join(error.allowed).encode()))
+        elif isinstance(error, Unauthorized):
+            response.headers.append((b"www-authenticate", b"Bearer"))
         return response
 
     async def send(self, send: Send) -> None:

@@ -1,0 +1,107 @@
+"""Credentials: a key file of hashed tokens, each granting accounts with a role.
+
+A token reads `ID.SECRET`. The file keeps the id, the SHA-256 of the secret (the
+secret is 256 random bits, so a fast hash is enough), the accounts and the role;
+never the token. `burrow keys add|list|revoke` edit it; the server rereads it
+when it changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import orjson
+
+from burrow.errors import InvalidRequest
+
+
+class Role(StrEnum):
+    READER = "reader"  # GET only, on its accounts
+    WRITER = "writer"  # everything, on its accounts
+    ADMIN = "admin"  # everything, on every account, and across accounts
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    id: str
+    secret_sha256: str
+    accounts: tuple[str, ...]
+    role: Role
+    created: float
+
+    def matches(self, secret: str) -> bool:
+        return hmac.compare_digest(_digest(secret), self.secret_sha256)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed token, else None."""
+    key_id, dot, secret = token.partition(".")
+    return (key_id, secret) if dot and key_id and secret else None
+
+
+def load(path: Path) -> dict[str, Key]:
+    """Keys by id; a missing file holds none."""
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, orjson.JSONDecodeError) as error:
+        raise InvalidRequest(f"cannot read key file {path}: {error}") from error
+    try:
+        keys = [
+            Key(k["id"], k["secret_sha256"], tuple(k["accounts"]), Role(k["role"]), k["created"])
+            for k in raw["keys"]
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidRequest(f"key file {path} is malformed: {error}") from error
+    return {key.id: key for key in keys}
+
+
+def save(path: Path, keys: dict[str, Key]) -> None:
+    """Write atomically (temporary file, fsync, rename), readable by the owner only."""
+    document = {"keys": [asdict(key) for key in keys.values()]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def add(path: Path, accounts: list[str], role: Role) -> tuple[Key, str]:
+    """Create a key; returns it and its token (shown once, stored nowhere)."""
+    if not accounts and role is not Role.ADMIN:
+        raise InvalidRequest("a reader or writer key needs at least one --account")
+    keys = load(path)
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = Key(key_id, _digest(secret), tuple(accounts), role, time.time())
+    save(path, {**keys, key_id: key})
+    return key, f"{key_id}.{secret}"
+
+
+def revoke(path: Path, key_id: str) -> Key:
+    keys = load(path)
+    if key_id not in keys:
+        raise InvalidRequest(f"no key {key_id!r} in {path}")
+    revoked = keys.pop(key_id)
+    save(path, keys)
+    return revoked

@@ -1,0 +1,195 @@
+"""Keys, roles and tenant isolation against a real server with `--auth keys:PATH`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.servers import BurrowServer
+
+
+def burrow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "burrow", *args], cwd=cwd, capture_output=True, text=True, timeout=30
+    )
+
+
+def add_key(keyfile: Path, role: str, *accounts: str) -> str:
+    args = ["keys", "add", "--file", str(keyfile), "--role", role]
+    for account in accounts:
+        args += ["--account", account]
+    result = burrow(*args, cwd=keyfile.parent)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Tokens:
+    writer_a: str
+    reader_a: str
+    admin: str
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BurrowServer, Tokens]]:
+    workdir = tmp_path_factory.mktemp("auth")
+    keyfile = workdir / "keys.json"
+    tokens = Tokens(
+        add_key(keyfile, "writer", "a"), add_key(keyfile, "reader", "a"), add_key(keyfile, "admin")
+    )
+    server = BurrowServer(workdir, "memory://", "--auth", f"keys:{keyfile}").start()
+    yield server, tokens
+    server.kill()
+
+
+def test_key_file_keeps_no_token(tmp_path: Path) -> None:
+    keyfile = tmp_path / "keys.json"
+    token = add_key(keyfile, "writer", "a", "b")
+    key_id, _, secret = token.partition(".")
+    stored = keyfile.read_text()
+    assert key_id in stored and secret not in stored
+    assert keyfile.stat().st_mode & 0o077 == 0
+    listed = burrow("keys", "list", "--file", str(keyfile), cwd=tmp_path).stdout
+    assert listed.startswith(f"{key_id}\twriter\ta,b\t")
+    assert burrow("keys", "revoke", "--file", str(keyfile), key_id, cwd=tmp_path).returncode == 0
+    assert burrow("keys", "list", "--file", str(keyfile), cwd=tmp_path).stdout == ""
+
+
+def test_reader_and_writer_keys_need_an_account(tmp_path: Path) -> None:
+    result = burrow("keys", "add", "--file", str(tmp_path / "k.json"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "needs at least one --account" in result.stderr
+
+
+ROUTES = [
+    ("GET", "/v1.0"),
+    ("DELETE", "/v1.0"),
+    ("GET", "/v1.0/{acct}"),
+    ("DELETE", "/v1.0/{acct}"),
+    ("GET", "/v1.0/{acct}/q"),
+    ("PUT", "/v1.0/{acct}/q"),
+    ("POST", "/v1.0/{acct}/q"),
+    ("DELETE", "/v1.0/{acct}/q"),
+    ("GET", "/v1.0/{acct}/q/m"),
+    ("PUT", "/v1.0/{acct}/q/m"),
+    ("POST", "/v1.0/{acct}/q/m"),
+    ("DELETE", "/v1.0/{acct}/q/m"),
+]
+
+
+def expected(credential: str, method: str, account: str | None) -> int | None:
+    """The refusal a credential gets (401/403), or None when it is allowed."""
+    if credential in ("none", "unknown", "malformed"):
+        return 401
+    if credential == "admin":
+        return None
+    if account != "a":
+        return 403  # another tenant, or every tenant at once
+    if credential == "reader" and method != "GET":
+        return 403
+    return None
+
+
+def seed(http: httpx.Client, admin: str) -> None:
+    for account in ("a", "b"):
+        put = http.put(f"/v1.0/{account}/q/m", content=b"seed", headers={"X-Auth-Token": admin})
+        assert put.status_code in (201, 204)
+
+
+def body_of_b(http: httpx.Client, admin: str) -> bytes:
+    response = http.get("/v1.0/b/q/m", params={"detail": "body"}, headers={"X-Auth-Token": admin})
+    return response.content if response.status_code == 200 else b"<gone>"
+
+
+CREDENTIALS = ["none", "unknown", "malformed", "writer", "reader", "admin"]
+
+
+@pytest.mark.parametrize("credential", CREDENTIALS)
+@pytest.mark.parametrize("account", ["a", "b"])
+def test_isolation_matrix(
+    secured: tuple[BurrowServer, Tokens], credential: str, account: str
+) -> None:
+    server, tokens = secured
+    header_for = {
+        "none": {},
+        "unknown": {"X-Auth-Token": "0123456789ab.not-a-real-secret"},
+        "malformed": {"Authorization": "Bearer no-dot-in-it"},
+        "writer": {"Authorization": f"Bearer {tokens.writer_a}"},
+        "reader": {"X-Auth-Token": tokens.reader_a},
+        "admin": {"X-Auth-Token": tokens.admin},
+    }
+    with httpx.Client(base_url=server.url) as http:
+        for method, template in ROUTES:
+            seed(http, tokens.admin)
+            target = None if template == "/v1.0" else account
+            body = b'[{"body": "x"}]' if template.endswith("/q") and method == "PUT" else b"x"
+            url = template.format(acct=account)
+            response = http.request(method, url, headers=header_for[credential], content=body)
+            refusal = expected(credential, method, target)
+            if refusal is None:
+                assert response.status_code not in (401, 403), (method, url, response.text)
+            else:
+                assert response.status_code == refusal, (method, url, response.text)
+                assert "error" in response.json()
+                if refusal == 401:
+                    assert response.headers["www-authenticate"] == "Bearer"
+            if credential != "admin" and account == "a":
+                assert body_of_b(http, tokens.admin) == b"seed", (method, url)
+
+
+def test_health_and_versions_need_no_token(secured: tuple[BurrowServer, Tokens]) -> None:
+    server, _ = secured
+    assert httpx.get(server.url + "/").json() == ["v1.0"]
+    assert httpx.get(server.url + "/health").status_code == 200
+
+
+def test_refusals_are_audited_without_tokens(secured: tuple[BurrowServer, Tokens]) -> None:
+    server, tokens = secured
+    writer_id = tokens.writer_a.partition(".")[0]
+    headers = {"X-Auth-Token": tokens.writer_a}
+    assert httpx.get(server.url + "/v1.0/b/q", headers=headers).status_code == 403
+    assert httpx.get(server.url + "/v1.0/a/q").status_code == 401
+    log = server.log()
+    assert f"403 GET on account b by key {writer_id}" in log
+    assert "401 GET on account a by key -: no token given" in log
+    assert tokens.writer_a.partition(".")[2] not in log
+
+
+def test_key_file_changes_apply_without_restart(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    keyfile = tmp_path / "keys.json"
+    admin = add_key(keyfile, "admin")
+    server = start_server("memory://", "--auth", f"keys:{keyfile}")
+    late = add_key(keyfile, "writer", "late")
+
+    def status(token: str) -> int:
+        headers = {"X-Auth-Token": token}
+        return httpx.put(server.url + "/v1.0/late/q/m", content=b"x", headers=headers).status_code
+
+    deadline = time.monotonic() + 5
+    while status(late) == 401 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the server looks at the file at most once a second
+    assert status(late) == 204
+    burrow("keys", "revoke", "--file", str(keyfile), late.partition(".")[0], cwd=tmp_path)
+    deadline = time.monotonic() + 5
+    while status(late) != 401 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status(late) == 401
+    assert status(admin) == 204
+
+
+def test_no_auth_off_loopback_needs_insecure(tmp_path: Path) -> None:
+    result = burrow(
+        "serve", "--host", "0.0.0.0", "--port", "0", "--backend", "memory://", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "refusing to serve on 0.0.0.0 with no authentication" in result.stderr
