@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from burrow.client import Client
 from tests.conftest import ServerFactory
 from tests.servers import BurrowServer
 
@@ -193,3 +194,76 @@ def test_no_auth_off_loopback_needs_insecure(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "refusing to serve on 0.0.0.0 with no authentication" in result.stderr
+
+
+def sign_url(keyfile: Path, token: str, methods: str, prefix: str, seconds: int = 60) -> str:
+    key_id = token.partition(".")[0]
+    args = ["sign", "--file", str(keyfile), "--key-id", key_id, "--method", methods]
+    result = burrow(*args, "--path", prefix, "--expires", str(seconds), cwd=keyfile.parent)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def retarget(url: str, server: BurrowServer, path: str | None = None, **changes: str) -> str:
+    parts = httpx.URL(url)
+    query = dict(parts.params) | changes
+    return str(httpx.URL(server.url + (path or parts.path), params=query))
+
+
+def test_signed_urls_grant_exactly_what_they_say(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    keyfile = tmp_path / "keys.json"
+    writer = add_key(keyfile, "writer", "a")
+    reader = add_key(keyfile, "reader", "a")
+    server = start_server("memory://", "--auth", f"keys:{keyfile}")
+    url = retarget(sign_url(keyfile, writer, "get,PUT", "/v1.0/a/q"), server)
+
+    assert httpx.put(url.replace("/v1.0/a/q?", "/v1.0/a/q/m?"), content=b"x").status_code == 201
+    assert httpx.get(url).json()[0]["body"] == "x"
+    assert httpx.delete(url).status_code == 401  # a method it does not grant
+    for tampered in (
+        retarget(url, server, "/v1.0/a/q2"),  # outside the prefix
+        retarget(url, server, "/v1.0/a/qq"),  # a prefix of the name is not the path
+        retarget(url, server, sig_methods="DELETE,GET,PUT"),
+        retarget(url, server, sig_prefix="/v1.0/a"),
+        retarget(url, server, sig_expires=str(int(time.time()) + 99999)),
+        retarget(url, server, sig="0" * 64),
+        retarget(url, server, sig_key="nobody"),
+    ):
+        assert httpx.get(tampered).status_code == 401, tampered
+    # The key's role still applies: a reader's signed URL cannot write.
+    read_only = retarget(sign_url(keyfile, reader, "GET,POST", "/v1.0/a"), server)
+    assert httpx.get(read_only).status_code == 200
+    assert httpx.post(read_only.replace("/v1.0/a?", "/v1.0/a/q?")).status_code == 403
+
+
+def test_signed_urls_expire_and_die_with_their_key(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    keyfile = tmp_path / "keys.json"
+    writer = add_key(keyfile, "writer", "a")
+    server = start_server("memory://", "--auth", f"keys:{keyfile}")
+    long = retarget(sign_url(keyfile, writer, "GET", "/v1.0/a"), server)
+    # Expiry is whole epoch seconds: 2 s from now leaves at least 1 s for the first call.
+    short = retarget(sign_url(keyfile, writer, "GET", "/v1.0/a", seconds=2), server)
+    assert httpx.get(short).status_code == 404  # allowed; the account is empty
+    time.sleep(2.05)  # past the expiry
+    assert httpx.get(short).status_code == 401
+    burrow("keys", "revoke", "--file", str(keyfile), writer.partition(".")[0], cwd=tmp_path)
+    deadline = time.monotonic() + 5
+    while httpx.get(long).status_code != 401 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert httpx.get(long).status_code == 401
+
+
+def test_the_client_signs_urls_with_its_token(start_server: ServerFactory, tmp_path: Path) -> None:
+    keyfile = tmp_path / "keys.json"
+    writer = add_key(keyfile, "writer", "a")
+    server = start_server("memory://", "--auth", f"keys:{keyfile}")
+    with Client(server.url, "a", token=writer) as client:
+        client.queue("q").put(b"shared", "m")
+        url = client.signed_url("/v1.0/a/q", ["GET"], seconds=60)
+    assert url.startswith(server.url + "/v1.0/a/q?")
+    assert httpx.get(url).json()[0]["body"] == "shared"
+    assert httpx.delete(url).status_code == 401

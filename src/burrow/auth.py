@@ -9,9 +9,11 @@ accounts (`account` None) are for admins only. Every refusal is logged to the
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, Protocol
 
@@ -26,9 +28,18 @@ READ_METHODS = frozenset({"GET"})
 RELOAD_INTERVAL = 1.0  # seconds between looks at the key file's modification time
 
 
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a request presents: a token, or a signed URL's query parameters."""
+
+    token: str | None
+    path: str  # the raw (percent-encoded) request path, which a signed URL covers
+    signed: dict[str, str] | None = None
+
+
 class Guard(Protocol):
-    def check(self, token: str | None, method: str, account: str | None) -> None:
-        """Raise Unauthorized/Forbidden unless `token` may `method` on `account`.
+    def check(self, credentials: Credentials, method: str, account: str | None) -> None:
+        """Raise Unauthorized/Forbidden unless the credentials allow `method` on `account`.
 
         `account` is None for calls across all accounts.
         """
@@ -40,7 +51,7 @@ class OpenAccess:
     def __init__(self) -> None:
         logger.warning("authentication is off: every request is accepted")
 
-    def check(self, token: str | None, method: str, account: str | None) -> None:
+    def check(self, credentials: Credentials, method: str, account: str | None) -> None:
         return None
 
 
@@ -55,8 +66,11 @@ class KeyGuard:
         self._reload()
         logger.info("authentication: %d key(s) from %s", len(self._keys), path)
 
-    def check(self, token: str | None, method: str, account: str | None) -> None:
-        key = self._key(token, method, account)
+    def check(self, credentials: Credentials, method: str, account: str | None) -> None:
+        if credentials.signed is not None:
+            key = self._signed_key(credentials, method, account)
+        else:
+            key = self._key(credentials.token, method, account)
         if key.role is Role.ADMIN:
             return
         if account is None or account not in key.accounts:
@@ -71,6 +85,22 @@ class KeyGuard:
         if key is None or parts is None or not key.matches(parts[1]):
             reason = "no token given" if token is None else "unknown or revoked token"
             self._refuse(Unauthorized(reason), None, method, account)
+        return key
+
+    def _signed_key(self, credentials: Credentials, method: str, account: str | None) -> Key:
+        """The key behind a signed URL, if the signature holds and covers this request."""
+        self._maybe_reload()
+        assert credentials.signed is not None
+        found = keys.grant_from_query(credentials.signed)
+        key = None if found is None else self._keys.get(found[0].key_id)
+        if key is None or found is None:
+            self._refuse(Unauthorized("malformed signed URL"), None, method, account)
+        grant, signature = found
+        if not hmac.compare_digest(grant.signature(key.secret_sha256), signature):
+            self._refuse(Unauthorized("bad signature"), key, method, account)
+        if not grant.covers(method, credentials.path):
+            reason = "signed URL expired or does not cover this request"
+            self._refuse(Unauthorized(reason), key, method, account)
         return key
 
     @staticmethod

@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import click
 
@@ -118,6 +119,31 @@ def keys_revoke(path: Path, key_id: str) -> None:
         keys.revoke(path, key_id)
     except BurrowError as error:
         raise click.ClickException(error.message) from error
+
+
+@main.command("sign")
+@KEY_FILE
+@click.option("--key-id", required=True, help="The key whose grant the URL carries.")
+@click.option("--method", "methods", required=True, help="Comma-separated, e.g. GET,POST.")
+@click.option("--path", "prefix", required=True, help="Path prefix, e.g. /v1.0/acct/queue.")
+@click.option(
+    "--expires",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="Seconds the URL stays valid.",
+)
+@click.option("--server", envvar="BURROW_URL", default="http://127.0.0.1:8080", show_default=True)
+def sign(path: Path, key_id: str, methods: str, prefix: str, expires: int, server: str) -> None:
+    """Print a URL that allows METHODS below PATH until it expires, with no token."""
+    try:
+        key = keys.load(path).get(key_id)
+        if key is None:
+            raise BurrowError(f"no key {key_id!r} in {path}")
+        query = keys.sign(key.id, key.secret_sha256, methods.split(","), prefix, expires)
+    except BurrowError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"{server.rstrip('/')}{prefix}?{urlencode(query)}")
 
 
 register(main)

@@ -105,3 +105,72 @@ def revoke(path: Path, key_id: str) -> Key:
     revoked = keys.pop(key_id)
     save(path, keys)
     return revoked
+
+
+# Signed URLs ----------------------------------------------------------------------------
+
+SIGNATURE_PARAMS = ("sig", "sig_key", "sig_expires", "sig_methods", "sig_prefix")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a signed URL allows: these methods, below this path prefix, until then."""
+
+    key_id: str
+    methods: tuple[str, ...]
+    prefix: str
+    expires: int
+
+    def signature(self, secret_sha256: str) -> str:
+        """HMAC-SHA256 over every field, keyed by the key's secret digest."""
+        text = "\n".join((self.key_id, ",".join(self.methods), self.prefix, str(self.expires)))
+        return hmac.new(secret_sha256.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+    def query(self, secret_sha256: str) -> dict[str, str]:
+        return {
+            "sig": self.signature(secret_sha256),
+            "sig_key": self.key_id,
+            "sig_expires": str(self.expires),
+            "sig_methods": ",".join(self.methods),
+            "sig_prefix": self.prefix,
+        }
+
+    def covers(self, method: str, path: str) -> bool:
+        prefix = self.prefix.rstrip("/")
+        under = path == prefix or path.startswith(prefix + "/")
+        return method in self.methods and under and time.time() < self.expires
+
+
+def grant_from_query(params: dict[str, str]) -> tuple[Grant, str] | None:
+    """The grant and signature a request's query carries; None if it carries none."""
+    if "sig" not in params:
+        return None
+    try:
+        grant = Grant(
+            params["sig_key"],
+            tuple(params["sig_methods"].split(",")),
+            params["sig_prefix"],
+            int(params["sig_expires"]),
+        )
+    except (KeyError, ValueError):
+        return None
+    return grant, params["sig"]
+
+
+def sign(
+    key_id: str, secret_sha256: str, methods: list[str], prefix: str, seconds: int
+) -> dict[str, str]:
+    """Query parameters that let anyone holding them call `methods` below `prefix`."""
+    upper = tuple(sorted({m.strip().upper() for m in methods if m.strip()}))
+    if not upper or not prefix.startswith("/v1.0/") or seconds <= 0:
+        raise InvalidRequest("a signed URL needs methods, a /v1.0/… path and a positive expiry")
+    grant = Grant(key_id, upper, prefix, int(time.time()) + seconds)
+    return grant.query(secret_sha256)
+
+
+def sign_with_token(token: str, methods: list[str], prefix: str, seconds: int) -> dict[str, str]:
+    """`sign` for a client holding a token (it knows the secret, hence its digest)."""
+    parts = split_token(token)
+    if parts is None:
+        raise InvalidRequest("not a Burrow token")
+    return sign(parts[0], _digest(parts[1]), methods, prefix, seconds)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
+from burrow import keys
 from burrow.client.calls import AccountCalls, QueueCalls
 from burrow.client.wire import client_options
+from burrow.errors import InvalidRequest
 
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
@@ -33,6 +36,7 @@ class Endpoint(Generic[H]):
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.token = token
         self._calls = AccountCalls(account)
         self._http: H = self._connect(client_options(self.url, token, timeout))
 
@@ -43,6 +47,14 @@ class Endpoint(Generic[H]):
     def account(self) -> str:
         """The client's account (`ValueError` if it was made without one)."""
         return self._calls.name
+
+    def signed_url(self, path: str, methods: list[str], seconds: int = 3600) -> str:
+        """A URL that lets anyone call `methods` below `path` (e.g. `/v1.0/acct/queue`)
+        for `seconds`, with no token: signed with this client's token, within its rights."""
+        if self.token is None:
+            raise InvalidRequest("signing a URL needs a client made with a token")
+        query = keys.sign_with_token(self.token, methods, path, seconds)
+        return f"{self.url}{path}?{urlencode(query)}"
 
 
 C = TypeVar("C", bound=Endpoint[Any])

@@ -11,10 +11,11 @@ from typing import Any
 
 import orjson
 
-from burrow.auth import Guard
+from burrow.auth import Credentials, Guard
 from burrow.codec import body_fields, body_from_fields, message_fields
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, header, read_body
+from burrow.keys import SIGNATURE_PARAMS
 from burrow.model import Attributes, Detail, Draft, Filters, Message
 from burrow.service import Service
 
@@ -102,7 +103,10 @@ class BurrowV1:
             allowed = tuple(m for (depth, m) in self.routes if depth == len(path))
             raise MethodNotAllowed(method, allowed)
         handler, accepted = route
-        self.guard.check(_token(scope), method, path[0] if path else None)
+        signed = {name: query.pop(name) for name in SIGNATURE_PARAMS if name in query}
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        credentials = Credentials(_token(scope), raw_path, signed or None)
+        self.guard.check(credentials, method, path[0] if path else None)
         return await handler(scope, receive, path, Params(query, accepted))
 
     # Accounts and queues ------------------------------------------------------
