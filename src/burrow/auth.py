@@ -38,10 +38,11 @@ class Credentials:
 
 
 class Guard(Protocol):
-    def check(self, credentials: Credentials, method: str, account: str | None) -> None:
+    def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
         """Raise Unauthorized/Forbidden unless the credentials allow `method` on `account`.
 
-        `account` is None for calls across all accounts.
+        `account` is None for calls across all accounts. Returns the id of the key that
+        allowed it (None when no keys are in use), which rate limits and logs name.
         """
 
 
@@ -51,7 +52,7 @@ class OpenAccess:
     def __init__(self) -> None:
         logger.warning("authentication is off: every request is accepted")
 
-    def check(self, credentials: Credentials, method: str, account: str | None) -> None:
+    def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
         return None
 
 
@@ -66,17 +67,18 @@ class KeyGuard:
         self._reload()
         logger.info("authentication: %d key(s) from %s", len(self._keys), path)
 
-    def check(self, credentials: Credentials, method: str, account: str | None) -> None:
+    def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
         if credentials.signed is not None:
             key = self._signed_key(credentials, method, account)
         else:
             key = self._key(credentials.token, method, account)
         if key.role is Role.ADMIN:
-            return
+            return key.id
         if account is None or account not in key.accounts:
             self._refuse(Forbidden("this key does not grant that account"), key, method, account)
         if key.role is Role.READER and method not in READ_METHODS:
             self._refuse(Forbidden("this key may only read"), key, method, account)
+        return key.id
 
     def _key(self, token: str | None, method: str, account: str | None) -> Key:
         self._maybe_reload()

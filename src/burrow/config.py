@@ -26,6 +26,11 @@ class Limits:
     max_ttl: int = 1_209_600  # 14 days
     max_hide: int = 1_209_600
     default_ttl: int = 600
+    # Token buckets: requests per second (0 = unlimited) and the burst allowed above it.
+    rate_per_account: float = 0
+    burst_per_account: int = 100
+    rate_per_credential: float = 0
+    burst_per_credential: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,8 @@ def _typed(kind: type[Any], values: dict[str, Any]) -> dict[str, Any]:
         try:
             if wanted == "int":
                 out[name] = int(value)
+            elif wanted == "float":
+                out[name] = float(value)
             elif wanted == "bool":
                 out[name] = value if isinstance(value, bool) else str(value).lower() == "true"
             else:

@@ -75,6 +75,10 @@ class PayloadTooLarge(BurrowError):
 class RateLimited(BurrowError):
     status = 429
 
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class BackendUnavailable(BurrowError):
     status = 503

@@ -13,6 +13,7 @@ from burrow.backends.base import Backend, Subscription
 from burrow.config import Limits
 from burrow.errors import InvalidRequest, NoMatch, PayloadTooLarge
 from burrow.ids import new_id
+from burrow.limits import RateLimiter
 from burrow.model import Attributes, Draft, Filters, Message, NewMessage
 
 T = TypeVar("T")
@@ -24,8 +25,13 @@ class Service:
     def __init__(self, backend: Backend, limits: Limits) -> None:
         self.backend = backend
         self.limits = limits
+        self.rate_limiter = RateLimiter(limits)
         self._waiting: set[Subscription] = set()
         self._draining = False
+
+    def admit(self, account: str | None, credential: str | None) -> None:
+        """Refuse (429) a request over its account's or credential's rate limit."""
+        self.rate_limiter.check(account, credential)
 
     # Validation --------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from burrow.errors import (
     InvalidRequest,
     MethodNotAllowed,
     PayloadTooLarge,
+    RateLimited,
     Unauthorized,
 )
 
@@ -50,6 +51,8 @@ class Response:
             response.headers.append((b"allow", ", ".join(error.allowed).encode()))
         elif isinstance(error, Unauthorized):
             response.headers.append((b"www-authenticate", b"Bearer"))
+        elif isinstance(error, RateLimited):
+            response.headers.append((b"retry-after", str(error.retry_after).encode()))
         return response
 
     async def send(self, send: Send) -> None:

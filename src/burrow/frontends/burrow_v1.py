@@ -106,7 +106,8 @@ class BurrowV1:
         signed = {name: query.pop(name) for name in SIGNATURE_PARAMS if name in query}
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         credentials = Credentials(_token(scope), raw_path, signed or None)
-        self.guard.check(credentials, method, path[0] if path else None)
+        account = path[0] if path else None
+        self.service.admit(account, self.guard.check(credentials, method, account))
         return await handler(scope, receive, path, Params(query, accepted))
 
     # Accounts and queues ------------------------------------------------------

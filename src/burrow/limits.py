@@ -1,0 +1,107 @@
+"""Rate limits: a token bucket per account and per credential.
+
+A request takes one token from its account's bucket and one from its
+credential's; an empty bucket answers 429 with `Retry-After`. Refusing is cheap,
+so a tenant that floods the server is turned away early and other tenants keep
+being served. Buckets live in the process (each server limits what it sees).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from burrow.config import Limits
+from burrow.errors import RateLimited
+
+MAX_BUCKETS = 100_000  # idle full buckets are dropped past this many
+audit = logging.getLogger("burrow.audit")
+
+
+@dataclass(slots=True)
+class Bucket:
+    tokens: float
+    updated: float
+
+
+class TokenBuckets:
+    """`rate` tokens per second, up to `burst`, per name."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._buckets: dict[str, Bucket] = {}
+
+    def take(self, name: str, now: float) -> float:
+        """Take a token; returns 0, or the seconds until one will be there."""
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._forget_full(now)
+            bucket = self._buckets[name] = Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        full_after = self.burst / self.rate
+        self._buckets = {
+            name: b for name, b in self._buckets.items() if now - b.updated < full_after
+        }
+
+
+class RateLimiter:
+    """The limits of `Limits.rate_per_*`; a rate of 0 turns that limit off."""
+
+    def __init__(self, limits: Limits) -> None:
+        # Refusals not yet logged, by (account, credential); a flood is logged once a
+        # second per tenant, with its count, rather than line by line.
+        self._unlogged: dict[tuple[str | None, str | None], int] = {}
+        self._next_log = 0.0
+        self._accounts = (
+            TokenBuckets(limits.rate_per_account, limits.burst_per_account)
+            if limits.rate_per_account > 0
+            else None
+        )
+        self._credentials = (
+            TokenBuckets(limits.rate_per_credential, limits.burst_per_credential)
+            if limits.rate_per_credential > 0
+            else None
+        )
+
+    def check(self, account: str | None, credential: str | None) -> None:
+        """Raise RateLimited if the account or the credential is over its rate."""
+        now = time.monotonic()
+        for buckets, name, what in (
+            (self._accounts, account, "account"),
+            (self._credentials, credential, "credential"),
+        ):
+            if buckets is not None and name is not None:
+                wait = buckets.take(name, now)
+                if wait:
+                    self._audit(account, credential, now)
+                    raise RateLimited(
+                        f"rate limit of {buckets.rate:g} requests/s per {what} exceeded",
+                        retry_after=math.ceil(wait),
+                    )
+
+    def _audit(self, account: str | None, credential: str | None, now: float) -> None:
+        key = (account, credential)
+        self._unlogged[key] = self._unlogged.get(key, 0) + 1
+        if now < self._next_log:
+            return
+        self._next_log = now + 1.0
+        for (account_name, credential_id), count in self._unlogged.items():
+            audit.warning(
+                "429 x%d on account %s by key %s: rate limited",
+                count,
+                account_name if account_name is not None else "(all)",
+                credential_id or "-",
+                extra={"tenant": account_name, "key": credential_id, "action": "rate-limit"},
+            )
+        self._unlogged.clear()
