@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: serve test lint bench bench-quick clean
+.PHONY: serve test lint system-deps bench bench-quick clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
@@ -29,7 +29,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint
+# The TLS test makes a throwaway certificate with the openssl command.
+system-deps:
+	@command -v openssl >/dev/null || (apt-get update && apt-get install -y openssl)
+
+test: lint system-deps
 	$(BIN)/pytest
 
 BENCH_ARGS ?=

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-READY = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
+READY = re.compile(r"Uvicorn running on (https?)://([\d.]+):(\d+)")
 START_TIMEOUT = 20.0
 
 
@@ -46,8 +46,8 @@ class BurrowServer:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             found = READY.search(self.log())
             if found:
-                url = f"http://{found[1]}:{found[2]}"
-                if httpx.get(url + "/").status_code == 200:
+                url = f"{found[1]}://{found[2]}:{found[3]}"
+                if httpx.get(url + "/", verify=False).status_code == 200:
                     return url
             time.sleep(0.02)
         self.kill()

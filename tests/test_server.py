@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -96,3 +97,22 @@ def test_serve_refuses_bad_settings_clearly(tmp_path: Path, args: list[str], mes
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serves_https_with_a_certificate(start_server: ServerFactory, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server = start_server("memory://", "--tls-cert", str(cert), "--tls-key", str(key))
+    assert server.url.startswith("https://")
+    trusted = ssl.create_default_context(cafile=str(cert))
+    with httpx.Client(base_url=server.url, verify=trusted) as https:
+        assert https.put("/v1.0/a/q/m", content=b"secret").status_code == 201
+        assert https.get("/v1.0/a/q/m", params={"detail": "body"}).content == b"secret"
+    plain = server.url.replace("https://", "http://")
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(plain + "/", timeout=5)

@@ -35,6 +35,8 @@ def main() -> None:
 @click.option(
     "--insecure", is_flag=True, default=None, help="Allow --auth none off the loopback address."
 )
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
 def serve(
     host: str | None,
     port: int | None,
@@ -45,6 +47,8 @@ def serve(
     access_log: bool | None,
     auth: str | None,
     insecure: bool | None,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> None:
     """Serve the REST API until interrupted (SIGINT or SIGTERM)."""
     from burrow.server import serve as run_server
@@ -60,6 +64,8 @@ def serve(
             access_log=access_log,
             auth=auth,
             insecure=insecure,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
         logging.basicConfig(
             level=settings.log_level.upper(),

@@ -45,6 +45,8 @@ class Settings:
     access_log: bool = False
     auth: str = "none"  # or keys:PATH
     insecure: bool = False  # allow auth none on an address other than loopback
+    tls_cert: str = ""  # PEM files; with both set the server speaks HTTPS
+    tls_key: str = ""
     limits: Limits = field(default_factory=Limits)
 
     @classmethod

@@ -82,6 +82,8 @@ class App:
 
 
 def build_app(settings: Settings) -> App:
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise InvalidRequest("--tls-cert and --tls-key go together")
     if settings.auth == "none" and not settings.insecure and not _loopback(settings.host):
         raise InvalidRequest(
             f"refusing to serve on {settings.host} with no authentication: "
@@ -131,5 +133,7 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=30,
         server_header=False,
         proxy_headers=False,  # no proxy in front by default; saves work on every request
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
     )
     _DrainingServer(config, app).run()
