@@ -26,6 +26,7 @@ class Limits:
     max_ttl: int = 1_209_600  # 14 days
     max_hide: int = 1_209_600
     default_ttl: int = 600
+    body_timeout: float = 30.0  # seconds to receive a whole request body (slow senders: 408)
     # Token buckets: requests per second (0 = unlimited) and the burst allowed above it.
     rate_per_account: float = 0
     burst_per_account: int = 100

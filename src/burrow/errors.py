@@ -8,6 +8,7 @@
     │   ├── MessageNotFound     one message addressed by id is absent
     │   └── NoMatch             a filter matched nothing
     ├── MethodNotAllowed (405)
+    ├── RequestTimeout (408)
     ├── Conflict (409)
     ├── PayloadTooLarge (413)
     ├── RateLimited (429)
@@ -62,6 +63,10 @@ class MethodNotAllowed(BurrowError):
     def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
         super().__init__(f"method {method} not allowed here")
         self.allowed = allowed
+
+
+class RequestTimeout(BurrowError):
+    status = 408
 
 
 class Conflict(BurrowError):

@@ -15,6 +15,7 @@ from burrow.config import Settings
 from burrow.errors import BurrowError, InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends.asgi import Receive, Response, Scope, Send, path_segments, query_params
 from burrow.frontends.burrow_v1 import BurrowV1
+from burrow.frontends.http_limits import BoundedHttpToolsProtocol
 from burrow.service import Service
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         lifespan="on",
         access_log=settings.access_log,
         log_config=None,

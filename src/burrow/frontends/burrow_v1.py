@@ -149,7 +149,8 @@ class BurrowV1:
 
     async def put_batch(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         defaults = p.attributes()
-        body = await read_body(s, r, self.service.limits.max_batch_bytes)
+        limits = self.service.limits
+        body = await read_body(s, r, limits.max_batch_bytes, limits.body_timeout)
         drafts = [_draft(item, defaults) for item in _json_list(body)]
         return Response.json(await self.service.put_messages(path[0], path[1], drafts), 201)
 
@@ -161,7 +162,8 @@ class BurrowV1:
 
     async def put_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         attributes = p.attributes()
-        body = await read_body(s, r, self.service.limits.max_body_bytes)
+        limits = self.service.limits
+        body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
         draft = Draft(body, path[2], attributes.ttl, attributes.hide)
         created = await self.service.put_message(path[0], path[1], draft)
         return Response(201) if created else NO_CONTENT

@@ -1,0 +1,86 @@
+"""Hostile requests at the HTTP level, sent as raw bytes: each gets a 4xx, quickly,
+and the server stays healthy for everyone else."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import BurrowServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BurrowServer]:
+    workdir: Path = tmp_path_factory.mktemp("hostile")
+    config = workdir / "burrow.toml"
+    config.write_text("[limits]\nbody_timeout = 1\n")
+    started = BurrowServer(workdir, "memory://", "--config", str(config)).start()
+    yield started
+    started.kill()
+
+
+def exchange(server: BurrowServer, request: bytes, rest: bytes = b"", pause: float = 0) -> bytes:
+    """Send `request`, then `rest` `pause` seconds later; the reply."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        try:
+            conn.sendall(request)
+            if rest:
+                time.sleep(pause)
+                conn.sendall(rest)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server gave up on us first: its reply is still readable
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+
+
+def status(reply: bytes) -> int:
+    return int(reply.split(b" ", 2)[1])
+
+
+CASES = {
+    "dot-dot segment": (b"GET /v1.0/a/q/.. HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "traversal inside the path": (b"GET /v1.0/a/../b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "encoded traversal": (b"GET /v1.0/a/%2e%2e%2fb/m HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "enormous query string": (
+        b"GET /v1.0/a/q?marker=" + b"m" * 100_000 + b" HTTP/1.1\r\n\r\n",
+        400,
+    ),
+    "enormous header": (
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n",
+        400,
+    ),
+    "thousands of headers": (
+        b"GET / HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-%d: y\r\n" % i for i in range(5000))
+        + b"\r\n",
+        400,
+    ),
+    "header injection": (b"GET / HTTP/1.1\r\nHost: x\r\nX-Auth-Token: a\rb\r\n\r\n", 400),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_request(server: BurrowServer, name: str) -> None:
+    request, expected = CASES[name]
+    assert status(exchange(server, request)) == expected
+    assert httpx.get(server.url + "/health").status_code == 200
+
+
+def test_slow_body_is_cut_off(server: BurrowServer) -> None:
+    request = b"PUT /v1.0/a/q/m HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345"
+    started = time.monotonic()
+    reply = exchange(server, request, b"67890", pause=3)  # the body stalls past body_timeout
+    assert status(reply) == 408
+    assert time.monotonic() - started < 5
+    assert httpx.get(server.url + "/v1.0/a/q/m").status_code == 404  # nothing was stored
