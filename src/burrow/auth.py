@@ -28,12 +28,12 @@ READ_METHODS = frozenset({"GET"})
 RELOAD_INTERVAL = 1.0  # seconds between looks at the key file's modification time
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Credentials:
     """What a request presents: a token, or a signed URL's query parameters."""
 
     token: str | None
-    path: str  # the raw (percent-encoded) request path, which a signed URL covers
+    path: str  # the raw (percent-encoded) request path, which a signed URL covers ("" if none)
     signed: dict[str, str] | None = None
 
 

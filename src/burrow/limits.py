@@ -76,6 +76,8 @@ class RateLimiter:
 
     def check(self, account: str | None, credential: str | None) -> None:
         """Raise RateLimited if the account or the credential is over its rate."""
+        if self._accounts is None and self._credentials is None:
+            return
         now = time.monotonic()
         for buckets, name, what in (
             (self._accounts, account, "account"),

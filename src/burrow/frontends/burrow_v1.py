@@ -103,9 +103,7 @@ class BurrowV1:
             allowed = tuple(m for (depth, m) in self.routes if depth == len(path))
             raise MethodNotAllowed(method, allowed)
         handler, accepted = route
-        signed = {name: query.pop(name) for name in SIGNATURE_PARAMS if name in query}
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        credentials = Credentials(_token(scope), raw_path, signed or None)
+        credentials = _credentials(scope, query)
         account = path[0] if path else None
         self.service.admit(account, self.guard.check(credentials, method, account))
         return await handler(scope, receive, path, Params(query, accepted))
@@ -179,6 +177,15 @@ class BurrowV1:
 
 
 # Rendering --------------------------------------------------------------------------
+
+
+def _credentials(scope: Scope, query: dict[str, str]) -> Credentials:
+    """The request's token, or its signed URL's parameters (taken out of `query`)."""
+    if "sig" not in query:
+        return Credentials(_token(scope), "")
+    signed = {name: query.pop(name) for name in SIGNATURE_PARAMS if name in query}
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    return Credentials(_token(scope), raw_path, signed)
 
 
 def _token(scope: Scope) -> str | None:
