@@ -13,6 +13,7 @@ from burrow.backends import open_backend
 from burrow.backends.base import Backend
 from burrow.config import Settings
 from burrow.errors import BurrowError, InvalidRequest, MethodNotAllowed, NotFound
+from burrow.frontends import openapi
 from burrow.frontends.asgi import Receive, Response, Scope, Send, path_segments, query_params
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import BoundedHttpToolsProtocol
@@ -25,12 +26,17 @@ HEALTHY = Response.json({"status": "ok"})
 
 
 class App:
-    """The ASGI application: `/`, `/health`, and `/v1.0/…` for the v1.0 frontend."""
+    """The ASGI application: `/`, `/health`, `/openapi.json`, and `/v1.0/…` (v1.0 frontend)."""
 
     def __init__(self, backend: Backend, settings: Settings, guard: Guard) -> None:
         self.backend = backend
         self.service = Service(backend, settings.limits)
         self.v1 = BurrowV1(self.service, guard)
+        self.meta = {
+            "": VERSIONS,
+            "health": HEALTHY,
+            "openapi.json": Response.json(openapi.document(settings.limits)),
+        }
         self.ready = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,13 +63,14 @@ class App:
             return Response.json({"error": "internal error"}, 500)
 
     def _meta(self, method: str, path: list[str], query: dict[str, str]) -> Response:
-        if path not in ([""], ["health"]):
+        """`/`, `/health` and `/openapi.json`: open to all, GET only."""
+        if len(path) != 1 or path[0] not in self.meta:
             raise NotFound("no such path")
         if method != "GET":
             raise MethodNotAllowed(method, ("GET",))
         if query:
             raise InvalidRequest("this path takes no query parameters")
-        return VERSIONS if path == [""] else HEALTHY
+        return self.meta[path[0]]
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

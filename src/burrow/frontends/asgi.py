@@ -59,7 +59,7 @@ class Response:
 
     async def send(self, send: Send) -> None:
         headers = [(b"content-length", str(len(self.body)).encode()), *self.headers]
-        if self.body:
+        if self.status not in (201, 204) or self.body:  # an empty message body is content too
             headers.append((b"content-type", self.content_type))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})

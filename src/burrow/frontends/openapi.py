@@ -1,0 +1,210 @@
+"""The OpenAPI 3.1 document of the REST API, built from the server's own limits.
+
+Served at `GET /openapi.json`. Every route, parameter, body and error is here,
+extensions included, so that clients can be generated and the API fuzzed
+(`tests/test_openapi.py` runs schemathesis against a live server).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from burrow.config import Limits
+
+Schema = dict[str, Any]
+JSON = "application/json"
+OCTETS = "application/octet-stream"
+ERRORS = {
+    400: "bad input: number, id, encoding, parameter or body",
+    401: "no, unknown or revoked credentials",
+    403: "the credentials do not allow this",
+    404: "unknown path, nothing matched, or no such message",
+    408: "the request body did not arrive in time",
+    413: "body or batch too large",
+    429: "over a rate limit",
+}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(description: str, schema: Schema) -> Schema:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _param(name: str, where: str, schema: Schema, description: str) -> Schema:
+    required = where == "path"
+    return {"name": name, "in": where, "required": required, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+def _operation(
+    summary: str,
+    params: list[Schema],
+    responses: dict[str, Schema],
+    *errors: int,
+    body: Schema | None = None,
+) -> Schema:
+    statuses = (400, 401, 403, 404, 429, *errors)
+    all_responses = {**responses, **{str(s): _json(ERRORS[s], _ref("Error")) for s in statuses}}
+    operation: Schema = {"summary": summary, "parameters": params, "responses": all_responses}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": body}
+    return operation
+
+
+def _meta(summary: str, schema: Schema) -> Schema:
+    return {
+        "get": {"summary": summary, "security": [], "responses": {"200": _json(summary, schema)}}
+    }
+
+
+def document(limits: Limits) -> Schema:
+    """The whole document; the maximums are this server's."""
+    ident = {"type": "string", "minLength": 1, "maxLength": limits.max_id_length}
+    seconds = {"type": "integer", "minimum": 0}
+    ttl = _param("ttl", "query", {**seconds, "maximum": limits.max_ttl}, "Seconds to live.")
+    hide = _param("hide", "query", {**seconds, "maximum": limits.max_hide}, "Seconds hidden.")
+    limit = _param(
+        "limit", "query", {"type": "integer", "minimum": 1, "maximum": limits.max_limit},
+        "At most this many items.",
+    )  # fmt: skip
+    marker = _param("marker", "query", {"type": "string"}, "Start strictly after this id.")
+    name_detail = _param(
+        "detail", "query", {"type": "string", "enum": ["none", "id", "all"]},
+        "none, id (names) or all ({id} objects).",
+    )  # fmt: skip
+    message_detail = _param(
+        "detail", "query",
+        {"type": "string", "enum": ["none", "id", "attributes", "body", "all"]},
+        "How much of each message to return.",
+    )  # fmt: skip
+    match_hidden = _param(
+        "match_hidden", "query", {"type": "string", "enum": ["true", "false"]},
+        "Include hidden messages.",
+    )  # fmt: skip
+    wait = _param(
+        "wait", "query", {**seconds, "maximum": limits.max_wait},
+        "Long poll: wait up to this many seconds for a match.",
+    )  # fmt: skip
+    account = [_param("account", "path", ident, "The account (tenant).")]
+    queue = [*account, _param("queue", "path", ident, "The queue.")]
+    message = [*queue, _param("message", "path", ident, "The message id.")]
+    name_filters = [limit, marker, name_detail]
+    queue_filters = [limit, marker, match_hidden, wait, message_detail]
+
+    none: dict[str, Schema] = {"204": {"description": "detail=none, or nothing to return"}}
+    names = {"200": _json("names", _ref("Names")), **none}
+    messages = {"200": _json("messages", _ref("Messages")), **none}
+    binary = {"type": "string", "format": "binary"}
+    one: dict[str, Schema] = {
+        "200": {
+            "description": "the message; with detail=body or id, raw bytes",
+            "content": {JSON: {"schema": _ref("Message")}, OCTETS: {"schema": binary}},
+        },
+        **none,
+    }
+    created = {"201": _json("ids in input order", {"type": "array", "items": {"type": "string"}})}
+    put_one = {"201": {"description": "created"}, "204": {"description": "replaced"}}
+    raw_body = {OCTETS: {"schema": {**binary, "maxLength": limits.max_body_bytes}}}
+    batch_body = {JSON: {"schema": _ref("Batch")}}
+    strings = {"type": "array", "items": {"type": "string"}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Burrow",
+            "version": "1.0",
+            "description": "A multi-tenant message queue service: the v1.0 REST API.",
+        },
+        "security": [{"token": []}, {"bearer": []}, {}],
+        "paths": {
+            "/": _meta("API versions", strings),
+            "/health": _meta("Health, for load balancers", {"type": "object"}),
+            "/openapi.json": _meta("This document", {"type": "object"}),
+            "/v1.0": {
+                "get": _operation("List accounts (admin)", name_filters, names),
+                "delete": _operation("Delete all in matched accounts (admin)", name_filters, names),
+            },
+            "/v1.0/{account}": {
+                "get": _operation("List the account's queues", account + name_filters, names),
+                "delete": _operation("Delete matched queues", account + name_filters, names),
+            },
+            "/v1.0/{account}/{queue}": {
+                "get": _operation("List messages (fan-out)", queue + queue_filters, messages),
+                "post": _operation(
+                    "Update matched messages (a claim with hide)",
+                    [*queue, *queue_filters, ttl, hide],
+                    messages,
+                ),
+                "delete": _operation("Delete matched (a pop)", queue + queue_filters, messages),
+                "put": _operation(
+                    "Batch insert (extension)",
+                    [*queue, ttl, hide],
+                    created,
+                    408,
+                    413,
+                    body=batch_body,
+                ),
+            },
+            "/v1.0/{account}/{queue}/{message}": {
+                "get": _operation("One message, hidden or not", [*message, message_detail], one),
+                "put": _operation(
+                    "Create or replace", [*message, ttl, hide], put_one, 408, 413, body=raw_body
+                ),
+                "post": _operation("Update attributes", [*message, ttl, hide, message_detail], one),
+                "delete": _operation("Delete the message", [*message, message_detail], one),
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "schemas": _schemas(limits, ident, seconds),
+        },
+    }
+
+
+def _schemas(limits: Limits, ident: Schema, seconds: Schema) -> dict[str, Schema]:
+    message = {
+        "type": "object",
+        "required": ["id", "ttl", "hide"],
+        "properties": {
+            "id": {"type": "string"},
+            "ttl": seconds,
+            "hide": seconds,
+            "body": {"type": "string"},
+            "base64": {"type": "boolean", "description": "the body is base64: not UTF-8"},
+        },
+    }
+    name = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
+    entry = {
+        "type": "object",
+        "required": ["body"],
+        "additionalProperties": False,
+        "properties": {
+            "id": ident,
+            "body": {"type": "string"},
+            "base64": {"type": "boolean"},
+            "ttl": {**seconds, "maximum": limits.max_ttl},
+            "hide": {**seconds, "maximum": limits.max_hide},
+        },
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
+        },
+        "Names": {"type": "array", "items": {"anyOf": [{"type": "string"}, name]}},
+        "Message": message,
+        "Messages": {"type": "array", "items": {"anyOf": [{"type": "string"}, _ref("Message")]}},
+        "Batch": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": limits.max_batch_messages,
+            "items": entry,
+        },
+    }
