@@ -37,7 +37,6 @@ class App:
             "health": HEALTHY,
             "openapi.json": Response.json(openapi.document(settings.limits)),
         }
-        self.ready = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
