@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -11,9 +12,8 @@ from urllib.parse import urlencode
 import click
 
 from burrow import keys
-from burrow.cli_client import register
+from burrow.cli_client import register, reported
 from burrow.config import Settings
-from burrow.errors import BurrowError
 from burrow.keys import Role
 
 
@@ -53,7 +53,8 @@ def serve(
     """Serve the REST API until interrupted (SIGINT or SIGTERM)."""
     from burrow.server import serve as run_server
 
-    try:
+    with reported(), contextlib.suppress(KeyboardInterrupt):
+        # Ctrl-C is not an error: the server has already shut down gracefully.
         settings = Settings.load(
             config_file,
             host=host,
@@ -73,10 +74,6 @@ def serve(
             stream=sys.stderr,
         )
         run_server(settings)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C: the server has already shut down gracefully
-    except BurrowError as error:
-        raise click.ClickException(error.message) from error
 
 
 @main.group("keys")
@@ -95,10 +92,8 @@ KEY_FILE = click.option(
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.WRITER.value)
 def keys_add(path: Path, accounts: tuple[str, ...], role: str) -> None:
     """Create a key; prints its token, which is stored nowhere."""
-    try:
+    with reported():
         _, token = keys.add(path, list(accounts), Role(role))
-    except BurrowError as error:
-        raise click.ClickException(error.message) from error
     click.echo(token)
 
 
@@ -106,10 +101,8 @@ def keys_add(path: Path, accounts: tuple[str, ...], role: str) -> None:
 @KEY_FILE
 def keys_list(path: Path) -> None:
     """One line per key: id, role, accounts, creation time (never tokens)."""
-    try:
+    with reported():
         found = keys.load(path)
-    except BurrowError as error:
-        raise click.ClickException(error.message) from error
     for key in found.values():
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created))
         granted = ",".join(key.accounts) or "*"
@@ -121,10 +114,8 @@ def keys_list(path: Path) -> None:
 @click.argument("key_id")
 def keys_revoke(path: Path, key_id: str) -> None:
     """Revoke a key; a server using the file refuses it within a second."""
-    try:
+    with reported():
         keys.revoke(path, key_id)
-    except BurrowError as error:
-        raise click.ClickException(error.message) from error
 
 
 @main.command("sign")
@@ -142,13 +133,9 @@ def keys_revoke(path: Path, key_id: str) -> None:
 @click.option("--server", envvar="BURROW_URL", default="http://127.0.0.1:8080", show_default=True)
 def sign(path: Path, key_id: str, methods: str, prefix: str, expires: int, server: str) -> None:
     """Print a URL that allows METHODS below PATH until it expires, with no token."""
-    try:
-        key = keys.load(path).get(key_id)
-        if key is None:
-            raise BurrowError(f"no key {key_id!r} in {path}")
+    with reported():
+        key = keys.find(keys.load(path), path, key_id)
         query = keys.sign(key.id, key.secret_sha256, methods.split(","), prefix, expires)
-    except BurrowError as error:
-        raise click.ClickException(error.message) from error
     click.echo(f"{server.rstrip('/')}{prefix}?{urlencode(query)}")
 
 

@@ -11,10 +11,11 @@ a usage error.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,15 @@ def shown(body: bytes) -> str:
         return f"<{len(body)} bytes>"
 
 
+@contextlib.contextmanager
+def reported() -> Iterator[None]:
+    """End the command with a Burrow error's message (exit status 1), no traceback."""
+    try:
+        yield
+    except BurrowError as error:
+        raise click.ClickException(error.message) from error
+
+
 def client_command(func: Callable[..., None]) -> Callable[..., None]:
     """Add `--server`, `--token`, `--json`; pass a `Session`; turn API errors into exit 1."""
 
@@ -92,10 +102,8 @@ def client_command(func: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(func)
     def command(server: str, token: str | None, as_json: bool, **arguments: Any) -> None:
         session = Session(_server_url(server), token or None, as_json)
-        try:
+        with reported():
             func(session, **arguments)
-        except BurrowError as error:
-            raise click.ClickException(error.message) from error
 
     return command
 

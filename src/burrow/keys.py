@@ -98,11 +98,17 @@ def add(path: Path, accounts: list[str], role: Role) -> tuple[Key, str]:
     return key, f"{key_id}.{secret}"
 
 
-def revoke(path: Path, key_id: str) -> Key:
-    keys = load(path)
+def find(keys: dict[str, Key], path: Path, key_id: str) -> Key:
+    """The key `key_id` of the file at `path`, or a clear error."""
     if key_id not in keys:
         raise InvalidRequest(f"no key {key_id!r} in {path}")
-    revoked = keys.pop(key_id)
+    return keys[key_id]
+
+
+def revoke(path: Path, key_id: str) -> Key:
+    keys = load(path)
+    revoked = find(keys, path, key_id)
+    del keys[key_id]
     save(path, keys)
     return revoked
 

@@ -71,13 +71,12 @@ class Service:
     def _resolve(self, draft: Draft) -> NewMessage:
         limits = self.limits
         ttl = limits.default_ttl if draft.ttl is None else draft.ttl
+        hide = draft.hide or 0
         return NewMessage(
             id=new_id() if draft.id is None else self.check_id("message", draft.id),
             body=self.check_body(draft.body),
             ttl=self.check_number("ttl", ttl, limits.max_ttl),
-            hide=0
-            if draft.hide is None
-            else self.check_number("hide", draft.hide, limits.max_hide),
+            hide=self.check_number("hide", hide, limits.max_hide),
         )
 
     # Accounts and queues -----------------------------------------------------
