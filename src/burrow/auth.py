@@ -68,8 +68,9 @@ class KeyGuard:
         logger.info("authentication: %d key(s) from %s", len(self._keys), path)
 
     def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
+        self._maybe_reload()
         if credentials.signed is not None:
-            key = self._signed_key(credentials, method, account)
+            key = self._signed_key(credentials.signed, credentials.path, method, account)
         else:
             key = self._key(credentials.token, method, account)
         if key.role is Role.ADMIN:
@@ -81,7 +82,6 @@ class KeyGuard:
         return key.id
 
     def _key(self, token: str | None, method: str, account: str | None) -> Key:
-        self._maybe_reload()
         parts = None if token is None else keys.split_token(token)
         key = None if parts is None else self._keys.get(parts[0])
         if key is None or parts is None or not key.matches(parts[1]):
@@ -89,18 +89,18 @@ class KeyGuard:
             self._refuse(Unauthorized(reason), None, method, account)
         return key
 
-    def _signed_key(self, credentials: Credentials, method: str, account: str | None) -> Key:
+    def _signed_key(
+        self, signed: dict[str, str], path: str, method: str, account: str | None
+    ) -> Key:
         """The key behind a signed URL, if the signature holds and covers this request."""
-        self._maybe_reload()
-        assert credentials.signed is not None
-        found = keys.grant_from_query(credentials.signed)
+        found = keys.grant_from_query(signed)
         key = None if found is None else self._keys.get(found[0].key_id)
         if key is None or found is None:
             self._refuse(Unauthorized("malformed signed URL"), None, method, account)
         grant, signature = found
         if not hmac.compare_digest(grant.signature(key.secret_sha256), signature):
             self._refuse(Unauthorized("bad signature"), key, method, account)
-        if not grant.covers(method, credentials.path):
+        if not grant.covers(method, path):
             reason = "signed URL expired or does not cover this request"
             self._refuse(Unauthorized(reason), key, method, account)
         return key

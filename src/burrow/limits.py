@@ -63,22 +63,16 @@ class RateLimiter:
         # second per tenant, with its count, rather than line by line.
         self._unlogged: dict[tuple[str | None, str | None], int] = {}
         self._next_log = 0.0
-        self._accounts = (
-            TokenBuckets(limits.rate_per_account, limits.burst_per_account)
-            if limits.rate_per_account > 0
-            else None
-        )
-        self._credentials = (
-            TokenBuckets(limits.rate_per_credential, limits.burst_per_credential)
-            if limits.rate_per_credential > 0
-            else None
-        )
+        self._accounts = _buckets(limits.rate_per_account, limits.burst_per_account)
+        self._credentials = _buckets(limits.rate_per_credential, limits.burst_per_credential)
 
     def check(self, account: str | None, credential: str | None) -> None:
         """Raise RateLimited if the account or the credential is over its rate."""
         if self._accounts is None and self._credentials is None:
             return
         now = time.monotonic()
+        if self._unlogged and now >= self._next_log:
+            self._flush_audit(now)  # the tail of a flood that has stopped
         for buckets, name, what in (
             (self._accounts, account, "account"),
             (self._credentials, credential, "credential"),
@@ -95,8 +89,10 @@ class RateLimiter:
     def _audit(self, account: str | None, credential: str | None, now: float) -> None:
         key = (account, credential)
         self._unlogged[key] = self._unlogged.get(key, 0) + 1
-        if now < self._next_log:
-            return
+        if now >= self._next_log:
+            self._flush_audit(now)
+
+    def _flush_audit(self, now: float) -> None:
         self._next_log = now + 1.0
         for (account_name, credential_id), count in self._unlogged.items():
             audit.warning(
@@ -107,3 +103,8 @@ class RateLimiter:
                 extra={"tenant": account_name, "key": credential_id, "action": "rate-limit"},
             )
         self._unlogged.clear()
+
+
+def _buckets(rate: float, burst: int) -> TokenBuckets | None:
+    """Buckets for a limit; None when its rate is 0 (unlimited)."""
+    return TokenBuckets(rate, burst) if rate > 0 else None
