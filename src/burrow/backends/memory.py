@@ -193,11 +193,8 @@ class MemoryBackend(Backend):
     # Internals -------------------------------------------------------------------------
 
     def _announce(self, account: str, queue: str, touched: list[StoredMessage], now: float) -> None:
-        """Wake waiters now, and again when the earliest hidden message reappears."""
-        self._notifier.changed(account, queue)
-        for message in touched:
-            if message.hidden_until > now:
-                self._notifier.visible_at(account, queue, message.hidden_until)
+        hidden = (m.hidden_until for m in touched if m.hidden_until > now)
+        self._notifier.written(account, queue, hidden)
 
     def _queue(self, account: str, queue: str) -> Mapping[str, StoredMessage]:
         return self._accounts.get(account, {}).get(queue, _NO_MESSAGES)

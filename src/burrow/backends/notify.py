@@ -1,6 +1,6 @@
 """In-process wake-ups for long polls: per-queue events plus a timer for hide expiry.
 
-Waiters sleep on an `asyncio.Event`; nothing polls. Writers call `changed()`;
+Waiters sleep on an `asyncio.Event`; nothing polls. Writers call `written()`;
 backends that hide a message call `visible_at()` so waiters also wake when it
 becomes visible again. Deadlines are bucketed so that many claims of the same
 queue in the same instant share one timer entry.
@@ -12,6 +12,7 @@ import asyncio
 import heapq
 import math
 import time
+from collections.abc import Iterable
 
 from burrow.backends.base import Subscription
 
@@ -82,6 +83,12 @@ class Notifier:
     def changed(self, account: str, queue: str) -> None:
         for subscription in self._subscribers.get((account, queue), ()):
             subscription.wake()
+
+    def written(self, account: str, queue: str, hidden_until: Iterable[float]) -> None:
+        """A write to the queue: wake its waiters now, and again as each hidden one shows."""
+        self.changed(account, queue)
+        for at in hidden_until:
+            self.visible_at(account, queue, at)
 
     def visible_at(self, account: str, queue: str, at: float) -> None:
         """Wake the queue's waiters at epoch time `at` (when a hidden message shows)."""

@@ -166,10 +166,7 @@ class SQLiteBackend(Backend):
                     future.set_exception(result)
                 continue
             if result.changed is not None:
-                account, queue = result.changed
-                self._notifier.changed(account, queue)
-                for at in result.hidden_until:
-                    self._notifier.visible_at(account, queue, at)
+                self._notifier.written(*result.changed, result.hidden_until)
             if not future.done():
                 future.set_result(result.value)
 
