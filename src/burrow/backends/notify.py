@@ -1,8 +1,8 @@
 """In-process wake-ups for long polls: per-queue events plus a timer for hide expiry.
 
-Waiters sleep on an `asyncio.Event`; nothing polls. Writers call `written()`;
-backends that hide a message call `visible_at()` so waiters also wake when it
-becomes visible again. Deadlines are bucketed so that many claims of the same
+Waiters sleep on an `asyncio.Event`; nothing polls. Writers call `written()`
+with the deadlines of the messages they hid, so waiters also wake when those
+become visible again. Deadlines are bucketed so that many claims of the same
 queue in the same instant share one timer entry.
 """
 
