@@ -29,9 +29,15 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# The TLS test makes a throwaway certificate with the openssl command.
+# The tests start throwaway redis-server, redis-sentinel and PostgreSQL instances
+# and make a TLS certificate with openssl: install whichever is missing.
+PG_BIN ?= $(firstword $(wildcard /usr/lib/postgresql/*/bin))
 system-deps:
-	@command -v openssl >/dev/null || (apt-get update && apt-get install -y openssl)
+	@command -v openssl >/dev/null && command -v redis-server >/dev/null \
+		&& command -v redis-sentinel >/dev/null && command -v redis-cli >/dev/null \
+		&& test -x "$(PG_BIN)/initdb" && test -x "$(PG_BIN)/postgres" \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			openssl redis-server redis-sentinel redis-tools postgresql)
 
 test: lint system-deps
 	$(BIN)/pytest

@@ -12,6 +12,9 @@ from tests.servers import BurrowServer
 
 ServerFactory = Callable[..., BurrowServer]
 
+# Fixtures that start throwaway storage engines (one module per engine).
+pytest_plugins: list[str] = []
+
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[ServerFactory]:

@@ -18,7 +18,7 @@ from tests.servers import BurrowServer
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BurrowServer]:
     workdir: Path = tmp_path_factory.mktemp("hostile")
     config = workdir / "burrow.toml"
-    config.write_text("[limits]\nbody_timeout = 1\n")
+    config.write_text("[limits]\nbody_timeout = 1\nheader_timeout = 1\n")
     started = BurrowServer(workdir, "memory://", "--config", str(config)).start()
     yield started
     started.kill()
@@ -84,3 +84,34 @@ def test_slow_body_is_cut_off(server: BurrowServer) -> None:
     assert status(reply) == 408
     assert time.monotonic() - started < 5
     assert httpx.get(server.url + "/v1.0/a/q/m").status_code == 404  # nothing was stored
+
+
+def test_slow_headers_are_cut_off(server: BurrowServer) -> None:
+    request = b"GET /v1.0/a/q HTTP/1.1\r\nHost: x\r\n"
+    started = time.monotonic()
+    reply = exchange(server, request, b"X-More: y\r\n\r\n", pause=3)  # stalls mid-headers
+    assert status(reply) == 408
+    assert b"did not arrive in time" in reply
+    assert time.monotonic() - started < 5
+    assert httpx.get(server.url + "/health").status_code == 200
+
+
+def test_a_silent_connection_is_closed(server: BurrowServer) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        started = time.monotonic()
+        reply = conn.recv(65536)
+    assert status(reply) == 408
+    assert time.monotonic() - started < 5
+
+
+def test_keep_alive_requests_each_get_the_full_header_time(server: BurrowServer) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        for _ in range(3):  # 3 x 0.6 s on one connection: longer than header_timeout in all
+            time.sleep(0.6)
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = chunk = conn.recv(65536)
+            while chunk and not reply.endswith(b"}"):  # the body may come in a second segment
+                reply += (chunk := conn.recv(65536))
+            assert status(reply) == 200

@@ -10,6 +10,7 @@
     ├── MethodNotAllowed (405)
     ├── RequestTimeout (408)
     ├── Conflict (409)
+    │   └── QuotaExceeded       a write would take an account past a quota
     ├── PayloadTooLarge (413)
     ├── RateLimited (429)
     └── BackendUnavailable (503)
@@ -71,6 +72,14 @@ class RequestTimeout(BurrowError):
 
 class Conflict(BurrowError):
     status = 409
+
+
+class QuotaExceeded(Conflict):
+    """Names the quota (a `Quota` field) so clients and operators know which one."""
+
+    def __init__(self, quota: str, message: str) -> None:
+        super().__init__(message)
+        self.quota = quota
 
 
 class PayloadTooLarge(BurrowError):

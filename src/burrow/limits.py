@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from burrow.config import Limits
@@ -58,23 +59,31 @@ class TokenBuckets:
 class RateLimiter:
     """The limits of `Limits.rate_per_*`; a rate of 0 turns that limit off."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, accounts: Mapping[str, Limits]) -> None:
         # Refusals not yet logged, by (account, credential); a flood is logged once a
         # second per tenant, with its count, rather than line by line.
         self._unlogged: dict[tuple[str | None, str | None], int] = {}
         self._next_log = 0.0
         self._accounts = _buckets(limits.rate_per_account, limits.burst_per_account)
         self._credentials = _buckets(limits.rate_per_credential, limits.burst_per_credential)
+        # Accounts with a rate of their own get a bucket of their own.
+        self._own_rates = {
+            name: _buckets(own.rate_per_account, own.burst_per_account)
+            for name, own in accounts.items()
+            if (own.rate_per_account, own.burst_per_account)
+            != (limits.rate_per_account, limits.burst_per_account)
+        }
 
     def check(self, account: str | None, credential: str | None) -> None:
         """Raise RateLimited if the account or the credential is over its rate."""
-        if self._accounts is None and self._credentials is None:
+        accounts = self._own_rates.get(account, self._accounts) if account else self._accounts
+        if accounts is None and self._credentials is None:
             return
         now = time.monotonic()
         if self._unlogged and now >= self._next_log:
             self._flush_audit(now)  # the tail of a flood that has stopped
         for buckets, name, what in (
-            (self._accounts, account, "account"),
+            (accounts, account, "account"),
             (self._credentials, credential, "credential"),
         ):
             if buckets is not None and name is not None:

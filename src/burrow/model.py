@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from burrow.errors import QuotaExceeded
+
 
 class Detail(StrEnum):
     """How much of each matched item a response carries."""
@@ -42,6 +44,38 @@ class Attributes:
 
     ttl: int | None = None
     hide: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """What one account may hold at most; 0 means no cap.
+
+    Counted over stored messages, hidden ones included (and expired ones until
+    they are purged); a replaced message counts with its new body.
+    """
+
+    max_queue_messages: int = 0  # messages in one queue
+    max_account_queues: int = 0  # queues holding messages in the account
+    max_account_bytes: int = 0  # total size of the account's message bodies
+
+    def __bool__(self) -> bool:
+        return bool(self.max_queue_messages or self.max_account_queues or self.max_account_bytes)
+
+    def check(self, queue_messages: int, account_queues: int, account_bytes: int) -> None:
+        """Raise `QuotaExceeded` unless the counts a write would leave are all allowed."""
+        for name, count, what in (
+            ("max_queue_messages", queue_messages, "messages in the queue"),
+            ("max_account_queues", account_queues, "queues in the account"),
+            ("max_account_bytes", account_bytes, "bytes of bodies in the account"),
+        ):
+            cap: int = getattr(self, name)
+            if cap and count > cap:
+                raise QuotaExceeded(
+                    name, f"quota {name} exceeded: {count} {what} would be over {cap}"
+                )
+
+
+NO_QUOTA = Quota()
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from burrow.errors import BurrowError, InvalidRequest, MethodNotAllowed, NotFoun
 from burrow.frontends import openapi
 from burrow.frontends.asgi import Receive, Response, Scope, Send, path_segments, query_params
 from burrow.frontends.burrow_v1 import BurrowV1
-from burrow.frontends.http_limits import BoundedHttpToolsProtocol
+from burrow.frontends.http_limits import bounded_protocol
 from burrow.service import Service
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class App:
 
     def __init__(self, backend: Backend, settings: Settings, guard: Guard) -> None:
         self.backend = backend
-        self.service = Service(backend, settings.limits)
+        self.service = Service(backend, settings.limits, settings.accounts)
         self.v1 = BurrowV1(self.service, guard)
         self.meta = {
             "": VERSIONS,
@@ -133,7 +133,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=BoundedHttpToolsProtocol,
+        http=bounded_protocol(settings.limits.header_timeout),
         lifespan="on",
         access_log=settings.access_log,
         log_config=None,

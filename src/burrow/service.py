@@ -6,7 +6,7 @@ Frontends translate their wire format into these calls; backends only store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from burrow.backends.base import Backend, Subscription
@@ -20,14 +20,21 @@ T = TypeVar("T")
 
 
 class Service:
-    """Validates requests against `Limits` and runs them on the backend."""
+    """Validates requests against each account's `Limits` and runs them on the backend."""
 
-    def __init__(self, backend: Backend, limits: Limits) -> None:
+    def __init__(
+        self, backend: Backend, limits: Limits, accounts: Mapping[str, Limits] | None = None
+    ) -> None:
         self.backend = backend
         self.limits = limits
-        self.rate_limiter = RateLimiter(limits)
+        self._accounts = accounts or {}
+        self.rate_limiter = RateLimiter(limits, self._accounts)
         self._waiting: set[Subscription] = set()
         self._draining = False
+
+    def limits_for(self, account: str) -> Limits:
+        """The account's own limits (`[accounts.NAME]`), else the server's."""
+        return self._accounts.get(account, self.limits)
 
     def admit(self, account: str | None, credential: str | None) -> None:
         """Refuse (429) a request over its account's or credential's rate limit."""
@@ -45,55 +52,46 @@ class Service:
             raise InvalidRequest(f"{kind} id contains characters that are not allowed")
         return value
 
-    def check_filters(self, filters: Filters) -> Filters:
+    @staticmethod
+    def check_filters(filters: Filters, limits: Limits) -> Filters:
         if filters.limit is not None:
-            self.check_number("limit", filters.limit, self.limits.max_limit, minimum=1)
+            check_number("limit", filters.limit, limits.max_limit, minimum=1)
         return filters
 
-    def check_attributes(self, attributes: Attributes) -> Attributes:
+    @staticmethod
+    def check_attributes(attributes: Attributes, limits: Limits) -> Attributes:
         if attributes.ttl is not None:
-            self.check_number("ttl", attributes.ttl, self.limits.max_ttl)
+            check_number("ttl", attributes.ttl, limits.max_ttl)
         if attributes.hide is not None:
-            self.check_number("hide", attributes.hide, self.limits.max_hide)
+            check_number("hide", attributes.hide, limits.max_hide)
         return attributes
 
-    @staticmethod
-    def check_number(name: str, value: int, maximum: int, minimum: int = 0) -> int:
-        if not minimum <= value <= maximum:
-            raise InvalidRequest(f"{name} must be an integer from {minimum} to {maximum}")
-        return value
-
-    def check_body(self, body: bytes) -> bytes:
-        if len(body) > self.limits.max_body_bytes:
-            raise PayloadTooLarge(f"message body larger than {self.limits.max_body_bytes} bytes")
-        return body
-
-    def _resolve(self, draft: Draft) -> NewMessage:
-        limits = self.limits
+    def _resolve(self, draft: Draft, limits: Limits) -> NewMessage:
+        if len(draft.body) > limits.max_body_bytes:
+            raise PayloadTooLarge(f"message body larger than {limits.max_body_bytes} bytes")
         ttl = limits.default_ttl if draft.ttl is None else draft.ttl
-        hide = draft.hide or 0
         return NewMessage(
             id=new_id() if draft.id is None else self.check_id("message", draft.id),
-            body=self.check_body(draft.body),
-            ttl=self.check_number("ttl", ttl, limits.max_ttl),
-            hide=self.check_number("hide", hide, limits.max_hide),
+            body=draft.body,
+            ttl=check_number("ttl", ttl, limits.max_ttl),
+            hide=check_number("hide", draft.hide or 0, limits.max_hide),
         )
 
     # Accounts and queues -----------------------------------------------------
 
     async def get_accounts(self, filters: Filters) -> list[str]:
-        return await self.backend.get_accounts(self.check_filters(filters))
+        return await self.backend.get_accounts(self.check_filters(filters, self.limits))
 
     async def delete_accounts(self, filters: Filters) -> list[str]:
-        return await self.backend.delete_accounts(self.check_filters(filters))
+        return await self.backend.delete_accounts(self.check_filters(filters, self.limits))
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
-        account = self.check_id("account", account)
-        return await self.backend.get_queues(account, self.check_filters(filters))
+        filters = self.check_filters(filters, self.limits_for(self.check_id("account", account)))
+        return await self.backend.get_queues(account, filters)
 
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
-        account = self.check_id("account", account)
-        return await self.backend.delete_queues(account, self.check_filters(filters))
+        filters = self.check_filters(filters, self.limits_for(self.check_id("account", account)))
+        return await self.backend.delete_queues(account, filters)
 
     # Messages of a queue ---------------------------------------------------------
 
@@ -109,7 +107,7 @@ class Service:
         self, account: str, queue: str, attributes: Attributes, filters: Filters, wait: int = 0
     ) -> list[Message]:
         filters = self._queue_call(account, queue, filters, wait)
-        attributes = self.check_attributes(attributes)
+        attributes = self.check_attributes(attributes, self.limits_for(account))
         return await self._waiting_for(
             account,
             queue,
@@ -127,25 +125,24 @@ class Service:
 
     async def put_messages(self, account: str, queue: str, drafts: list[Draft]) -> list[str]:
         """Insert a batch atomically; returns the ids (generated where none was given)."""
-        self._queue_ids(account, queue)
+        limits = self._queue_ids(account, queue)
         if not drafts:
             raise InvalidRequest("a batch needs at least one message")
-        if len(drafts) > self.limits.max_batch_messages:
-            raise PayloadTooLarge(
-                f"a batch holds at most {self.limits.max_batch_messages} messages"
-            )
-        messages = [self._resolve(draft) for draft in drafts]
+        if len(drafts) > limits.max_batch_messages:
+            raise PayloadTooLarge(f"a batch holds at most {limits.max_batch_messages} messages")
+        messages = [self._resolve(draft, limits) for draft in drafts]
         if len({m.id for m in messages}) != len(messages):
             raise InvalidRequest("a batch must not repeat a message id")
-        await self.backend.put_messages(account, queue, messages)
+        await self.backend.put_messages(account, queue, messages, limits.quota)
         return [m.id for m in messages]
 
     # One message -------------------------------------------------------------------
 
     async def put_message(self, account: str, queue: str, draft: Draft) -> bool:
         """Create or replace one message; True if it was created."""
-        self._queue_ids(account, queue)
-        return await self.backend.put_message(account, queue, self._resolve(draft))
+        limits = self._queue_ids(account, queue)
+        message = self._resolve(draft, limits)
+        return await self.backend.put_message(account, queue, message, limits.quota)
 
     async def get_message(self, account: str, queue: str, message_id: str) -> Message:
         self._message_ids(account, queue, message_id)
@@ -154,8 +151,8 @@ class Service:
     async def update_message(
         self, account: str, queue: str, message_id: str, attributes: Attributes
     ) -> Message:
-        self._message_ids(account, queue, message_id)
-        attributes = self.check_attributes(attributes)
+        limits = self._message_ids(account, queue, message_id)
+        attributes = self.check_attributes(attributes, limits)
         return await self.backend.update_message(account, queue, message_id, attributes)
 
     async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
@@ -193,15 +190,22 @@ class Service:
 
     # Id checks -----------------------------------------------------------------------
 
-    def _queue_ids(self, account: str, queue: str) -> None:
-        self.check_id("account", account)
+    def _queue_ids(self, account: str, queue: str) -> Limits:
+        """Check the ids; returns the account's limits."""
         self.check_id("queue", queue)
+        return self.limits_for(self.check_id("account", account))
 
-    def _message_ids(self, account: str, queue: str, message_id: str) -> None:
-        self._queue_ids(account, queue)
+    def _message_ids(self, account: str, queue: str, message_id: str) -> Limits:
         self.check_id("message", message_id)
+        return self._queue_ids(account, queue)
 
     def _queue_call(self, account: str, queue: str, filters: Filters, wait: int) -> Filters:
-        self._queue_ids(account, queue)
-        self.check_number("wait", wait, self.limits.max_wait)
-        return self.check_filters(filters)
+        limits = self._queue_ids(account, queue)
+        check_number("wait", wait, limits.max_wait)
+        return self.check_filters(filters, limits)
+
+
+def check_number(name: str, value: int, maximum: int, minimum: int = 0) -> int:
+    if not minimum <= value <= maximum:
+        raise InvalidRequest(f"{name} must be an integer from {minimum} to {maximum}")
+    return value

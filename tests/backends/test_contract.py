@@ -8,8 +8,8 @@ import time
 import pytest
 
 from burrow.backends.base import Backend
-from burrow.errors import MessageNotFound, NoMatch
-from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage
+from burrow.errors import MessageNotFound, NoMatch, QuotaExceeded
+from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage, Quota
 
 A, Q = "acct", "queue"
 
@@ -300,3 +300,63 @@ async def test_order_survives_many_deletions_from_the_front(backend: Backend) ->
     assert listed[1].body == b"again"
     remaining = await backend.get_messages(A, Q, Filters(marker="m2998"))
     assert ids(remaining) == ["m2999"]
+
+
+async def test_queue_message_quota_refuses_the_whole_batch(backend: Backend) -> None:
+    quota = Quota(max_queue_messages=3)
+    await backend.put_messages(A, Q, [new("m1"), new("m2", hide=60)], quota)
+    with pytest.raises(QuotaExceeded) as refused:
+        await backend.put_messages(A, Q, [new("m3"), new("m4")], quota)
+    assert refused.value.quota == "max_queue_messages"
+    assert ids(await backend.get_messages(A, Q, Filters(match_hidden=True))) == ["m1", "m2"]
+    # Replacing stored messages adds none; another queue has its own count.
+    assert await backend.put_messages(A, Q, [new("m1"), new("m3")], quota) == [False, True]
+    await backend.put_messages(A, "other", [new("m1"), new("m2"), new("m3")], quota)
+    await backend.delete_message(A, Q, "m2")
+    assert await backend.put_message(A, Q, new("m4"), quota) is True
+
+
+async def test_account_queue_quota_counts_queues_holding_messages(backend: Backend) -> None:
+    quota = Quota(max_account_queues=2)
+    await backend.put_message(A, "q1", new("m"), quota)
+    await backend.put_message(A, "q2", new("m"), quota)
+    await backend.put_message(A, "q2", new("m2"), quota)
+    with pytest.raises(QuotaExceeded) as refused:
+        await backend.put_message(A, "q3", new("m"), quota)
+    assert refused.value.quota == "max_account_queues"
+    await backend.put_message("other", "q3", new("m"), quota)
+    await backend.delete_queues(A, Filters(limit=1))
+    await backend.put_message(A, "q3", new("m"), quota)
+    assert await backend.get_queues(A, ALL_ITEMS) == ["q2", "q3"]
+
+
+async def test_account_byte_quota_counts_bodies_across_queues(backend: Backend) -> None:
+    quota = Quota(max_account_bytes=10)
+    await backend.put_message(A, "q1", new("a", b"12345"), quota)
+    await backend.put_message(A, "q2", new("b", b"123"), quota)
+    with pytest.raises(QuotaExceeded) as refused:
+        await backend.put_message(A, "q2", new("c", b"123"), quota)
+    assert refused.value.quota == "max_account_bytes"
+    with pytest.raises(QuotaExceeded):
+        await backend.put_message(A, "q1", new("a", b"12345678"), quota)
+    assert (await backend.get_message(A, "q1", "a")).body == b"12345"
+    # A replace counts its new body instead of the old one.
+    await backend.put_message(A, "q1", new("a", b"1234567"), quota)
+    await backend.delete_messages(A, "q1", ALL_ITEMS)
+    await backend.put_message(A, "q1", new("c", b"1234567"), quota)
+    await backend.put_message("other", "q1", new("c", b"1234567890"), quota)
+
+
+async def test_concurrent_writers_cannot_overshoot_a_quota(backend: Backend) -> None:
+    quota = Quota(max_queue_messages=10)
+
+    async def put(i: int) -> bool:
+        try:
+            await backend.put_messages(A, Q, [new(f"m{i}a"), new(f"m{i}b")], quota)
+        except QuotaExceeded:
+            return False
+        return True
+
+    results = await asyncio.gather(*(put(i) for i in range(20)))
+    assert results.count(True) == 5
+    assert len(await backend.get_messages(A, Q, ALL_ITEMS)) == 10

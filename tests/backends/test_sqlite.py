@@ -18,9 +18,9 @@ import pytest
 
 import burrow
 from burrow.backends.sqlite import SQLiteBackend
-from burrow.backends.sqlite_store import Outcome
-from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
-from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage
+from burrow.backends.sqlite_store import MIGRATIONS, Outcome, split_statements
+from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch, QuotaExceeded
+from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage, Quota
 
 A, Q = "acct", "queue"
 
@@ -192,6 +192,31 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailable, match="newer"):
         await backend.open()
     await backend.close()
+
+
+async def test_a_version_1_database_gets_its_quota_counters(tmp_path: Path) -> None:
+    path = tmp_path / "burrow.db"
+    with closing(sqlite3.connect(path)) as conn:
+        for statement in split_statements(MIGRATIONS[0]):
+            conn.execute(statement)
+        conn.execute("INSERT INTO accounts (name) VALUES ('acct')")
+        conn.execute("INSERT INTO queues (account, name) VALUES ('acct', 'queue')")
+        conn.executemany(
+            "INSERT INTO messages (queue, id, expires, hidden_until, body) VALUES (1, ?, 0, 0, ?)",
+            [("m1", b"12345"), ("m2", b"123")],
+        )
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    async with SQLiteBackend(str(path)) as backend:
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["m1", "m2"]
+        with pytest.raises(QuotaExceeded, match="max_account_bytes"):
+            await backend.put_message(A, Q, new("m3", b"123"), Quota(max_account_bytes=10))
+        with pytest.raises(QuotaExceeded, match="max_queue_messages"):
+            await backend.put_message(A, Q, new("m3"), Quota(max_queue_messages=2))
+        await backend.put_message(A, Q, new("m3", b"12"), Quota(3, 1, 10))
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("SELECT messages, bytes FROM queues").fetchall() == [(3, 10)]
 
 
 # Durability: acknowledged writes survive kill -9 -----------------------------------------

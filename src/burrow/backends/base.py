@@ -17,7 +17,7 @@ import abc
 from types import TracebackType
 from typing import Self
 
-from burrow.model import Attributes, Filters, Message, NewMessage
+from burrow.model import NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
 
 class Subscription(abc.ABC):
@@ -116,11 +116,14 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def put_messages(
-        self, account: str, queue: str, messages: list[NewMessage]
+        self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
     ) -> list[bool]:
         """Create or replace messages atomically, in order; True where one was created.
 
         A replace sets body, ttl and hide anew and keeps the message's place.
+        When the batch would take the queue or account past `quota`, raises
+        `QuotaExceeded` and stores none of it; the check and the write are one
+        atomic step, so concurrent writers cannot overshoot together.
         """
 
     # One message ---------------------------------------------------------------
@@ -145,7 +148,9 @@ class Backend(abc.ABC):
     def subscribe(self, account: str, queue: str) -> Subscription:
         """Start receiving wake-ups for one queue (use as a context manager)."""
 
-    async def put_message(self, account: str, queue: str, message: NewMessage) -> bool:
+    async def put_message(
+        self, account: str, queue: str, message: NewMessage, quota: Quota = NO_QUOTA
+    ) -> bool:
         """Create or replace one message; True if it was created."""
-        (created,) = await self.put_messages(account, queue, [message])
+        (created,) = await self.put_messages(account, queue, [message], quota)
         return created

@@ -12,7 +12,15 @@ from typing import Any, TypeVar
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.errors import MessageNotFound, NoMatch
-from burrow.model import Attributes, Filters, Message, NewMessage, StoredMessage
+from burrow.model import (
+    NO_QUOTA,
+    Attributes,
+    Filters,
+    Message,
+    NewMessage,
+    Quota,
+    StoredMessage,
+)
 
 
 class Queue(dict[str, StoredMessage]):
@@ -25,8 +33,18 @@ class Queue(dict[str, StoredMessage]):
         self.holes = 0
 
 
-Account = dict[str, Queue]
+class Account(dict[str, Queue]):
+    """An account's queues by name, in order, and the total size of its bodies."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.bytes = 0
+
+
 _NO_MESSAGES: Mapping[str, StoredMessage] = MappingProxyType({})
+_NO_QUEUES: Mapping[str, Queue] = MappingProxyType({})
 V = TypeVar("V")
 _MIN_HOLES = 1024
 
@@ -82,14 +100,14 @@ class MemoryBackend(Backend):
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
         now = time.time()
-        queues = self._accounts.get(account, {})
+        queues = self._accounts.get(account, _NO_QUEUES)
         return self._names(queues, filters, lambda q: _queue_live(q, now), "queues")
 
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
         names = await self.get_queues(account, filters)
         queues = self._accounts[account]
         for name in names:
-            del queues[name]
+            queues.bytes -= sum(len(m.body) for m in queues.pop(name).values())
         if not queues:
             del self._accounts[account]
         return names
@@ -146,22 +164,42 @@ class MemoryBackend(Backend):
         return [m.report(now) for m in matched]
 
     async def put_messages(
-        self, account: str, queue: str, messages: list[NewMessage]
+        self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
     ) -> list[bool]:
         now = time.time()
-        stored = self._accounts.setdefault(account, {}).setdefault(queue, Queue())
+        if quota:
+            self._check_quota(account, queue, messages, quota)
+        queues = self._accounts.setdefault(account, Account())
+        stored = queues.setdefault(queue, Queue())
         created = []
         new_ones = []
         for new in messages:
             old = stored.get(new.id)
             created.append(old is None or old.expired(now))
-            if old is not None and old.expired(now):
-                del stored[new.id]  # an expired message is gone: its successor goes last
+            if old is not None:
+                queues.bytes -= len(old.body)
+                if old.expired(now):
+                    del stored[new.id]  # an expired message is gone: its successor goes last
             message = StoredMessage.create(new, now)
             stored[new.id] = message
+            queues.bytes += len(new.body)
             new_ones.append(message)
         self._announce(account, queue, new_ones, now)
         return created
+
+    def _check_quota(
+        self, account: str, queue: str, messages: list[NewMessage], quota: Quota
+    ) -> None:
+        queues = self._accounts.get(account, Account())
+        stored = queues.get(queue, _NO_MESSAGES)
+        old = [stored[m.id] for m in messages if m.id in stored]
+        quota.check(
+            queue_messages=len(stored) + len(messages) - len(old),
+            account_queues=len(queues) + (queue not in queues),
+            account_bytes=queues.bytes
+            + sum(len(m.body) for m in messages)
+            - sum(len(m.body) for m in old),
+        )
 
     # One message -------------------------------------------------------------------
 
@@ -197,12 +235,12 @@ class MemoryBackend(Backend):
         self._notifier.written(account, queue, hidden)
 
     def _queue(self, account: str, queue: str) -> Mapping[str, StoredMessage]:
-        return self._accounts.get(account, {}).get(queue, _NO_MESSAGES)
+        return self._accounts.get(account, _NO_QUEUES).get(queue, _NO_MESSAGES)
 
     def _remove(self, account: str, queue: str, message_id: str) -> None:
         queues = self._accounts[account]
         messages = queues[queue]
-        del messages[message_id]
+        queues.bytes -= len(messages.pop(message_id).body)
         if not messages:
             del queues[queue]
             if not queues:

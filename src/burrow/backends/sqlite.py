@@ -30,7 +30,7 @@ from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
 from burrow.errors import BackendUnavailable
-from burrow.model import Attributes, Filters, Message, NewMessage
+from burrow.model import NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -123,9 +123,9 @@ class SQLiteBackend(Backend):
         return await self._write(store.delete_messages(account, queue, filters))
 
     async def put_messages(
-        self, account: str, queue: str, messages: list[NewMessage]
+        self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
     ) -> list[bool]:
-        return await self._write(store.put_messages(account, queue, messages))
+        return await self._write(store.put_messages(account, queue, messages, quota))
 
     # One message ----------------------------------------------------------------------------
 

@@ -5,10 +5,12 @@ opened (see `sqlite_writer` and `SQLiteBackend._read`); none of them commits. Th
 take `now` themselves, when they run, so that deadlines are measured from the
 moment the operation happens rather than from when it was queued.
 
-Schema (version 1):
+Schema (version 2):
 
     accounts(seq, name)                  one row per account holding messages
-    queues(seq, account, name)           one row per queue holding messages
+    queues(seq, account, name, messages, bytes)
+                                         one row per queue holding messages, with
+                                         their count and body bytes (for quotas)
     messages(seq, queue, id, expires, hidden_until, body)
 
 `seq` columns are rowids that only grow for new rows, so ordering by `seq` is
@@ -16,6 +18,8 @@ creation order; a replace updates the row in place and keeps its `seq`. A queue
 row lives exactly as long as it has message rows (expired ones included, until
 purged), and an account row as long as it has queues, which mirrors
 `MemoryBackend`. Deadlines are absolute epoch seconds, 0 meaning never/visible.
+Triggers keep a queue's `messages` and `bytes` right on every insert, delete and
+body change, so a quota check reads counters instead of scanning messages.
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
-from burrow.model import Attributes, Filters, Message, NewMessage, deadline, remaining
+from burrow.model import Attributes, Filters, Message, NewMessage, Quota, deadline, remaining
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE accounts (
@@ -58,6 +62,28 @@ CREATE UNIQUE INDEX messages_by_id ON messages (queue, id);
 CREATE INDEX messages_in_order ON messages (queue, seq, hidden_until, expires);
 CREATE INDEX messages_by_expiry ON messages (expires) WHERE expires > 0;
 """
+
+_SCHEMA_V2 = """
+ALTER TABLE queues ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queues ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE queues SET
+    messages = (SELECT count(*) FROM messages WHERE queue = queues.seq),
+    bytes = (SELECT total(length(body)) FROM messages WHERE queue = queues.seq);
+CREATE TRIGGER count_insert AFTER INSERT ON messages BEGIN
+    UPDATE queues SET messages = messages + 1, bytes = bytes + length(NEW.body)
+    WHERE seq = NEW.queue;
+END;
+CREATE TRIGGER count_delete AFTER DELETE ON messages BEGIN
+    UPDATE queues SET messages = messages - 1, bytes = bytes - length(OLD.body)
+    WHERE seq = OLD.queue;
+END;
+CREATE TRIGGER count_replace AFTER UPDATE OF body ON messages BEGIN
+    UPDATE queues SET bytes = bytes - length(OLD.body) + length(NEW.body)
+    WHERE seq = NEW.queue;
+END;
+"""
+
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2]  # the script taking version i to i + 1
 
 # A message row as the queries below select it.
 _COLUMNS = "seq, id, body, expires, hidden_until"
@@ -107,15 +133,25 @@ def migrate(conn: sqlite3.Connection) -> None:
                 f"sqlite: database schema version {version} is newer than this Burrow "
                 f"understands ({SCHEMA_VERSION})"
             )
-        if version < 1:
-            for statement in _SCHEMA_V1.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        for script in MIGRATIONS[version:]:
+            for statement in split_statements(script):
+                conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a script into statements (trigger bodies hold `;` of their own)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    return statements
 
 
 def hidden_deadlines(conn: sqlite3.Connection) -> Outcome[list[tuple[str, str, float]]]:
@@ -285,7 +321,9 @@ def delete_messages(account: str, queue: str, filters: Filters) -> Operation[lis
     return run
 
 
-def put_messages(account: str, queue: str, messages: list[NewMessage]) -> Operation[list[bool]]:
+def put_messages(
+    account: str, queue: str, messages: list[NewMessage], quota: Quota
+) -> Operation[list[bool]]:
     def run(conn: sqlite3.Connection) -> Outcome[list[bool]]:
         now = time.time()
         created: list[bool] = []
@@ -303,6 +341,9 @@ def put_messages(account: str, queue: str, messages: list[NewMessage]) -> Operat
             created.append(_put(conn, params))
             if params["hidden_until"] > now:
                 hidden.append(params["hidden_until"])
+        if quota:
+            # Checked on the counts the batch leaves; raising rolls the batch back.
+            quota.check(*_usage(conn, account, queue))
         return Outcome(created, (account, queue), hidden) if messages else Outcome(created)
 
     return run
@@ -423,6 +464,16 @@ def _delete(conn: sqlite3.Connection, rows: list[Row], account: str) -> None:
 def _announce(account: str, queue: str, rows: list[Row], value: T, now: float) -> Outcome[T]:
     """Wake the queue's waiters, and again when a message hidden here shows."""
     return Outcome(value, (account, queue), [row[4] for row in rows if row[4] > now])
+
+
+def _usage(conn: sqlite3.Connection, account: str, queue: str) -> tuple[int, int, int]:
+    """(messages in the queue, queues in the account, body bytes in the account)."""
+    row = conn.execute(
+        "SELECT (SELECT messages FROM queues WHERE account = :account AND name = :queue),"
+        " count(*), total(bytes) FROM queues WHERE account = :account",
+        {"account": account, "queue": queue},
+    ).fetchone()
+    return int(row[0] or 0), int(row[1]), int(row[2])
 
 
 def _queue_key(conn: sqlite3.Connection, account: str, queue: str) -> int | None:

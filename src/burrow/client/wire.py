@@ -28,6 +28,7 @@ from burrow.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    QuotaExceeded,
     RateLimited,
     Unauthorized,
 )
@@ -212,7 +213,10 @@ def raiser(error: Callable[[], BurrowError]) -> Callable[[], NoReturn]:
 def error_for(response: httpx.Response) -> BurrowError:
     """The `burrow.errors` exception for an error response (404 is the call's own)."""
     status = response.status_code
-    text = _error_text(response)
+    document = _error_document(response)
+    text = _error_text(response, document)
+    if status == 409 and isinstance(document.get("quota"), str):
+        return QuotaExceeded(document["quota"], text)
     if status == 405:
         allowed = tuple(m.strip() for m in response.headers.get("Allow", "").split(",") if m)
         return MethodNotAllowed(response.request.method, allowed)
@@ -223,12 +227,16 @@ def error_for(response: httpx.Response) -> BurrowError:
     return _ERRORS.get(status, InvalidRequest)(text)
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_document(response: httpx.Response) -> dict[str, Any]:
     try:
         document = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        document = None
-    if isinstance(document, dict) and isinstance(document.get("error"), str):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _error_text(response: httpx.Response, document: dict[str, Any]) -> str:
+    if isinstance(document.get("error"), str):
         return str(document["error"])
     return response.text.strip()[:200] or response.reason_phrase or f"HTTP {response.status_code}"
 

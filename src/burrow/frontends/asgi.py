@@ -20,6 +20,7 @@ from burrow.errors import (
     InvalidRequest,
     MethodNotAllowed,
     PayloadTooLarge,
+    QuotaExceeded,
     RateLimited,
     RequestTimeout,
     Unauthorized,
@@ -48,6 +49,8 @@ class Response:
 
     @classmethod
     def error(cls, error: BurrowError) -> Response:
+        if isinstance(error, QuotaExceeded):
+            return cls.json({"error": error.message, "quota": error.quota}, error.status)
         response = cls.json({"error": error.message}, error.status)
         if isinstance(error, MethodNotAllowed):
             response.headers.append((b"allow", ", ".join(error.allowed).encode()))

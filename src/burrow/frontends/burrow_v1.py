@@ -147,7 +147,7 @@ class BurrowV1:
 
     async def put_batch(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         defaults = p.attributes()
-        limits = self.service.limits
+        limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_batch_bytes, limits.body_timeout)
         drafts = [_draft(item, defaults) for item in _json_list(body)]
         return Response.json(await self.service.put_messages(path[0], path[1], drafts), 201)
@@ -160,7 +160,7 @@ class BurrowV1:
 
     async def put_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         attributes = p.attributes()
-        limits = self.service.limits
+        limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
         draft = Draft(body, path[2], attributes.ttl, attributes.hide)
         created = await self.service.put_message(path[0], path[1], draft)

@@ -1,13 +1,22 @@
-"""Caps on what the HTTP layer buffers before a request reaches the application.
+"""Caps on what the HTTP layer buffers, and waits for, before a request reaches the app.
 
 httptools, under uvicorn, keeps every header line and the whole URL in memory
 with no bound; a client could send megabytes of them. This protocol counts as it
 parses and gives up early: the client gets uvicorn's 400 and the connection is
-closed, before more is buffered. (uvicorn's protocol class is configurable; its
-callbacks are stable in the pinned version.)
+closed, before more is buffered.
+
+uvicorn also waits forever for the headers of a request (its keep-alive timer
+only runs between requests, and not before the first), so a client dribbling a
+byte at a time holds a connection open indefinitely (slowloris). Here the
+headers must be complete within `header_timeout` of the connection opening or of
+the request's first byte; otherwise the client gets a 408 and is disconnected.
+(uvicorn's protocol class is configurable; its callbacks are stable in the
+pinned version.)
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -20,12 +29,53 @@ class RequestTooLarge(Exception):
     """Raised inside a parser callback: httptools turns it into a parse error."""
 
 
+_TIMED_OUT_BODY = b'{"error":"request headers did not arrive in time"}'
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_TIMED_OUT_BODY), _TIMED_OUT_BODY)
+)
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    header_timeout = 10.0  # seconds; `bounded_protocol` makes classes with others
     _header_bytes = 0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
+        if self._header_timer is None:
+            self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def _arm_header_timer(self) -> None:
+        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_timed_out)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_timed_out(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._arm_header_timer()  # a response is still being written: not idle
+            return
+        self.transport.write(_TIMED_OUT)
+        self.transport.close()
 
     def on_url(self, url: bytes) -> None:
         if len(self.url) + len(url) > MAX_URL_BYTES:
@@ -37,3 +87,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_bytes > MAX_HEADER_BYTES or len(self.headers) >= MAX_HEADERS:
             raise RequestTooLarge("request headers too large")
         super().on_header(name, value)
+
+
+def bounded_protocol(header_timeout: float) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class with this server's header timeout."""
+    return type(
+        "BoundedHttpToolsProtocol", (BoundedHttpToolsProtocol,), {"header_timeout": header_timeout}
+    )

@@ -20,6 +20,7 @@ ERRORS = {
     403: "the credentials do not allow this",
     404: "unknown path, nothing matched, or no such message",
     408: "the request body did not arrive in time",
+    409: "a quota of the account would be exceeded (`quota` names it)",
     413: "body or batch too large",
     429: "over a rate limit",
 }
@@ -144,6 +145,7 @@ def document(limits: Limits) -> Schema:
                     [*queue, ttl, hide],
                     created,
                     408,
+                    409,
                     413,
                     body=batch_body,
                 ),
@@ -151,7 +153,13 @@ def document(limits: Limits) -> Schema:
             "/v1.0/{account}/{queue}/{message}": {
                 "get": _operation("One message, hidden or not", [*message, message_detail], one),
                 "put": _operation(
-                    "Create or replace", [*message, ttl, hide], put_one, 408, 413, body=raw_body
+                    "Create or replace",
+                    [*message, ttl, hide],
+                    put_one,
+                    408,
+                    409,
+                    413,
+                    body=raw_body,
                 ),
                 "post": _operation("Update attributes", [*message, ttl, hide, message_detail], one),
                 "delete": _operation("Delete the message", [*message, message_detail], one),
@@ -196,7 +204,7 @@ def _schemas(limits: Limits, ident: Schema, seconds: Schema) -> dict[str, Schema
         "Error": {
             "type": "object",
             "required": ["error"],
-            "properties": {"error": {"type": "string"}},
+            "properties": {"error": {"type": "string"}, "quota": {"type": "string"}},
         },
         "Names": {"type": "array", "items": {"anyOf": [{"type": "string"}, name]}},
         "Message": message,
