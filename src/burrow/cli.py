@@ -53,6 +53,7 @@ def serve(
     """Serve the REST API until interrupted (SIGINT or SIGTERM)."""
     from burrow.server import serve as run_server
 
+    status = 0
     with reported(), contextlib.suppress(KeyboardInterrupt):
         # Ctrl-C is not an error: the server has already shut down gracefully.
         settings = Settings.load(
@@ -70,10 +71,12 @@ def serve(
         )
         logging.basicConfig(
             level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
-        run_server(settings)
+        status = run_server(settings)
+    if status:
+        sys.exit(status)
 
 
 @main.group("keys")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 
 import uvicorn
@@ -18,6 +19,7 @@ from burrow.frontends.asgi import Receive, Response, Scope, Send, path_segments,
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
 from burrow.service import Service
+from burrow.workers import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -115,19 +117,45 @@ class _DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.burrow = app
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if sockets and self.started:  # uvicorn only says where it listens when it binds
+            scheme = "https" if self.config.ssl else "http"
+            host, port = sockets[0].getsockname()[:2]
+            logger.info(
+                "Uvicorn running on %s://%s:%d (worker %d)", scheme, host, port, os.getpid()
+            )
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.burrow.service.drain()
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests finish, waiters are answered."""
-    if settings.workers != 1:
+def serve(settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM; in-flight requests finish, waiters are answered.
+
+    Returns the exit status.
+    """
+    app = build_app(settings)
+    if settings.workers == 1:
+        _serve_one(settings, app)
+        return 0
+    if settings.workers < 1 or not app.backend.shared_between_processes:
         raise InvalidRequest(
-            "--workers > 1 needs a backend shared between processes; "
+            "--workers > 1 needs a backend shared between processes (redis, postgresql); "
             f"{settings.backend.split(':')[0]} lives in one process"
         )
-    app = build_app(settings)
+    # Each worker builds its own app (and backend connections) after the fork.
+    supervisor = Supervisor(
+        settings.workers,
+        settings.host,
+        settings.port,
+        lambda sock: _serve_one(settings, build_app(settings), sock),
+    )
+    return supervisor.run()
+
+
+def _serve_one(settings: Settings, app: App, sock: socket.socket | None = None) -> None:
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -143,4 +171,4 @@ def serve(settings: Settings) -> None:
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,
     )
-    _DrainingServer(config, app).run()
+    _DrainingServer(config, app).run(sockets=None if sock is None else [sock])

@@ -60,6 +60,10 @@ class Backend(abc.ABC):
     Opened and closed explicitly, best as `async with backend:`.
     """
 
+    # True when several server processes may use the same store at once (and see
+    # each other's writes and wake-ups): `burrow serve --workers N` needs it.
+    shared_between_processes = False
+
     async def open(self) -> None:  # noqa: B027 (most backends need no set-up)
         """Acquire resources (files, pools, background tasks)."""
 

@@ -1,0 +1,107 @@
+"""`burrow serve --workers N`: N server processes on one port, kept running.
+
+Each worker is a forked process with its own event loop, backend connections
+and listening socket; the kernel spreads new connections over them
+(`SO_REUSEPORT`). The parent holds the port (so `--port 0` picks one port for
+all), starts the workers, starts a new one when one dies, and on SIGTERM or
+SIGINT asks every worker to shut down gracefully and waits for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from types import FrameType
+
+logger = logging.getLogger(__name__)
+
+# A worker that fails by itself (not killed by a signal) sooner than this after its
+# start cannot start (a bad backend URL, say): starting it again would loop, so the
+# whole server stops instead.
+MIN_UPTIME = 5.0
+BACKLOG = 2048
+
+Worker = Callable[[socket.socket], None]
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT, so that every worker can bind the same port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+class Supervisor:
+    """Starts `count` workers running `worker(sock)` and keeps them running until stopped."""
+
+    def __init__(self, count: int, host: str, port: int, worker: Worker) -> None:
+        self.count = count
+        self.host = host
+        self.worker = worker
+        # Bound, never listening: it only reserves the port for the workers.
+        self._reserved = listening_socket(host, port)
+        self.port: int = self._reserved.getsockname()[1]
+        self._started: dict[int, float] = {}  # pid -> when
+        self._stopping = False
+
+    def run(self) -> int:
+        """Serve until a signal; returns the exit status for the parent process."""
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for _ in range(self.count):
+            self._start()
+        status = 0
+        while self._started:
+            try:
+                pid, wait_status = os.wait()
+            except ChildProcessError:
+                break
+            started = self._started.pop(pid, None)
+            if started is None or self._stopping:
+                continue
+            code = os.waitstatus_to_exitcode(wait_status)
+            if code > 0 and time.monotonic() - started < MIN_UPTIME:
+                logger.error("worker %d exited (%d) right after starting; stopping", pid, code)
+                status = 1
+                self._stop(signal.SIGTERM, None)
+            else:
+                logger.warning("worker %d exited (%d); starting another", pid, code)
+                self._start()
+        self._reserved.close()
+        return status
+
+    def _start(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os._exit(self._work())
+        self._started[pid] = time.monotonic()
+
+    def _work(self) -> int:
+        # Its own process group: a Ctrl+C at the terminal reaches the parent only,
+        # which then stops each worker exactly once.
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        try:
+            sock = listening_socket(self.host, self.port)
+            sock.listen(BACKLOG)
+            self.worker(sock)
+        except BaseException:
+            logger.exception("worker %d failed", os.getpid())
+            return 1
+        return 0
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stopping = True
+        for pid in self._started:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
