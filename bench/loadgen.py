@@ -357,7 +357,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 async def run_load(
     host: str,
-    port: int,
+    port: int | list[int],
     workload: Workload,
     concurrency: int,
     warmup: float,
@@ -366,6 +366,8 @@ async def run_load(
     server_pid: int | None = None,
 ) -> LoadResult:
     """Run `workload` on `concurrency` connections: `warmup` s uncounted, then `duration` s.
+
+    With several ports (several servers), connection i goes to port i mod their number.
 
     Every connection loop is bounded by the clock and by `max_steps`; connections still
     stuck on a response SHUTDOWN_GRACE seconds after the window closes are cancelled and
@@ -377,8 +379,10 @@ async def run_load(
     stop = False
     fatal: list[str] = []
 
+    ports = port if isinstance(port, list) else [port]
+
     async def worker(idx: int) -> None:
-        conn = Connection(host, port, rec)
+        conn = Connection(host, ports[idx % len(ports)], rec)
         try:
             seq = 0
             while not stop and seq < max_steps:

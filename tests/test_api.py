@@ -221,6 +221,34 @@ def test_batch_is_all_or_nothing(http: httpx.Client, account: str) -> None:
     assert http.get(queue).status_code == 404
 
 
+def test_batch_with_detail_all_says_which_were_created(http: httpx.Client, account: str) -> None:
+    queue = f"/v1.0/{account}/q"
+    http.put(f"{queue}/old", content=b"x")
+    response = http.put(
+        queue, json=[{"id": "old", "body": "y"}, {"body": "z"}], params={"detail": "all"}
+    )
+    assert response.status_code == 201
+    (replaced, created) = response.json()
+    assert replaced == {"id": "old", "created": False}
+    assert created["created"] is True and created["id"] > "0"
+    assert http.put(queue, json=[{"body": "z"}], params={"detail": "body"}).status_code == 400
+
+
+def test_a_caller_may_ask_for_a_stricter_quota(http: httpx.Client, account: str) -> None:
+    queue = f"/v1.0/{account}/q"
+    assert http.put(f"{queue}/a", content=b"x", params={"max_queue_messages": 2}).status_code == 201
+    batch = [{"body": "1"}, {"body": "2"}]
+    refused = http.put(queue, json=batch, params={"max_queue_messages": 2})
+    assert (refused.status_code, refused.json()["quota"]) == (409, "max_queue_messages")
+    refused = http.put(f"{queue}/b", content=b"xy", params={"max_account_bytes": 2})
+    assert (refused.status_code, refused.json()["quota"]) == (409, "max_account_bytes")
+    assert http.put(f"{queue}/c", content=b"x", params={"max_account_queues": 1}).status_code == 201
+    assert (
+        http.put(f"{queue}/d", content=b"x", params={"max_queue_messages": -1}).status_code == 400
+    )
+    assert [m["id"] for m in http.get(queue).json()] == ["a", "c"]
+
+
 def test_batch_takes_default_attributes_from_query(http: httpx.Client, account: str) -> None:
     queue = f"/v1.0/{account}/q"
     http.put(queue, json=[{"body": "a"}, {"body": "b", "ttl": 9}], params={"ttl": 70})

@@ -20,8 +20,9 @@ from burrow.errors import (
     MethodNotAllowed,
     NoMatch,
     PayloadTooLarge,
+    QuotaExceeded,
 )
-from burrow.model import Attributes, Detail, Filters, Message, NewMessage
+from burrow.model import Attributes, Detail, Filters, Message, NewMessage, Quota
 from tests.servers import BurrowServer
 
 AWKWARD = "a b?c&d#e%f+g=h;é"
@@ -363,6 +364,11 @@ async def test_async_client_mirrors_the_backend(server_url: str, account: str) -
         assert await conn.put_messages(account, "q", [first]) == [False]
         batch = [NewMessage("m2", b"two", 60, 0), NewMessage("m3", b"three", 60, 100)]
         assert await conn.put_messages(account, "q", batch) == [True, True]
+        again = [NewMessage("m3", b"three", 60, 100), NewMessage("m4", b"four", 60, 0)]
+        with pytest.raises(QuotaExceeded):
+            await conn.put_messages(account, "q", again, Quota(max_queue_messages=3))
+        assert await conn.put_messages(account, "q", again) == [False, True]
+        await conn.delete_message(account, "q", "m4")
 
         assert await conn.get_queues(account) == ["q"]
         assert account in await conn.get_accounts()

@@ -61,6 +61,19 @@ class Quota:
     def __bool__(self) -> bool:
         return bool(self.max_queue_messages or self.max_account_queues or self.max_account_bytes)
 
+    def stricter(self, other: Quota) -> Quota:
+        """Each cap the lower of the two (a cap beats no cap)."""
+        return Quota(
+            *(
+                min(caps) if all(caps) else max(caps)
+                for caps in (
+                    (self.max_queue_messages, other.max_queue_messages),
+                    (self.max_account_queues, other.max_account_queues),
+                    (self.max_account_bytes, other.max_account_bytes),
+                )
+            )
+        )
+
     def check(self, queue_messages: int, account_queues: int, account_bytes: int) -> None:
         """Raise `QuotaExceeded` unless the counts a write would leave are all allowed."""
         for name, count, what in (

@@ -14,7 +14,7 @@ from burrow.config import Limits
 from burrow.errors import InvalidRequest, NoMatch, PayloadTooLarge
 from burrow.ids import new_id
 from burrow.limits import RateLimiter
-from burrow.model import Attributes, Draft, Filters, Message, NewMessage
+from burrow.model import NO_QUOTA, Attributes, Draft, Filters, Message, NewMessage, Quota
 
 T = TypeVar("T")
 
@@ -123,8 +123,13 @@ class Service:
             account, queue, wait, lambda: self.backend.delete_messages(account, queue, filters)
         )
 
-    async def put_messages(self, account: str, queue: str, drafts: list[Draft]) -> list[str]:
-        """Insert a batch atomically; returns the ids (generated where none was given)."""
+    async def put_messages(
+        self, account: str, queue: str, drafts: list[Draft], quota: Quota = NO_QUOTA
+    ) -> list[tuple[str, bool]]:
+        """Insert a batch atomically: (id, created) of each (ids generated where none given).
+
+        `quota` may only make the account's quota stricter (a proxy passes on its own).
+        """
         limits = self._queue_ids(account, queue)
         if not drafts:
             raise InvalidRequest("a batch needs at least one message")
@@ -133,16 +138,20 @@ class Service:
         messages = [self._resolve(draft, limits) for draft in drafts]
         if len({m.id for m in messages}) != len(messages):
             raise InvalidRequest("a batch must not repeat a message id")
-        await self.backend.put_messages(account, queue, messages, limits.quota)
-        return [m.id for m in messages]
+        quota = limits.quota.stricter(quota)
+        created = await self.backend.put_messages(account, queue, messages, quota)
+        return [(m.id, was_created) for m, was_created in zip(messages, created, strict=True)]
 
     # One message -------------------------------------------------------------------
 
-    async def put_message(self, account: str, queue: str, draft: Draft) -> bool:
+    async def put_message(
+        self, account: str, queue: str, draft: Draft, quota: Quota = NO_QUOTA
+    ) -> bool:
         """Create or replace one message; True if it was created."""
         limits = self._queue_ids(account, queue)
         message = self._resolve(draft, limits)
-        return await self.backend.put_message(account, queue, message, limits.quota)
+        quota = limits.quota.stricter(quota)
+        return await self.backend.put_message(account, queue, message, quota)
 
     async def get_message(self, account: str, queue: str, message_id: str) -> Message:
         self._message_ids(account, queue, message_id)

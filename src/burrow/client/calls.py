@@ -10,7 +10,7 @@ nothing matched.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -33,7 +33,17 @@ from burrow.client.wire import (
 )
 from burrow.codec import body_fields
 from burrow.errors import MessageNotFound, NoMatch, NotFound
-from burrow.model import ALL_ITEMS, Attributes, Detail, Draft, Filters, Message, NewMessage
+from burrow.model import (
+    ALL_ITEMS,
+    NO_QUOTA,
+    Attributes,
+    Detail,
+    Draft,
+    Filters,
+    Message,
+    NewMessage,
+    Quota,
+)
 
 T = TypeVar("T")
 
@@ -119,18 +129,27 @@ def delete_messages(
     return _messages("DELETE", account, queue, filters, None, wait, detail)
 
 
-def put_messages(account: str, queue: str, messages: list[NewMessage]) -> Call[list[bool]]:
+def put_messages(
+    account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
+) -> Call[list[bool]]:
     """Create or replace; True where a message was created.
 
     One message goes by a plain PUT, whose status tells created (201) from
-    replaced (204). A batch answers only ids, so each counts as created.
+    replaced (204); a batch asks for `detail=all`, which says it of each. The
+    server applies `quota` where it is stricter than its own.
     """
+    caps = _quota_params(quota)
     if len(messages) == 1:
         (one,) = messages
         request = _put_one(account, queue, one.id, one.body, Attributes(one.ttl, one.hide))
-        return Call(request, _created, _no_path)
+        request.params.update(caps)
+        return Call(request, lambda response: [response.status_code == 201], _no_path)
     drafts = [Draft(m.body, m.id, m.ttl, m.hide) for m in messages]
-    return Call(_put_batch(account, queue, drafts), lambda _: [True] * len(drafts), _no_path)
+    request = _put_batch(account, queue, drafts)
+    request.params.update(caps, detail=Detail.ALL.value)
+    return Call(
+        request, lambda response: [item["created"] for item in read_json(response)], _no_path
+    )
 
 
 def get_message(account: str, queue: str, message_id: str) -> Call[Message]:
@@ -284,8 +303,8 @@ def _draft_json(draft: Draft) -> dict[str, Any]:
     return item
 
 
-def _created(response: httpx.Response) -> list[bool]:
-    return [response.status_code == 201]
+def _quota_params(quota: Quota) -> dict[str, str]:
+    return {name: str(cap) for name, cap in asdict(quota).items() if cap}
 
 
 def _check_detail(detail: Detail, allowed: tuple[Detail, ...]) -> None:

@@ -16,13 +16,16 @@ from burrow.codec import body_fields, body_from_fields, message_fields
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, header, read_body
 from burrow.keys import SIGNATURE_PARAMS
-from burrow.model import Attributes, Detail, Draft, Filters, Message
+from burrow.model import Attributes, Detail, Draft, Filters, Message, Quota
 from burrow.service import Service
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
 FILTERS = frozenset({"limit", "marker", "detail"})
 QUEUE_FILTERS = FILTERS | {"match_hidden", "wait"}
 ATTRIBUTES = frozenset({"ttl", "hide"})
+# A caller (a proxy in front of this server) may ask for quotas stricter than ours.
+QUOTAS = frozenset({"max_queue_messages", "max_account_queues", "max_account_bytes"})
+BATCH_DETAILS = (Detail.ID, Detail.ALL)
 NO_CONTENT = Response(204)
 
 
@@ -58,6 +61,9 @@ class Params:
     def wait(self) -> int:
         return self.integer("wait") or 0
 
+    def quota(self) -> Quota:
+        return Quota(**{name: self.integer(name) or 0 for name in QUOTAS})
+
     def detail(self, default: Detail, choices: tuple[Detail, ...] = tuple(Detail)) -> Detail:
         value = self._raw.get("detail")
         if value is None:
@@ -85,9 +91,9 @@ class BurrowV1:
             (2, "GET"): (self.get_messages, QUEUE_FILTERS),
             (2, "POST"): (self.update_messages, QUEUE_FILTERS | ATTRIBUTES),
             (2, "DELETE"): (self.delete_messages, QUEUE_FILTERS),
-            (2, "PUT"): (self.put_batch, ATTRIBUTES),
+            (2, "PUT"): (self.put_batch, ATTRIBUTES | QUOTAS | {"detail"}),
             (3, "GET"): (self.get_message, frozenset({"detail"})),
-            (3, "PUT"): (self.put_message, ATTRIBUTES),
+            (3, "PUT"): (self.put_message, ATTRIBUTES | QUOTAS),
             (3, "POST"): (self.update_message, ATTRIBUTES | {"detail"}),
             (3, "DELETE"): (self.delete_message, frozenset({"detail"})),
         }
@@ -146,11 +152,14 @@ class BurrowV1:
         return _messages(deleted, detail)
 
     async def put_batch(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        defaults = p.attributes()
+        defaults, detail, quota = p.attributes(), p.detail(Detail.ID, BATCH_DETAILS), p.quota()
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_batch_bytes, limits.body_timeout)
         drafts = [_draft(item, defaults) for item in _json_list(body)]
-        return Response.json(await self.service.put_messages(path[0], path[1], drafts), 201)
+        stored = await self.service.put_messages(path[0], path[1], drafts, quota)
+        if detail is Detail.ALL:
+            return Response.json([{"id": i, "created": created} for i, created in stored], 201)
+        return Response.json([i for i, _ in stored], 201)
 
     # One message ---------------------------------------------------------------------
 
@@ -163,7 +172,7 @@ class BurrowV1:
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
         draft = Draft(body, path[2], attributes.ttl, attributes.hide)
-        created = await self.service.put_message(path[0], path[1], draft)
+        created = await self.service.put_message(path[0], path[1], draft, p.quota())
         return Response(201) if created else NO_CONTENT
 
     async def update_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:

@@ -89,6 +89,19 @@ def document(limits: Limits) -> Schema:
         "wait", "query", {**seconds, "maximum": limits.max_wait},
         "Long poll: wait up to this many seconds for a match.",
     )  # fmt: skip
+    batch_detail = _param(
+        "detail", "query", {"type": "string", "enum": ["id", "all"]},
+        "id (the ids) or all ({id, created} objects).",
+    )  # fmt: skip
+    quotas = [
+        _param(name, "query", {"type": "integer", "minimum": 0},
+               f"A stricter {what} than the server's (0 = the server's), e.g. from a proxy.")
+        for name, what in (
+            ("max_queue_messages", "cap on messages in the queue"),
+            ("max_account_queues", "cap on queues in the account"),
+            ("max_account_bytes", "cap on body bytes in the account"),
+        )
+    ]  # fmt: skip
     account = [_param("account", "path", ident, "The account (tenant).")]
     queue = [*account, _param("queue", "path", ident, "The queue.")]
     message = [*queue, _param("message", "path", ident, "The message id.")]
@@ -106,7 +119,7 @@ def document(limits: Limits) -> Schema:
         },
         **none,
     }
-    created = {"201": _json("ids in input order", {"type": "array", "items": {"type": "string"}})}
+    created = {"201": _json("ids in input order (detail=all: with created)", _ref("Stored"))}
     put_one = {"201": {"description": "created"}, "204": {"description": "replaced"}}
     raw_body = {OCTETS: {"schema": {**binary, "maxLength": limits.max_body_bytes}}}
     batch_body = {JSON: {"schema": _ref("Batch")}}
@@ -142,7 +155,7 @@ def document(limits: Limits) -> Schema:
                 "delete": _operation("Delete matched (a pop)", queue + queue_filters, messages),
                 "put": _operation(
                     "Batch insert (extension)",
-                    [*queue, ttl, hide],
+                    [*queue, ttl, hide, batch_detail, *quotas],
                     created,
                     408,
                     409,
@@ -154,7 +167,7 @@ def document(limits: Limits) -> Schema:
                 "get": _operation("One message, hidden or not", [*message, message_detail], one),
                 "put": _operation(
                     "Create or replace",
-                    [*message, ttl, hide],
+                    [*message, ttl, hide, *quotas],
                     put_one,
                     408,
                     409,
@@ -207,6 +220,19 @@ def _schemas(limits: Limits, ident: Schema, seconds: Schema) -> dict[str, Schema
             "properties": {"error": {"type": "string"}, "quota": {"type": "string"}},
         },
         "Names": {"type": "array", "items": {"anyOf": [{"type": "string"}, name]}},
+        "Stored": {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "required": ["id", "created"],
+                        "properties": {"id": {"type": "string"}, "created": {"type": "boolean"}},
+                    },
+                ]
+            },
+        },
         "Message": message,
         "Messages": {"type": "array", "items": {"anyOf": [{"type": "string"}, _ref("Message")]}},
         "Batch": {
