@@ -7,15 +7,17 @@ provide theirs from a plugin in tests/engines/.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from burrow.backends import open_backend
 from burrow.backends.base import Backend
+from tests.servers import BurrowServer
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "http"]
 
 
 @pytest.fixture
@@ -26,6 +28,23 @@ def memory_backend_url() -> str:
 @pytest.fixture
 def sqlite_backend_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/contract.db"
+
+
+@pytest.fixture(scope="session")
+def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BurrowServer]:
+    """The Burrow server behind the `http` backend (memory storage)."""
+    workdir = tmp_path_factory.mktemp("remote")
+    # A remote server's limits must be at least its callers' (the contract puts 3,000 at once).
+    (workdir / "burrow.toml").write_text("[limits]\nmax_batch_messages = 10000\n")
+    server = BurrowServer(workdir, "memory://", "--config", "burrow.toml").start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def http_backend_url(remote_server: BurrowServer) -> str:
+    httpx.delete(f"{remote_server.url}/v1.0")  # every account: an empty store
+    return remote_server.url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -21,6 +21,10 @@ def open_backend(url: str) -> Backend:
         from burrow.backends.sqlite import SQLiteBackend
 
         return SQLiteBackend(sqlite_path(url))
+    if scheme in ("http", "https"):
+        from burrow.backends.http import HttpBackend
+
+        return HttpBackend(url)
     raise InvalidRequest(f"unsupported backend URL {url!r}")
 
 

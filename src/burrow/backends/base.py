@@ -1,8 +1,11 @@
 """The storage contract every backend implements, and every frontend relies on.
 
 All methods are coroutines and take the account (tenant) as a required first
-argument. Listings are in creation order; `Filters.marker` means strictly after
-that id. Message listings see visible messages only unless `match_hidden` is set.
+argument. Every id follows the service's rules (1 to 255 printable characters,
+no `/`, not `.` or `..`; see `Service.check_id`), so a backend may put ids in
+URLs or keys. Listings are in creation order; `Filters.marker` means strictly
+after that id. Message listings see visible messages only unless `match_hidden`
+is set.
 Operations that find nothing raise `NoMatch` (lists) or `MessageNotFound` (one
 message); they never return an empty list. Expired messages are never returned.
 

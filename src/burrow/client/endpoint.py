@@ -23,7 +23,8 @@ class Endpoint(Generic[H]):
 
     `account` is the one the friendly calls (`queues()`, `queue(name)`) work on;
     it may be left out for calls that name their account or span all of them.
-    `token` is sent as `X-Auth-Token`.
+    `token` is sent as `X-Auth-Token`; `connections` caps the connections open at
+    once (each pending long poll holds one).
     """
 
     def __init__(
@@ -33,12 +34,13 @@ class Endpoint(Generic[H]):
         *,
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connections: int = 100,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.token = token
         self._calls = AccountCalls(account)
-        self._http: H = self._connect(client_options(self.url, token, timeout))
+        self._http: H = self._connect(client_options(self.url, token, timeout, connections))
 
     def _connect(self, options: dict[str, Any]) -> H:
         raise NotImplementedError

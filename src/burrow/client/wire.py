@@ -152,12 +152,16 @@ def headers(token: str | None) -> dict[str, str]:
     return {"Accept": JSON} if token is None else {"Accept": JSON, "X-Auth-Token": token}
 
 
-def client_options(url: str, token: str | None, timeout: float) -> dict[str, Any]:
+def client_options(
+    url: str, token: str | None, timeout: float, connections: int = 100
+) -> dict[str, Any]:
     """Keyword arguments for `httpx.Client` / `httpx.AsyncClient` talking to `url`."""
     return {
         "base_url": url,
         "headers": headers(token),
         "timeout": timeout,
+        # Long polls each hold a connection for their whole wait.
+        "limits": httpx.Limits(max_connections=connections, max_keepalive_connections=100),
         # A plain-http server never uses TLS (no redirects are followed), and not
         # loading the CA bundle saves ~100 ms per client, i.e. per CLI command.
         "verify": not url.startswith("http://"),

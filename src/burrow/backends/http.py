@@ -1,0 +1,204 @@
+"""`http://host:port`: a Burrow server whose storage is another Burrow server.
+
+Every backend call goes over the v1.0 API through `burrow.client.AsyncClient`,
+whose Backend-shaped operations exist for this: one implementation of the wire
+format serves the client and this backend. Connections are pooled and kept
+alive; long polls are pushed down to the remote server (a subscription's wait is
+a `GET ?wait=` there, with the waiting request's own filters), so nothing polls.
+
+URL: `http://[TOKEN@]host:port[?timeout=SECONDS&connections=N]` (or `https://`).
+TOKEN, when given, is sent with every call: the remote server authorizes this
+server, which has already authorized its own caller. A refusal of that token
+(401/403) is this server's misconfiguration, not the caller's fault: 503.
+Quotas passed to `put_messages` travel as stricter-quota parameters, so the
+remote server enforces them in its own atomic write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from burrow.backends.base import Backend, Subscription
+from burrow.client import AsyncClient
+from burrow.errors import (
+    BackendUnavailable,
+    BurrowError,
+    Forbidden,
+    InvalidRequest,
+    NoMatch,
+    Unauthorized,
+)
+from burrow.model import (
+    ALL_ITEMS,
+    NO_QUOTA,
+    Attributes,
+    Detail,
+    Filters,
+    Message,
+    NewMessage,
+    Quota,
+)
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_CONNECTIONS = 10_000
+# After a failed wait on an unreachable server, pause this long before the caller
+# tries again (its next attempt will most likely report the outage itself).
+RETRY_PAUSE = 0.5
+
+
+class HttpBackend(Backend):
+    """Forwards each operation to the Burrow server at `url`."""
+
+    shared_between_processes = True
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidRequest(f"http backend URL must look like http://host:port, not {url!r}")
+        query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+        unknown = query.keys() - {"timeout", "connections"}
+        if unknown:
+            raise InvalidRequest(f"unknown http backend option(s): {', '.join(sorted(unknown))}")
+        try:
+            self._timeout = float(query.get("timeout", DEFAULT_TIMEOUT))
+            self._connections = int(query.get("connections", DEFAULT_CONNECTIONS))
+        except ValueError as error:
+            raise InvalidRequest(f"bad http backend option in {url!r}: {error}") from error
+        self._token = unquote(parts.username) if parts.username else None
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        self.url = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+        self._client: AsyncClient | None = None
+        self._subscriptions: set[_RemoteSubscription] = set()
+        self._closing = False
+
+    async def open(self) -> None:
+        self._client = AsyncClient(
+            self.url, token=self._token, timeout=self._timeout, connections=self._connections
+        )
+
+    async def close(self) -> None:
+        self._closing = True
+        for subscription in list(self._subscriptions):
+            subscription.interrupt()
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def client(self) -> AsyncClient:
+        if self._client is None or self._closing:
+            raise BackendUnavailable(f"http backend {self.url} is not open")
+        return self._client
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except (Unauthorized, Forbidden) as error:
+            raise BackendUnavailable(f"{self.url} refused this server: {error.message}") from error
+
+    # Accounts and queues ---------------------------------------------------------------
+
+    async def get_accounts(self, filters: Filters) -> list[str]:
+        return await self._call(lambda: self.client.get_accounts(filters))
+
+    async def delete_accounts(self, filters: Filters) -> list[str]:
+        return await self._call(lambda: self.client.delete_accounts(filters))
+
+    async def get_queues(self, account: str, filters: Filters) -> list[str]:
+        return await self._call(lambda: self.client.get_queues(account, filters))
+
+    async def delete_queues(self, account: str, filters: Filters) -> list[str]:
+        return await self._call(lambda: self.client.delete_queues(account, filters))
+
+    # Messages ---------------------------------------------------------------------------
+
+    async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        return await self._call(lambda: self.client.get_messages(account, queue, filters))
+
+    async def update_messages(
+        self, account: str, queue: str, attributes: Attributes, filters: Filters
+    ) -> list[Message]:
+        return await self._call(
+            lambda: self.client.update_messages(account, queue, attributes, filters)
+        )
+
+    async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        return await self._call(lambda: self.client.delete_messages(account, queue, filters))
+
+    async def put_messages(
+        self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
+    ) -> list[bool]:
+        return await self._call(lambda: self.client.put_messages(account, queue, messages, quota))
+
+    async def get_message(self, account: str, queue: str, message_id: str) -> Message:
+        return await self._call(lambda: self.client.get_message(account, queue, message_id))
+
+    async def update_message(
+        self, account: str, queue: str, message_id: str, attributes: Attributes
+    ) -> Message:
+        return await self._call(
+            lambda: self.client.update_message(account, queue, message_id, attributes)
+        )
+
+    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+        return await self._call(lambda: self.client.delete_message(account, queue, message_id))
+
+    # Waiting ------------------------------------------------------------------------------
+
+    def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
+        subscription = _RemoteSubscription(self, account, queue, filters)
+        if self._closing:
+            subscription.interrupt()
+        else:
+            self._subscriptions.add(subscription)
+        return subscription
+
+
+class _RemoteSubscription(Subscription):
+    """Waits by long polling the remote server for a message the waiter's filters match."""
+
+    def __init__(self, backend: HttpBackend, account: str, queue: str, filters: Filters) -> None:
+        self._backend = backend
+        self._account = account
+        self._queue = queue
+        # One match is enough to wake the waiter, whose own attempt then takes it.
+        self._probe = Filters(1, filters.marker, filters.match_hidden)
+        self._interrupted = asyncio.Event()
+
+    async def wait(self, seconds: float) -> bool:
+        if self._interrupted.is_set():
+            return False
+        if seconds <= 0:
+            return True
+        poll = asyncio.ensure_future(self._poll(math.ceil(seconds)))
+        interrupted = asyncio.ensure_future(self._interrupted.wait())
+        try:
+            await asyncio.wait({poll, interrupted}, timeout=seconds, return_when="FIRST_COMPLETED")
+        finally:
+            for task in (poll, interrupted):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(poll, interrupted, return_exceptions=True)
+        return not self._interrupted.is_set()
+
+    async def _poll(self, wait: int) -> None:
+        try:
+            await self._backend.client.get_messages(
+                self._account, self._queue, self._probe, wait=wait, detail=Detail.NONE
+            )
+        except NoMatch:
+            pass  # the wait ended with nothing to match
+        except BurrowError:
+            await asyncio.sleep(RETRY_PAUSE)  # unreachable: the next attempt says so
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+    def close(self) -> None:
+        self._backend._subscriptions.discard(self)
