@@ -100,7 +100,11 @@ class Service:
     ) -> list[Message]:
         filters = self._queue_call(account, queue, filters, wait)
         return await self._waiting_for(
-            account, queue, wait, lambda: self.backend.get_messages(account, queue, filters)
+            account,
+            queue,
+            filters,
+            wait,
+            lambda: self.backend.get_messages(account, queue, filters),
         )
 
     async def update_messages(
@@ -111,6 +115,7 @@ class Service:
         return await self._waiting_for(
             account,
             queue,
+            filters,
             wait,
             lambda: self.backend.update_messages(account, queue, attributes, filters),
         )
@@ -120,7 +125,11 @@ class Service:
     ) -> list[Message]:
         filters = self._queue_call(account, queue, filters, wait)
         return await self._waiting_for(
-            account, queue, wait, lambda: self.backend.delete_messages(account, queue, filters)
+            account,
+            queue,
+            filters,
+            wait,
+            lambda: self.backend.delete_messages(account, queue, filters),
         )
 
     async def put_messages(
@@ -177,14 +186,19 @@ class Service:
             subscription.interrupt()
 
     async def _waiting_for(
-        self, account: str, queue: str, wait: int, attempt: Callable[[], Awaitable[T]]
+        self,
+        account: str,
+        queue: str,
+        filters: Filters,
+        wait: int,
+        attempt: Callable[[], Awaitable[T]],
     ) -> T:
         """Run `attempt`; while it matches nothing, sleep on the queue for up to `wait` s."""
         if wait == 0 or self._draining:
             return await attempt()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        with self.backend.subscribe(account, queue) as subscription:
+        with self.backend.subscribe(account, queue, filters) as subscription:
             self._waiting.add(subscription)
             try:
                 while True:

@@ -20,7 +20,7 @@ import abc
 from types import TracebackType
 from typing import Self
 
-from burrow.model import NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
 
 class Subscription(abc.ABC):
@@ -152,8 +152,12 @@ class Backend(abc.ABC):
     # Waiting ---------------------------------------------------------------------
 
     @abc.abstractmethod
-    def subscribe(self, account: str, queue: str) -> Subscription:
-        """Start receiving wake-ups for one queue (use as a context manager)."""
+    def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
+        """Start receiving wake-ups for one queue (use as a context manager).
+
+        `filters` are those of the waiting request: a backend that cannot be told
+        of changes (a remote one) may use them to wait for a match instead.
+        """
 
     async def put_message(
         self, account: str, queue: str, message: NewMessage, quota: Quota = NO_QUOTA

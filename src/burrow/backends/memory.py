@@ -13,6 +13,7 @@ from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.errors import MessageNotFound, NoMatch
 from burrow.model import (
+    ALL_ITEMS,
     NO_QUOTA,
     Attributes,
     Filters,
@@ -83,7 +84,7 @@ class MemoryBackend(Backend):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
 
-    def subscribe(self, account: str, queue: str) -> Subscription:
+    def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
         return self._notifier.subscribe(account, queue)
 
     # Accounts and queues ---------------------------------------------------

@@ -30,7 +30,7 @@ from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
 from burrow.errors import BackendUnavailable
-from burrow.model import NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class SQLiteBackend(Backend):
         if self._writer is not None:
             await self._writer.close()
 
-    def subscribe(self, account: str, queue: str) -> Subscription:
+    def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
         return self._notifier.subscribe(account, queue)
 
     # Accounts and queues -----------------------------------------------------------
