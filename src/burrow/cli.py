@@ -142,4 +142,27 @@ def sign(path: Path, key_id: str, methods: str, prefix: str, expires: int, serve
     click.echo(f"{server.rstrip('/')}{prefix}?{urlencode(query)}")
 
 
+@main.group("ring")
+def ring_group() -> None:
+    """Inspect a ring file (for `serve --backend ring:///PATH`)."""
+
+
+@ring_group.command("show")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--account", "accounts", multiple=True, help="Show where this account lives.")
+def ring_show(path: Path, accounts: tuple[str, ...]) -> None:
+    """Print the ring's members by zone, and each given account's members per zone."""
+    from burrow.backends.ring_placement import load_ring
+
+    with reported():
+        ring = load_ring(path)
+    click.echo(f"zone {ring.zone} (this proxy's), {ring.replicas} members per account and zone")
+    for zone in ring.zones:
+        click.echo(f"{zone}: {', '.join(m.url for m in ring.members if m.zone == zone)}")
+    for account in accounts:
+        click.echo(f"account {account}:")
+        for zone in ring.zones:
+            click.echo(f"  {zone}: {', '.join(m.url for m in ring.account_set(account, zone))}")
+
+
 register(main)

@@ -15,16 +15,24 @@ from burrow.backends.base import Backend
 from burrow.config import Settings
 from burrow.errors import BurrowError, InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends import openapi
-from burrow.frontends.asgi import Receive, Response, Scope, Send, path_segments, query_params
+from burrow.frontends.asgi import (
+    Receive,
+    Response,
+    Scope,
+    Send,
+    header,
+    path_segments,
+    query_params,
+)
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
+from burrow.locality import caller_zone
 from burrow.service import Service
 from burrow.workers import Supervisor
 
 logger = logging.getLogger(__name__)
 
 VERSIONS = Response.json(["v1.0"])
-HEALTHY = Response.json({"status": "ok"})
 
 
 class App:
@@ -36,7 +44,6 @@ class App:
         self.v1 = BurrowV1(self.service, guard)
         self.meta = {
             "": VERSIONS,
-            "health": HEALTHY,
             "openapi.json": Response.json(openapi.document(settings.limits)),
         }
 
@@ -51,7 +58,11 @@ class App:
             path = path_segments(scope)
             query = query_params(scope)
             if path and path[0] == "v1.0":
+                caller_zone.set(_zone(scope))
                 return await self.v1.handle(scope, receive, path[1:], query)
+            if path == ["health"]:
+                self._check_meta(scope["method"], query)
+                return Response.json(await self.backend.health())
             return self._meta(scope["method"], path, query)
         except BurrowError as error:
             if error.status >= 500:
@@ -64,14 +75,18 @@ class App:
             return Response.json({"error": "internal error"}, 500)
 
     def _meta(self, method: str, path: list[str], query: dict[str, str]) -> Response:
-        """`/`, `/health` and `/openapi.json`: open to all, GET only."""
+        """`/` and `/openapi.json` (and `/health`): open to all, GET only."""
         if len(path) != 1 or path[0] not in self.meta:
             raise NotFound("no such path")
+        self._check_meta(method, query)
+        return self.meta[path[0]]
+
+    @staticmethod
+    def _check_meta(method: str, query: dict[str, str]) -> None:
         if method != "GET":
             raise MethodNotAllowed(method, ("GET",))
         if query:
             raise InvalidRequest("this path takes no query parameters")
-        return self.meta[path[0]]
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -108,6 +123,11 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _zone(scope: Scope) -> str | None:
+    zone = header(scope, b"x-burrow-zone")
+    return None if zone is None else zone.decode("latin-1")
 
 
 class _DrainingServer(uvicorn.Server):

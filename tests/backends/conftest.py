@@ -17,7 +17,7 @@ from burrow.backends import open_backend
 from burrow.backends.base import Backend
 from tests.servers import BurrowServer
 
-BACKENDS = ["memory", "sqlite", "http"]
+BACKENDS = ["memory", "sqlite", "http", "ring"]
 
 
 @pytest.fixture
@@ -45,6 +45,22 @@ def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BurrowSe
 def http_backend_url(remote_server: BurrowServer) -> str:
     httpx.delete(f"{remote_server.url}/v1.0")  # every account: an empty store
     return remote_server.url
+
+
+@pytest.fixture
+def ring_backend_url(tmp_path: Path) -> str:
+    """A member in each of two zones: the ring's routing of every operation, unchanged.
+
+    (Sets of several members spread an account, so listings are no longer in one
+    creation order; tests/test_ring.py covers them.)
+    """
+    members = [(f"sqlite:///{tmp_path}/m{i}.db", f"az{i + 1}") for i in range(2)]
+    ring = tmp_path / "ring.toml"
+    ring.write_text(
+        '[ring]\nzone = "az1"\nreplicas = 1\n'
+        + "".join(f'[[ring.member]]\nurl = "{url}"\nzone = "{zone}"\n' for url, zone in members)
+    )
+    return f"ring:///{ring}"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -20,7 +20,12 @@ def open_backend(url: str) -> Backend:
     if scheme == "sqlite":
         from burrow.backends.sqlite import SQLiteBackend
 
-        return SQLiteBackend(sqlite_path(url))
+        return SQLiteBackend(file_path(url, "sqlite"))
+    if scheme == "ring":
+        from burrow.backends.ring import RingBackend
+        from burrow.backends.ring_placement import load_ring
+
+        return RingBackend(load_ring(file_path(url, "ring")), open_backend)
     if scheme in ("http", "https"):
         from burrow.backends.http import HttpBackend
 
@@ -28,9 +33,9 @@ def open_backend(url: str) -> Backend:
     raise InvalidRequest(f"unsupported backend URL {url!r}")
 
 
-def sqlite_path(url: str) -> str:
+def file_path(url: str, scheme: str) -> str:
     """SQLAlchemy's convention: `sqlite:///relative.db`, `sqlite:////absolute.db`."""
-    prefix = "sqlite:///"
+    prefix = f"{scheme}:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
-        raise InvalidRequest(f"sqlite URL must look like sqlite:///path.db, not {url!r}")
+        raise InvalidRequest(f"{scheme} URL must look like {scheme}:///path, not {url!r}")
     return url[len(prefix) :]

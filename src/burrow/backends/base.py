@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
@@ -72,6 +72,10 @@ class Backend(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027
         """Release resources; pending waiters are woken and told to stop."""
+
+    async def health(self) -> dict[str, Any]:
+        """What `GET /health` reports; backends made of parts say how each part is."""
+        return {"status": "ok"}
 
     async def __aenter__(self) -> Self:
         await self.open()

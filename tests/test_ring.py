@@ -1,0 +1,182 @@
+"""The ring backend: placement, reading across a set of members, zones and failover."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from burrow.backends import open_backend
+from burrow.backends.ring import RingBackend
+from burrow.backends.ring_placement import Member, RingConfig, load_ring
+from burrow.errors import InvalidRequest, NoMatch
+from burrow.model import ALL_ITEMS, Attributes, Filters, NewMessage
+
+A, Q = "acct", "q"
+
+
+def ring_file(
+    path: Path, members: list[tuple[str, str]], zone: str = "az1", replicas: int = 3
+) -> Path:
+    path.write_text(
+        f'[ring]\nzone = "{zone}"\nreplicas = {replicas}\n'
+        + "".join(f'[[ring.member]]\nurl = "{url}"\nzone = "{z}"\n' for url, z in members)
+    )
+    return path
+
+
+# Placement ------------------------------------------------------------------------------
+
+
+def test_adding_a_member_moves_about_one_nth_of_the_placements() -> None:
+    members = [Member(f"http://10.0.0.{i}:8080", "az1") for i in range(6)]
+    before = RingConfig("az1", 3, tuple(members))
+    after = RingConfig("az1", 3, (*members, Member("http://10.0.0.99:8080", "az1")))
+    accounts = [f"account-{i}" for i in range(10_000)]
+    moved = sum(
+        len(set(before.account_set(a, "az1")) - set(after.account_set(a, "az1"))) for a in accounts
+    )
+    share = moved / (len(accounts) * 3)
+    # One member in seven now holds its share of the placements, taken evenly from the others.
+    assert 1 / 7 - 0.02 < share < 1 / 7 + 0.02
+    for account in accounts:  # and each account that moved lost one member, to the new one
+        lost = set(before.account_set(account, "az1")) - set(after.account_set(account, "az1"))
+        assert len(lost) <= 1
+
+
+def test_sets_are_spread_evenly_and_stable() -> None:
+    members = tuple(Member(f"http://10.0.0.{i}:8080", f"az{i % 2 + 1}") for i in range(6))
+    ring = RingConfig("az1", 2, members)
+    counts = {m: 0 for m in members}
+    for i in range(3000):
+        first = ring.account_set(f"a{i}", "az1")
+        assert first == ring.account_set(f"a{i}", "az1") and len(first) == 2
+        for member in first + ring.account_set(f"a{i}", "az2"):
+            counts[member] += 1
+    assert all(1800 < n < 2200 for n in counts.values())  # 3000 x 2 / 3 each
+
+
+ONE = '[[ring.member]]\nurl = "http://x:1"\nzone = "az1"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[ring]\nzone = "az1"\n', "at least one"),
+        ('[ring]\nzone = "az9"\n' + ONE, "ring.zone"),
+        ('[ring]\nzone = "az1"\nreplicas = 0\n' + ONE, "replicas"),
+        ('[ring]\nzone = "az1"\n[[ring.member]]\nurl = "http://x:1"\n', "exactly a url and a zone"),
+        ('[ring]\nzone = "az1"\nweight = 2\n', "unknown ring setting"),
+        ("zone = 1\n", "expected a [ring] table"),
+    ],
+)
+def test_bad_ring_files_are_refused_clearly(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "ring.toml").write_text(text)
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        load_ring(tmp_path / "ring.toml")
+
+
+def test_ring_show_prints_where_an_account_lives(tmp_path: Path) -> None:
+    members = [(f"http://127.0.0.1:{8000 + i}", f"az{i % 2 + 1}") for i in range(4)]
+    path = ring_file(tmp_path / "ring.toml", members, replicas=1)
+    shown = subprocess.run(
+        [sys.executable, "-m", "burrow", "ring", "show", str(path), "--account", "acme"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    ring = load_ring(path)
+    for zone in ("az1", "az2"):
+        (member,) = ring.account_set("acme", zone)
+        assert f"  {zone}: {member.url}" in shown
+
+
+# One zone, three SQLite members holding every account ------------------------------------
+
+
+@pytest.fixture
+async def spread(tmp_path: Path) -> AsyncIterator[RingBackend]:
+    members = [(f"sqlite:///{tmp_path}/m{i}.db", "az1") for i in range(3)]
+    backend = open_backend(f"ring:///{ring_file(tmp_path / 'ring.toml', members)}")
+    assert isinstance(backend, RingBackend)
+    async with backend:
+        yield backend
+
+
+def new(i: int) -> NewMessage:
+    return NewMessage(f"m{i:03}", b"x", 600, 0)
+
+
+async def test_messages_spread_over_the_set_and_read_member_by_member(
+    spread: RingBackend,
+) -> None:
+    await spread.put_messages(A, Q, [new(i) for i in range(60)])
+    per_member = []
+    for state in spread.live_set(A):
+        held = [m.id for m in await state.backend.get_messages(A, Q, ALL_ITEMS)]
+        assert held == sorted(held)  # FIFO within each member
+        per_member.append(held)
+    assert all(len(held) >= 10 for held in per_member)
+    listed = [m.id for m in await spread.get_messages(A, Q, ALL_ITEMS)]
+    assert listed == [i for held in per_member for i in held]
+    # Paging with limit and marker walks the same order, without gaps or repeats.
+    paged: list[str] = []
+    marker = None
+    while True:
+        try:
+            page = await spread.get_messages(A, Q, Filters(limit=7, marker=marker))
+        except NoMatch:
+            break
+        assert len(page) <= 7
+        paged += [m.id for m in page]
+        marker = page[-1].id
+    assert paged == listed
+
+
+async def test_claims_across_members_are_exactly_once_and_within_limit(
+    spread: RingBackend,
+) -> None:
+    await spread.put_messages(A, Q, [new(i) for i in range(300)])
+    claimed: list[str] = []
+
+    async def claimer() -> None:
+        while True:
+            try:
+                got = await spread.update_messages(A, Q, Attributes(hide=60), Filters(limit=7))
+            except NoMatch:
+                return
+            assert len(got) <= 7
+            claimed.extend(m.id for m in got)
+
+    await asyncio.gather(*(claimer() for _ in range(16)))
+    assert sorted(claimed) == [f"m{i:03}" for i in range(300)]
+
+
+async def test_pops_across_members_are_exactly_once(spread: RingBackend) -> None:
+    await spread.put_messages(A, Q, [new(i) for i in range(100)])
+    popped = await asyncio.gather(
+        *(spread.delete_messages(A, Q, Filters(limit=30)) for _ in range(3))
+    )
+    taken = [m.id for batch in popped for m in batch]
+    assert [len(batch) for batch in popped] == [30, 30, 30]
+    rest = [m.id for m in await spread.delete_messages(A, Q, Filters(limit=30))]
+    assert sorted(taken + rest) == [f"m{i:03}" for i in range(100)]
+
+
+async def test_a_wait_on_the_set_wakes_on_a_write_to_any_member(spread: RingBackend) -> None:
+    for i in range(6):  # ids that land on different members
+        with spread.subscribe(A, Q) as subscription:
+
+            async def put_soon(i: int = i) -> None:
+                await asyncio.sleep(0.05)
+                await spread.put_message(A, Q, new(i))
+
+            writer = asyncio.create_task(put_soon())
+            started = time.monotonic()
+            assert await subscription.wait(5) is True
+            assert time.monotonic() - started < 0.15
+            await writer
