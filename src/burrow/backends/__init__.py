@@ -30,6 +30,10 @@ def open_backend(url: str) -> Backend:
         from burrow.backends.http import HttpBackend
 
         return HttpBackend(url)
+    if scheme in ("redis", "redis+sentinel", "redis+cluster"):
+        from burrow.backends.redis import RedisBackend
+
+        return RedisBackend(url)
     raise InvalidRequest(f"unsupported backend URL {url!r}")
 
 

@@ -1,0 +1,372 @@
+"""Lua sources of the Redis backend: each operation that must be atomic is one script.
+
+Every script is called with KEYS[1] = the account's hash `b:{<hex account>}:a`;
+the other keys of the account are derived from that prefix, so they all share
+the account's hash slot (see `burrow.backends.redis` for the layout). Deadlines
+are integer milliseconds on the Redis server's clock (`TIME`); 0 means "never"
+(ttl) or "visible" (hide). Messages are reported as flat lists
+`id, body, expires, hidden_until` after a header of `now` and one extra value.
+"""
+
+from __future__ import annotations
+
+PRELUDE = """
+local A = KEYS[1]
+local P = string.sub(A, 1, -2)
+local QS, XQ, QB = P .. 'qs', P .. 'xq', P .. 'qb'
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function hex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+local function qkeys(qhex)
+  local b = P .. 'q:' .. qhex .. ':'
+  return {o = b .. 'o', r = b .. 'r', h = b .. 'h', x = b .. 'x', b = b .. 'b'}
+end
+
+local function score(key, id)
+  local s = redis.call('ZSCORE', key, id)
+  if s then return tonumber(s) end
+  return 0
+end
+
+local function expired(k, id, now)
+  local at = score(k.x, id)
+  return at > 0 and at <= now
+end
+
+local function live(k, now)
+  return redis.call('ZCARD', k.o) > redis.call('ZCOUNT', k.x, '-inf', now)
+end
+
+-- Hidden messages whose deadline passed go back to the ready set, in their place.
+local function promote(k, now)
+  local due = redis.call('ZRANGEBYSCORE', k.h, '-inf', now)
+  for _, id in ipairs(due) do
+    redis.call('ZADD', k.r, redis.call('ZSCORE', k.o, id), id)
+  end
+  if #due > 0 then redis.call('ZREMRANGEBYSCORE', k.h, '-inf', now) end
+end
+
+local function report(out, k, id, now)
+  local hidden = score(k.h, id)
+  if hidden <= now then hidden = 0 end
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', k.b, id) or ''
+  out[#out + 1] = score(k.x, id)
+  out[#out + 1] = hidden
+end
+
+-- Returns the removed body's length.
+local function remove(k, id)
+  local len = redis.call('HSTRLEN', k.b, id)
+  redis.call('ZREM', k.o, id)
+  redis.call('ZREM', k.r, id)
+  redis.call('ZREM', k.h, id)
+  redis.call('ZREM', k.x, id)
+  redis.call('HDEL', k.b, id)
+  return len
+end
+
+local function set_attributes(k, id, ttl, hide, now)
+  if ttl > 0 then
+    redis.call('ZADD', k.x, now + ttl * 1000, id)
+  elseif ttl == 0 then
+    redis.call('ZREM', k.x, id)
+  end
+  if hide > 0 then
+    redis.call('ZADD', k.h, now + hide * 1000, id)
+    redis.call('ZREM', k.r, id)
+  elseif hide == 0 then
+    redis.call('ZREM', k.h, id)
+    redis.call('ZADD', k.r, redis.call('ZSCORE', k.o, id), id)
+  end
+end
+
+-- After a write: account and queue byte counts, the queue's earliest expiry,
+-- and an emptied queue leaves the account's listing.
+local function settle(k, qname, delta)
+  if delta ~= 0 then
+    redis.call('HINCRBY', A, 'bytes', delta)
+    redis.call('HINCRBY', QB, qname, delta)
+  end
+  if redis.call('EXISTS', k.o) == 0 then
+    redis.call('UNLINK', k.r, k.h, k.x, k.b)
+    redis.call('ZREM', QS, qname)
+    redis.call('ZREM', XQ, qname)
+    local left = tonumber(redis.call('HGET', QB, qname) or '0')
+    if left ~= 0 then redis.call('HINCRBY', A, 'bytes', -left) end
+    redis.call('HDEL', QB, qname)
+    return
+  end
+  local first = redis.call('ZRANGE', k.x, 0, 0, 'WITHSCORES')
+  if first[2] then
+    redis.call('ZADD', XQ, first[2], qname)
+  else
+    redis.call('ZREM', XQ, qname)
+  end
+end
+
+local function drop_queue(qname)
+  local k = qkeys(hex(qname))
+  redis.call('UNLINK', k.o, k.r, k.h, k.x, k.b)
+  redis.call('ZREM', QS, qname)
+  redis.call('ZREM', XQ, qname)
+  local bytes = tonumber(redis.call('HGET', QB, qname) or '0')
+  if bytes ~= 0 then redis.call('HINCRBY', A, 'bytes', -bytes) end
+  redis.call('HDEL', QB, qname)
+end
+
+-- Wake-ups for other servers: the writer's id, then ms until each hidden one shows.
+local function announce(channel, origin, hides)
+  redis.call('PUBLISH', channel, origin .. ' ' .. table.concat(hides, ' '))
+end
+
+-- The token a writer needs to get the account indexed, or '' when it is indexed.
+local function index_token()
+  local rgen = redis.call('HGET', A, 'rgen') or '0'
+  if redis.call('HGET', A, 'idx') == rgen then return '' end
+  return rgen
+end
+"""
+
+# ARGV: qname, qhex, origin, channel, cap_queue_messages, cap_account_queues,
+#       cap_account_bytes, then (id, body, ttl, hide) per message.
+PUT = (
+    PRELUDE
+    + """
+local qname, k = ARGV[1], qkeys(ARGV[2])
+local caps = {tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
+local now = now_ms()
+local n = (#ARGV - 7) / 4
+if caps[1] > 0 or caps[2] > 0 or caps[3] > 0 then
+  local messages = redis.call('ZCARD', k.o)
+  local bytes = tonumber(redis.call('HGET', A, 'bytes') or '0')
+  local queues = redis.call('ZCARD', QS)
+  if not redis.call('ZSCORE', QS, qname) then queues = queues + 1 end
+  for i = 0, n - 1 do
+    local id, body = ARGV[8 + i * 4], ARGV[9 + i * 4]
+    if redis.call('ZSCORE', k.o, id) then
+      messages = messages - 1
+      bytes = bytes - redis.call('HSTRLEN', k.b, id)
+    end
+    messages = messages + 1
+    bytes = bytes + #body
+  end
+  local counts = {messages, queues, bytes}
+  for i = 1, 3 do
+    if caps[i] > 0 and counts[i] > caps[i] then return {-1, '', messages, queues, bytes} end
+  end
+end
+if not redis.call('ZSCORE', QS, qname) then
+  redis.call('ZADD', QS, redis.call('HINCRBY', A, 'seq', 1), qname)
+end
+local out, hides, delta = {now, ''}, {}, 0
+for i = 0, n - 1 do
+  local id, body = ARGV[8 + i * 4], ARGV[9 + i * 4]
+  local ttl, hide = tonumber(ARGV[10 + i * 4]), tonumber(ARGV[11 + i * 4])
+  local seq = redis.call('ZSCORE', k.o, id)
+  if seq and expired(k, id, now) then
+    delta = delta - remove(k, id)
+    seq = false
+  end
+  if seq then
+    delta = delta - redis.call('HSTRLEN', k.b, id)
+    out[#out + 1] = 0
+  else
+    redis.call('ZADD', k.o, redis.call('HINCRBY', A, 'seq', 1), id)
+    out[#out + 1] = 1
+  end
+  redis.call('HSET', k.b, id, body)
+  delta = delta + #body
+  set_attributes(k, id, ttl, hide, now)
+  if hide > 0 then hides[#hides + 1] = hide * 1000 end
+end
+settle(k, qname, delta)
+announce(ARGV[4], ARGV[3], hides)
+out[2] = index_token()
+return out
+"""
+)
+
+# ARGV: qname, qhex, origin, channel, mode (get|update|delete), limit (0 = all),
+#       marker ('' = none), match_hidden (0|1), ttl (-1 = keep), hide (-1 = keep).
+# Returns now, the earliest hidden deadline when nothing matched, the messages.
+SELECT = (
+    PRELUDE
+    + """
+local qname, k, mode = ARGV[1], qkeys(ARGV[2]), ARGV[5]
+local limit, marker = tonumber(ARGV[6]), ARGV[7]
+local ttl, hide = tonumber(ARGV[9]), tonumber(ARGV[10])
+local now = now_ms()
+promote(k, now)
+local source = k.r
+if ARGV[8] == '1' then source = k.o end
+local start = '-inf'
+if marker ~= '' then
+  local s = redis.call('ZSCORE', k.o, marker)
+  if s then start = '(' .. s end
+end
+local matched = {}
+while limit == 0 or #matched < limit do
+  local page = redis.call('ZRANGEBYSCORE', source, start, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
+  for i = 1, #page, 2 do
+    if not expired(k, page[i], now) then
+      matched[#matched + 1] = page[i]
+      if #matched == limit then break end
+    end
+  end
+  if #page < 200 then break end
+  start = '(' .. page[#page]
+end
+local out = {now, 0}
+if #matched == 0 then
+  local first = redis.call('ZRANGE', k.h, 0, 0, 'WITHSCORES')
+  if first[2] then out[2] = tonumber(first[2]) end
+  return out
+end
+if mode == 'delete' then
+  local delta = 0
+  for _, id in ipairs(matched) do
+    report(out, k, id, now)
+    delta = delta - remove(k, id)
+  end
+  settle(k, qname, delta)
+  return out
+end
+if mode == 'update' and (ttl >= 0 or hide >= 0) then
+  for _, id in ipairs(matched) do set_attributes(k, id, ttl, hide, now) end
+  settle(k, qname, 0)
+  local hides = {}
+  if hide > 0 then hides[1] = hide * 1000 end
+  announce(ARGV[4], ARGV[3], hides)
+end
+for _, id in ipairs(matched) do report(out, k, id, now) end
+return out
+"""
+)
+
+# ARGV: qname, qhex, origin, channel, mode (get|update|delete), id, ttl, hide.
+ONE = (
+    PRELUDE
+    + """
+local qname, k, mode, id = ARGV[1], qkeys(ARGV[2]), ARGV[5], ARGV[6]
+local ttl, hide = tonumber(ARGV[7]), tonumber(ARGV[8])
+local now = now_ms()
+local out = {now, 0}
+if not redis.call('ZSCORE', k.o, id) or expired(k, id, now) then return out end
+if mode == 'delete' then
+  report(out, k, id, now)
+  settle(k, qname, -remove(k, id))
+  return out
+end
+if mode == 'update' and (ttl >= 0 or hide >= 0) then
+  set_attributes(k, id, ttl, hide, now)
+  settle(k, qname, 0)
+  local hides = {}
+  if hide > 0 then hides[1] = hide * 1000 end
+  announce(ARGV[4], ARGV[3], hides)
+end
+report(out, k, id, now)
+return out
+"""
+)
+
+# ARGV: mode (get|delete), limit (0 = all), marker ('' = none).
+# The account's queues holding live messages, in creation order.
+QUEUES = (
+    PRELUDE
+    + """
+local mode, limit, marker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local now = now_ms()
+local start = '-inf'
+if marker ~= '' then
+  local s = redis.call('ZSCORE', QS, marker)
+  if s then start = '(' .. s end
+end
+local names = {}
+while limit == 0 or #names < limit do
+  local page = redis.call('ZRANGEBYSCORE', QS, start, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
+  for i = 1, #page, 2 do
+    if live(qkeys(hex(page[i])), now) then
+      names[#names + 1] = page[i]
+      if #names == limit then break end
+    end
+  end
+  if #page < 200 then break end
+  start = '(' .. page[#page]
+end
+if mode == 'delete' then
+  for _, qname in ipairs(names) do drop_queue(qname) end
+end
+return names
+"""
+)
+
+# ARGV: mode: 'live' (1 when a queue holds live messages), 'delete' (drop every
+# queue), 'purge' (delete up to ARGV[2] expired messages; returns how many, 1
+# when more may be due, and the number of queues left), 'unindex' (when empty,
+# bump the index generation and return nil; else return the generation).
+ACCOUNT = (
+    PRELUDE
+    + """
+local mode = ARGV[1]
+local now = now_ms()
+if mode == 'live' then
+  for _, qname in ipairs(redis.call('ZRANGE', QS, 0, -1)) do
+    if live(qkeys(hex(qname)), now) then return 1 end
+  end
+  return 0
+elseif mode == 'delete' then
+  for _, qname in ipairs(redis.call('ZRANGE', QS, 0, -1)) do drop_queue(qname) end
+  return 1
+elseif mode == 'purge' then
+  local budget, purged = tonumber(ARGV[2]), 0
+  for _, qname in ipairs(redis.call('ZRANGEBYSCORE', XQ, '-inf', now, 'LIMIT', 0, budget)) do
+    local k = qkeys(hex(qname))
+    local delta = 0
+    local due = redis.call('ZRANGEBYSCORE', k.x, '-inf', now, 'LIMIT', 0, budget - purged)
+    for _, id in ipairs(due) do
+      delta = delta - remove(k, id)
+      purged = purged + 1
+    end
+    settle(k, qname, delta)
+    if purged >= budget then break end
+  end
+  local more = 0
+  if purged >= budget then more = 1 end
+  return {purged, more, redis.call('ZCARD', QS)}
+end
+-- unindex: an empty account's index entry may go; writers from now on re-add it.
+if redis.call('ZCARD', QS) > 0 then return redis.call('HGET', A, 'rgen') or '0' end
+redis.call('HINCRBY', A, 'rgen', 1)
+redis.call('HDEL', A, 'idx')
+redis.call('DEL', QB)
+return false
+"""
+)
+
+# ARGV: token from `index_token`. Marks the account indexed unless it was
+# emptied (and its entry possibly removed) since the token was taken.
+CONFIRM_INDEX = (
+    PRELUDE
+    + """
+if (redis.call('HGET', A, 'rgen') or '0') == ARGV[1] and redis.call('ZCARD', QS) > 0 then
+  redis.call('HSET', A, 'idx', ARGV[1])
+end
+return 1
+"""
+)
+
+# KEYS: the account index, its sequence. ARGV: the account name.
+INDEX_ADD = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+end
+return 1
+"""
