@@ -29,15 +29,16 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# The tests start throwaway redis-server, redis-sentinel and PostgreSQL instances
-# and make a TLS certificate with openssl: install whichever is missing.
+# The tests start throwaway redis-server, redis-sentinel, PostgreSQL and nginx
+# instances and make a TLS certificate with openssl: install whichever is missing.
 PG_BIN ?= $(firstword $(wildcard /usr/lib/postgresql/*/bin))
 system-deps:
 	@command -v openssl >/dev/null && command -v redis-server >/dev/null \
 		&& command -v redis-sentinel >/dev/null && command -v redis-cli >/dev/null \
 		&& test -x "$(PG_BIN)/initdb" && test -x "$(PG_BIN)/postgres" \
+		&& command -v nginx >/dev/null \
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
-			openssl redis-server redis-sentinel redis-tools postgresql)
+			openssl redis-server redis-sentinel redis-tools postgresql nginx-light)
 
 test: lint system-deps
 	$(BIN)/pytest
