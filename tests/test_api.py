@@ -1,4 +1,8 @@
-"""The v1.0 REST API over HTTP against a real server process (memory backend)."""
+"""The v1.0 REST API over HTTP against real server processes, one per kind of storage.
+
+Every test runs against a server on the memory backend and on the shared engines
+(Redis Cluster here; the embedded SQLite default has tests of its own in
+test_server.py and test_sqlite.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +14,30 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.engines.redis import Deployment
+from tests.servers import BurrowServer
+
+ENGINES = ["memory", "redis-cluster"]
+ENGINE_FIXTURES = {"redis-cluster": "redis_cluster"}  # session fixtures giving a Deployment
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A server on one engine for this module's tests (accounts keep them apart)."""
+    if request.param == "memory":
+        yield request.getfixturevalue("server_url")
+        return
+    deployment: Deployment = request.getfixturevalue(ENGINE_FIXTURES[request.param])
+    server = BurrowServer(tmp_path_factory.mktemp("api"), deployment.cluster_url).start()
+    yield server.url
+    server.kill()
 
 
 @pytest.fixture
-def http(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url) as client:
+def http(engine_server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=engine_server) as client:
         yield client
 
 
