@@ -13,7 +13,7 @@ from tests.servers import BurrowServer
 ServerFactory = Callable[..., BurrowServer]
 
 # Fixtures that start throwaway storage engines (one module per engine).
-pytest_plugins: list[str] = ["tests.engines.redis"]
+pytest_plugins: list[str] = ["tests.engines.redis", "tests.engines.postgres"]
 
 
 @pytest.fixture

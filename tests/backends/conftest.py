@@ -17,7 +17,7 @@ from burrow.backends import open_backend
 from burrow.backends.base import Backend
 from tests.servers import BurrowServer
 
-BACKENDS = ["memory", "sqlite", "http", "ring", "redis", "redis-cluster"]
+BACKENDS = ["memory", "sqlite", "http", "ring", "redis", "redis-cluster", "postgres"]
 
 
 @pytest.fixture

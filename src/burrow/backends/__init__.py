@@ -34,6 +34,10 @@ def open_backend(url: str) -> Backend:
         from burrow.backends.redis import RedisBackend
 
         return RedisBackend(url)
+    if scheme in ("postgresql", "postgres"):
+        from burrow.backends.postgres import PostgresBackend
+
+        return PostgresBackend(url)
     raise InvalidRequest(f"unsupported backend URL {url!r}")
 
 

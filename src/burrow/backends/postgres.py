@@ -1,0 +1,530 @@
+"""`postgresql://user:password@host:port/database`: many Burrow servers on one PostgreSQL.
+
+Also `postgres://`. Query parameters the driver understands (`sslmode`, …) pass
+through; Burrow's own are `pool_size` (connections per server, default 10) and
+`command_timeout` (seconds, default 10). See docs/postgres.md.
+
+Every operation is one statement in most cases, atomic by itself: claims and
+pops lock their rows with SKIP LOCKED (see `postgres_sql`), puts upsert a whole
+batch. Writes with a quota run in a transaction that first takes an advisory
+lock on the account, then counts what the write leaves. Emptied queues and
+accounts are dropped in a transaction of their own after the write, which
+keeps the locks a writer waits for in one order (no deadlocks).
+
+Wake-ups for long polls: a write notifies the local `Notifier` directly, and
+every other server through `pg_notify` in the write's own transaction, with
+the hide deadlines as seconds from now. Each backend holds one listening
+connection, which reconnects by itself; after a reconnect, waiters are woken
+(they may have missed a write) and hide deadlines are re-armed from the table.
+
+Connection failures and timeouts become `BackendUnavailable` (503); nothing
+waits for PostgreSQL longer than the connect or command timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from burrow.backends import postgres_sql as sql
+from burrow.backends.base import Backend, Subscription
+from burrow.backends.notify import Notifier
+from burrow.backends.postgres_schema import migrate
+from burrow.errors import BackendUnavailable, InvalidRequest, MessageNotFound, NoMatch
+from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 2.0
+COMMAND_TIMEOUT = 10.0
+POOL_SIZE = 10
+PURGE_CHUNK = 1000
+# The listening connection is pinged when silent this long, and replaced when lost.
+LISTEN_IDLE = 5.0
+_RETRY_MIN, _RETRY_MAX = 0.05, 1.0
+# Attempts at a put whose queue is dropped (emptied by others) between create and write.
+_PUT_ATTEMPTS = 5
+# At most this many distinct hide delays travel in one notification (payloads are
+# limited to 8000 bytes; names take up to about 2 KB of it).
+_MAX_NOTICE_HIDES = 200
+# What the driver raises when PostgreSQL fails or goes away (a connection lost in the
+# middle of an operation can surface as an InternalClientError).
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+Row: TypeAlias = asyncpg.Record
+
+
+def parse_url(url: str) -> tuple[str, int, float]:
+    """(DSN for asyncpg, pool size, command timeout) from a backend URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise InvalidRequest(f"not a postgresql URL: {url!r}")
+    query = dict(parse_qsl(parts.query))
+    try:
+        pool_size = int(query.pop("pool_size", POOL_SIZE))
+        command_timeout = float(query.pop("command_timeout", COMMAND_TIMEOUT))
+    except ValueError:
+        raise InvalidRequest(f"bad postgresql URL {url!r}") from None
+    if pool_size < 1 or command_timeout <= 0:
+        raise InvalidRequest(f"bad postgresql URL {url!r}")
+    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(query), ""))
+    return dsn, pool_size, command_timeout
+
+
+class _Subscription(Subscription):
+    """A `Notifier` subscription that the backend counts (to wake waiters after a reconnect)."""
+
+    __slots__ = ("_backend", "_inner", "_key")
+
+    def __init__(self, backend: PostgresBackend, key: tuple[str, str]) -> None:
+        self._backend = backend
+        self._key = key
+        self._inner = backend._notifier.subscribe(*key)
+
+    async def wait(self, seconds: float) -> bool:
+        return await self._inner.wait(seconds)
+
+    def interrupt(self) -> None:
+        self._inner.interrupt()
+
+    def close(self) -> None:
+        self._inner.close()
+        self._backend._release(self._key)
+
+
+class PostgresBackend(Backend):
+    """Accounts, queues and messages in PostgreSQL, shared by any number of Burrow servers."""
+
+    shared_between_processes = True
+
+    def __init__(self, url: str, *, purge_interval: float = 1.0) -> None:
+        self.url = url
+        self._dsn, self._pool_size, self._command_timeout = parse_url(url)
+        self._purge_interval = purge_interval
+        self._origin = uuid.uuid4().hex
+        self._notifier = Notifier()
+        self._waiting: dict[tuple[str, str], int] = {}
+        self._pool: asyncpg.Pool | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listening = asyncio.Event()
+        self._closed = False
+
+    # Life cycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None or self._closed:
+            raise BackendUnavailable("postgresql backend already opened")
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=self._pool_size,
+                **self._connect_options(),
+            )
+            async with self._pool.acquire() as conn:
+                await migrate(conn)
+        except _DRIVER_ERRORS as exc:
+            await self.close()
+            raise BackendUnavailable(f"postgresql unavailable: {exc}") from exc
+        except BaseException:
+            await self.close()
+            raise
+        self._tasks = [
+            asyncio.create_task(self._listen_forever()),
+            asyncio.create_task(self._purge_forever()),
+        ]
+        # Wake-ups from other servers flow once the listening connection is up.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await self._listening.wait()
+
+    def _connect_options(self) -> dict[str, Any]:
+        return {
+            "timeout": CONNECT_TIMEOUT,
+            "command_timeout": self._command_timeout,
+            # Explicit, whatever the server's default: a write is acknowledged only once
+            # its commit record is flushed to disk on the server.
+            "server_settings": {"synchronous_commit": "on", "application_name": "burrow"},
+        }
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._notifier.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
+            except (*_DRIVER_ERRORS, asyncio.CancelledError):
+                self._pool.terminate()
+
+    async def health(self) -> dict[str, Any]:
+        """Status "ok", or "degraded" while the listening connection is re-established.
+
+        Raises `BackendUnavailable` when PostgreSQL does not answer.
+        """
+        async with self._connection() as conn:
+            await conn.fetchval("SELECT 1")
+        if not self._listening.is_set():
+            return {"status": "degraded", "listener": "reconnecting"}
+        return {"status": "ok"}
+
+    def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
+        key = (account, queue)
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        return _Subscription(self, key)
+
+    def _release(self, key: tuple[str, str]) -> None:
+        left = self._waiting.get(key, 0) - 1
+        if left > 0:
+            self._waiting[key] = left
+        else:
+            self._waiting.pop(key, None)
+
+    # Accounts and queues ---------------------------------------------------------------
+
+    async def get_accounts(self, filters: Filters) -> list[str]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.ACCOUNTS, filters.marker, filters.limit)
+        if not rows:
+            raise NoMatch("accounts")
+        return [row[0] for row in rows]
+
+    async def delete_accounts(self, filters: Filters) -> list[str]:
+        names = await self.get_accounts(filters)
+        async with self._connection() as conn:
+            for name in names:
+                keys = [row[0] for row in await conn.fetch(sql.ACCOUNT_QUEUES, name)]
+                await self._delete_queues(conn, keys)
+                await self._drop_account_if_empty(conn, name)
+        return names
+
+    async def get_queues(self, account: str, filters: Filters) -> list[str]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.QUEUES, account, filters.marker, filters.limit)
+        if not rows:
+            raise NoMatch("queues")
+        return [row[1] for row in rows]
+
+    async def delete_queues(self, account: str, filters: Filters) -> list[str]:
+        async with self._connection() as conn:
+            matched = await conn.fetch(sql.QUEUES, account, filters.marker, filters.limit)
+            deleted = await self._delete_queues(conn, [row[0] for row in matched])
+            await self._drop_account_if_empty(conn, account)
+        if not deleted:
+            raise NoMatch("queues")
+        return deleted
+
+    async def _delete_queues(self, conn: asyncpg.Connection, keys: list[int]) -> list[str]:
+        async with conn.transaction():
+            locked = await conn.fetch(sql.LOCK_QUEUES, keys)
+            await conn.execute(sql.DELETE_QUEUES, [row[0] for row in locked])
+        return [row[1] for row in locked]
+
+    # Messages in a queue ----------------------------------------------------------------
+
+    async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                sql.select_messages(filters), account, queue, filters.marker, filters.limit
+            )
+        return _messages(_some(rows))
+
+    async def update_messages(
+        self, account: str, queue: str, attributes: Attributes, filters: Filters
+    ) -> list[Message]:
+        if attributes.ttl is None and attributes.hide is None:
+            return await self.get_messages(account, queue, filters)
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                sql.update_messages(filters),
+                account,
+                queue,
+                filters.marker,
+                filters.limit,
+                attributes.ttl,
+                attributes.hide,
+                self._notice(account, queue, [attributes.hide or 0]),
+            )
+        self._announce(account, queue, _some(rows))
+        return _messages(rows)
+
+    async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                sql.delete_messages(filters), account, queue, filters.marker, filters.limit
+            )
+            await self._drop_queue_if_empty(conn, _some(rows)[0]["queue"])
+        return _messages(rows)
+
+    async def put_messages(
+        self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
+    ) -> list[bool]:
+        if not messages:
+            return []
+        ids = [m.id for m in messages]
+        if len(set(ids)) != len(ids):
+            raise InvalidRequest("a batch must not repeat a message id")
+        args = (
+            account,
+            queue,
+            ids,
+            [m.body for m in messages],
+            [m.ttl for m in messages],
+            [m.hide for m in messages],
+            self._notice(account, queue, [m.hide for m in messages]),
+        )
+        async with self._connection() as conn:
+            if quota:
+                async with conn.transaction():
+                    await conn.execute(sql.QUOTA_LOCK, account)
+                    rows = await conn.fetch(sql.PUT, *args) or await self._create(conn, args)
+                    await self._check(conn, account, queue, quota)
+            else:
+                rows = await conn.fetch(sql.PUT, *args)
+                if not rows:
+                    async with conn.transaction():
+                        rows = await self._create(conn, args)
+        now = time.time()
+        self._notifier.written(account, queue, (now + m.hide for m in messages if m.hide))
+        created = {row["id"]: row["created"] for row in rows}
+        return [created[i] for i in ids]
+
+    async def _create(self, conn: asyncpg.Connection, args: tuple[Any, ...]) -> list[Row]:
+        """Create the account and queue rows, then put (in the caller's transaction)."""
+        for _ in range(_PUT_ATTEMPTS):
+            await conn.execute(sql.CREATE_ACCOUNT, args[0])
+            await conn.execute(sql.CREATE_QUEUE, args[0], args[1])
+            rows: list[Row] = await conn.fetch(sql.PUT, *args)
+            if rows:
+                return rows
+        raise BackendUnavailable("postgresql: queue dropped and re-created too often; try again")
+
+    async def _check(
+        self, conn: asyncpg.Connection, account: str, queue: str, quota: Quota
+    ) -> None:
+        counts = await conn.fetchrow(
+            sql.USAGE,
+            account,
+            queue,
+            bool(quota.max_queue_messages),
+            bool(quota.max_account_queues),
+            bool(quota.max_account_bytes),
+        )
+        assert counts is not None
+        quota.check(*(int(count or 0) for count in counts))  # raising rolls the write back
+
+    # One message --------------------------------------------------------------------
+
+    async def get_message(self, account: str, queue: str, message_id: str) -> Message:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(sql.GET_ONE, account, queue, message_id)
+        return _message(_found(row, message_id))
+
+    async def update_message(
+        self, account: str, queue: str, message_id: str, attributes: Attributes
+    ) -> Message:
+        if attributes.ttl is None and attributes.hide is None:
+            return await self.get_message(account, queue, message_id)
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                sql.UPDATE_ONE,
+                account,
+                queue,
+                message_id,
+                attributes.ttl,
+                attributes.hide,
+                self._notice(account, queue, [attributes.hide or 0]),
+            )
+        self._announce(account, queue, [_found(row, message_id)])
+        return _message(row)
+
+    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+        async with self._connection() as conn:
+            row = _found(
+                await conn.fetchrow(sql.DELETE_ONE, account, queue, message_id), message_id
+            )
+            await self._drop_queue_if_empty(conn, row["queue"])
+        return _message(row)
+
+    # Internals -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; driver errors become `BackendUnavailable`."""
+        if self._pool is None or self._closed:
+            raise BackendUnavailable("postgresql backend is not open")
+        try:
+            async with self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
+                yield conn
+        except _DRIVER_ERRORS as exc:
+            raise BackendUnavailable(f"postgresql unavailable: {exc}") from exc
+
+    def _notice(self, account: str, queue: str, hides: Iterable[int]) -> str:
+        """The payload other servers receive: who wrote, where, and when hidden ones show."""
+        shown_in = sorted({h for h in hides if h})
+        step = 1
+        while len(shown_in) > _MAX_NOTICE_HIDES:
+            # Round up to coarser steps: waking a little late is harmless, too early
+            # would leave the waiter with no timer for the real moment.
+            step *= 2
+            shown_in = sorted({-(-h // step) * step for h in shown_in})
+        return json.dumps([self._origin, account, queue, shown_in], ensure_ascii=False)
+
+    def _announce(self, account: str, queue: str, rows: list[Row]) -> None:
+        now = time.time()
+        hides = (now + row["hide_left"] for row in rows if (row["hide_left"] or 0) > 0)
+        self._notifier.written(account, queue, hides)
+
+    async def _drop_queue_if_empty(self, conn: asyncpg.Connection, key: int) -> None:
+        """After a delete committed: drop the queue, and its account, if left empty."""
+        if not await conn.fetchval(sql.QUEUE_IS_EMPTY, key):
+            return
+        async with conn.transaction():
+            if await conn.fetchrow(sql.LOCK_QUEUE, key) is None:
+                return
+            account: str | None = await conn.fetchval(sql.DROP_QUEUE, key)
+        if account is not None:
+            await self._drop_account_if_empty(conn, account)
+
+    async def _drop_account_if_empty(self, conn: asyncpg.Connection, account: str) -> None:
+        async with conn.transaction():
+            await conn.execute(sql.LOCK_ACCOUNT, account)
+            await conn.execute(sql.DROP_ACCOUNT, account)
+
+    # Wake-ups from other servers --------------------------------------------------------
+
+    async def _listen_forever(self) -> None:
+        delay = _RETRY_MIN
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn, **self._connect_options())
+                await self._listen(conn)
+            except Exception as exc:  # whatever broke it, listen on a new connection
+                if self._listening.is_set():
+                    logger.warning("postgresql listener lost (%s); reconnecting", exc)
+                    delay = _RETRY_MIN
+            finally:
+                self._listening.clear()
+                if conn is not None:
+                    conn.terminate()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+
+    async def _listen(self, conn: asyncpg.Connection) -> None:
+        """Deliver notifications until the connection is lost (or stops answering)."""
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _: lost.set())
+        await conn.add_listener(sql.CHANNEL, self._heard)
+        await self._caught_up(conn)
+        self._listening.set()
+        while not conn.is_closed():
+            try:
+                async with asyncio.timeout(LISTEN_IDLE):
+                    await lost.wait()
+            except TimeoutError:
+                await conn.fetchval("SELECT 1", timeout=LISTEN_IDLE)
+        raise ConnectionError("connection closed")
+
+    async def _caught_up(self, conn: asyncpg.Connection) -> None:
+        """Now listening: re-arm hide deadlines, and wake waiters that may have missed a write."""
+        now = time.time()
+        for account, queue, seconds in await conn.fetch(sql.HIDDEN):
+            self._notifier.visible_at(account, queue, now + seconds)
+        for key in list(self._waiting):
+            self._notifier.changed(*key)
+
+    def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        try:
+            origin, account, queue, hides = json.loads(payload)
+        except ValueError:
+            logger.warning("postgresql: ignored a malformed notification %r", payload[:200])
+            return
+        if origin == self._origin:
+            return  # the writer woke its own waiters already
+        now = time.time()
+        self._notifier.written(account, queue, (now + h for h in hides))
+
+    # Housekeeping ---------------------------------------------------------------------
+
+    async def purge_expired(self) -> int:
+        """Delete expired messages (and the queues and accounts they empty); unhide lapsed ones."""
+        purged = 0
+        async with self._connection() as conn:
+            while True:
+                keys = [row[0] for row in await conn.fetch(sql.PURGE, PURGE_CHUNK)]
+                purged += len(keys)
+                for key in set(keys):
+                    await self._drop_queue_if_empty(conn, key)
+                if len(keys) < PURGE_CHUNK:
+                    break
+            while (await conn.execute(sql.UNHIDE, PURGE_CHUNK)) == f"UPDATE {PURGE_CHUNK}":
+                pass
+        return purged
+
+    async def drop_empty_queues(self) -> None:
+        """Drop queues left without messages by a server that stopped mid-way."""
+        async with self._connection() as conn:
+            for (key,) in await conn.fetch(sql.EMPTY_QUEUES):
+                await self._drop_queue_if_empty(conn, key)
+
+    async def _purge_forever(self) -> None:
+        first = True
+        while True:
+            await asyncio.sleep(self._purge_interval)
+            try:
+                if first:
+                    await self.drop_empty_queues()
+                    first = False
+                await self.purge_expired()
+            except BackendUnavailable as exc:
+                logger.warning("postgresql purge failed: %s", exc.message)
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({urlsplit(self.url).hostname!r})"
+
+
+def _some(rows: list[Row]) -> list[Row]:
+    if not rows:
+        raise NoMatch()
+    return rows
+
+
+def _found(row: Row | None, message_id: str) -> Row:
+    if row is None:
+        raise MessageNotFound(message_id)
+    return row
+
+
+def _left(seconds: float | None) -> int:
+    return math.ceil(seconds) if seconds is not None and seconds > 0 else 0
+
+
+def _message(row: Row) -> Message:
+    return Message(row["id"], row["body"], _left(row["ttl_left"]), _left(row["hide_left"]))
+
+
+def _messages(rows: list[Row]) -> list[Message]:
+    return [_message(row) for row in rows]

@@ -1,0 +1,258 @@
+"""The statements of the `postgresql://` backend (schema in `postgres_schema`).
+
+Time is always the PostgreSQL server's: `statement_timestamp()` is one instant
+per statement, so a deadline set and the time remaining reported by the same
+statement agree exactly, and every Burrow server measures from the same clock.
+Rows come back with the seconds left until `expires` and `hidden_until`
+(NULL for "never" / "visible"); Burrow's own clock is never compared with them.
+
+Claims and pops lock what they take with `FOR UPDATE SKIP LOCKED` inside a
+MATERIALIZED CTE, and change rows `WHERE seq = ANY(ARRAY(SELECT seq FROM
+picked))`: the CTE runs exactly once, so at most `limit` rows are taken. (With
+`seq IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` the planner may run the
+subquery more than once, as a join, and take more than n rows.) A row that a
+concurrent claim changed before we could lock it is re-checked against the
+WHERE clause on its new version and dropped if no longer visible, so two claims
+never obtain the same message.
+"""
+
+from __future__ import annotations
+
+from burrow.model import Filters
+
+CHANNEL = "burrow"
+
+NOW = "statement_timestamp()"
+LIVE = f"(expires IS NULL OR expires > {NOW})"
+_SECONDS_LEFT = "EXTRACT(EPOCH FROM {} - " + NOW + ")::float8"
+# A message row as the caller sees it: (seq, id, body, ttl left, hide left).
+COLUMNS = (
+    f"seq, id, body, {_SECONDS_LEFT.format('expires')} AS ttl_left,"
+    f" {_SECONDS_LEFT.format('hidden_until')} AS hide_left"
+)
+
+
+def deadline(seconds: str) -> str:
+    """SQL for an absolute deadline `seconds` from now; 0 means NULL (never / visible)."""
+    return f"CASE WHEN {seconds} = 0 THEN NULL ELSE {NOW} + {seconds} * interval '1 second' END"
+
+
+def keep_or_deadline(column: str, seconds: str) -> str:
+    """A deadline, or the column unchanged where the parameter is NULL."""
+    return f"CASE WHEN {seconds}::int IS NULL THEN {column} ELSE {deadline(seconds)} END"
+
+
+# Accounts and queues ---------------------------------------------------------------
+# $1 marker, $2 limit (NULL = all)
+
+ACCOUNTS = f"""
+SELECT name FROM burrow.accounts AS a
+WHERE seq > coalesce((SELECT seq FROM burrow.accounts WHERE name = $1), 0)
+  AND EXISTS (SELECT 1 FROM burrow.queues AS q JOIN burrow.messages AS m ON m.queue = q.seq
+              WHERE q.account = a.name AND (m.expires IS NULL OR m.expires > {NOW}))
+ORDER BY seq LIMIT $2
+"""
+
+# $1 account, $2 marker, $3 limit
+QUEUES = f"""
+SELECT seq, name FROM burrow.queues AS q
+WHERE account = $1
+  AND seq > coalesce((SELECT seq FROM burrow.queues WHERE account = $1 AND name = $2), 0)
+  AND EXISTS (SELECT 1 FROM burrow.messages AS m WHERE m.queue = q.seq AND {LIVE})
+ORDER BY seq LIMIT $3
+"""
+
+# Lock the queues to delete (writers hold FOR KEY SHARE on a queue while they add to
+# it, so this waits for them), then delete their messages and them. $1 queue keys.
+LOCK_QUEUES = "SELECT seq, name FROM burrow.queues WHERE seq = ANY($1) ORDER BY seq FOR UPDATE"
+DELETE_QUEUES = """
+WITH gone AS (DELETE FROM burrow.messages WHERE queue = ANY($1))
+DELETE FROM burrow.queues WHERE seq = ANY($1)
+"""
+ACCOUNT_QUEUES = "SELECT seq FROM burrow.queues WHERE account = $1"
+
+# Dropping an emptied queue or account: lock it, then look again with a fresh snapshot
+# (a writer that held it meanwhile has committed by then). $1 queue key / account.
+LOCK_QUEUE = "SELECT account FROM burrow.queues WHERE seq = $1 FOR UPDATE"
+DROP_QUEUE = """
+DELETE FROM burrow.queues WHERE seq = $1
+  AND NOT EXISTS (SELECT 1 FROM burrow.messages WHERE queue = $1)
+RETURNING account
+"""
+LOCK_ACCOUNT = "SELECT 1 FROM burrow.accounts WHERE name = $1 FOR UPDATE"
+DROP_ACCOUNT = """
+DELETE FROM burrow.accounts WHERE name = $1
+  AND NOT EXISTS (SELECT 1 FROM burrow.queues WHERE account = $1)
+"""
+QUEUE_IS_EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM burrow.messages WHERE queue = $1)"
+EMPTY_QUEUES = """
+SELECT seq FROM burrow.queues AS q
+WHERE NOT EXISTS (SELECT 1 FROM burrow.messages AS m WHERE m.queue = q.seq)
+"""
+
+# Messages in a queue -------------------------------------------------------------------
+# $1 account, $2 queue, $3 marker, $4 limit; updates add $5 ttl, $6 hide, $7 notice.
+
+_QUEUE = "(SELECT seq FROM burrow.queues WHERE account = $1 AND name = $2)"
+
+
+def picked(filters: Filters, lock: bool) -> str:
+    """CTEs ending in `picked(seq)`: the matched messages of the queue, in order."""
+    locking = " FOR UPDATE SKIP LOCKED" if lock else ""
+    start = (
+        f"q AS (SELECT {_QUEUE} AS seq),"
+        " after AS (SELECT coalesce((SELECT m.seq FROM burrow.messages AS m, q"
+        " WHERE m.queue = q.seq AND m.id = $3), 0) AS seq)"
+    )
+    scan = (
+        "SELECT seq FROM burrow.messages WHERE queue = (SELECT seq FROM q)"
+        f" AND seq > (SELECT seq FROM after) AND {LIVE}"
+    )
+    if filters.match_hidden:
+        return f"{start}, picked AS MATERIALIZED ({scan} ORDER BY seq LIMIT $4{locking})"
+    # Visible = never hidden (the partial index) or hidden until a moment now past
+    # (few: the purge task resets those to NULL); hidden ones are never visited.
+    return (
+        f"{start},"
+        f" shown AS MATERIALIZED ({scan} AND hidden_until IS NULL"
+        f" ORDER BY seq LIMIT $4{locking}),"
+        f" lapsed AS MATERIALIZED ({scan} AND hidden_until <= {NOW}"
+        f" ORDER BY seq LIMIT $4{locking}),"
+        " picked AS MATERIALIZED (SELECT seq FROM shown UNION ALL SELECT seq FROM lapsed"
+        " ORDER BY seq LIMIT $4)"
+    )
+
+
+_MATCHED = "queue = (SELECT seq FROM q) AND seq = ANY(ARRAY(SELECT seq FROM picked))"
+
+
+def _notice(payload: str) -> str:
+    """A CTE that notifies only if the statement changed something: it reads `changed`."""
+    return (
+        f"notice AS (SELECT pg_notify('{CHANNEL}', {payload})"
+        " FROM (SELECT 1 FROM changed LIMIT 1) AS one)"
+    )
+
+
+def select_messages(filters: Filters) -> str:
+    return (
+        f"WITH {picked(filters, lock=False)}"
+        f" SELECT {COLUMNS} FROM burrow.messages WHERE {_MATCHED} ORDER BY seq"
+    )
+
+
+def update_messages(filters: Filters) -> str:
+    return (
+        f"WITH {picked(filters, lock=True)},"
+        f" changed AS (UPDATE burrow.messages SET"
+        f" expires = {keep_or_deadline('expires', '$5')},"
+        f" hidden_until = {keep_or_deadline('hidden_until', '$6')}"
+        f" WHERE {_MATCHED} RETURNING {COLUMNS}),"
+        f" {_notice('$7')}"
+        " SELECT changed.* FROM changed LEFT JOIN notice ON true ORDER BY seq"
+    )
+
+
+def delete_messages(filters: Filters) -> str:
+    return (
+        f"WITH {picked(filters, lock=True)}"
+        f" DELETE FROM burrow.messages WHERE {_MATCHED} RETURNING {COLUMNS}, queue"
+    )
+
+
+# Puts ------------------------------------------------------------------------------
+# $1 account, $2 queue, $3 ids, $4 bodies, $5 ttls, $6 hides, $7 notice.
+# One statement when the queue exists; it returns no rows when it does not (the caller
+# creates it and runs this again). FOR KEY SHARE keeps the queue row from being dropped
+# as empty while the new messages are not yet committed. A replace keeps the row and its
+# seq, unless the message it replaces has expired: then it takes the seq drawn for the
+# insert, in batch order, as if created anew. The statement's snapshot tells created
+# (inserted, or replacing an expired message) from replaced.
+
+PUT = f"""
+WITH q AS (SELECT seq FROM burrow.queues WHERE account = $1 AND name = $2 FOR KEY SHARE),
+batch AS (
+    SELECT * FROM unnest($3::text[], $4::bytea[], $5::int[], $6::int[])
+        WITH ORDINALITY AS b(id, body, ttl, hide, n)
+),
+stale AS (
+    SELECT m.id FROM burrow.messages AS m, q
+    WHERE m.queue = q.seq AND m.id = ANY($3::text[]) AND m.expires <= {NOW}
+),
+changed AS (
+    INSERT INTO burrow.messages AS m (queue, id, body, expires, hidden_until)
+    SELECT q.seq, b.id, b.body, {deadline("b.ttl")}, {deadline("b.hide")}
+    FROM q, batch AS b ORDER BY b.n
+    ON CONFLICT (queue, id) DO UPDATE SET
+        body = EXCLUDED.body, expires = EXCLUDED.expires, hidden_until = EXCLUDED.hidden_until,
+        seq = CASE WHEN m.expires IS NULL OR m.expires > {NOW} THEN m.seq ELSE EXCLUDED.seq END
+    RETURNING m.id, m.xmax = 0 AS inserted
+),
+{_notice("$7")}
+SELECT changed.id, changed.inserted OR changed.id IN (SELECT id FROM stale) AS created
+FROM changed LEFT JOIN notice ON true
+"""
+
+# Make sure account and queue rows exist (run in the put's transaction). $1, $2 as PUT.
+CREATE_ACCOUNT = "INSERT INTO burrow.accounts (name) VALUES ($1) ON CONFLICT DO NOTHING"
+CREATE_QUEUE = """
+WITH a AS (SELECT name FROM burrow.accounts WHERE name = $1 FOR KEY SHARE)
+INSERT INTO burrow.queues (account, name) SELECT name, $2 FROM a ON CONFLICT DO NOTHING
+"""
+
+# Quotas: writers with a quota on one account take turns, then count what they leave.
+QUOTA_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('burrow quota ' || $1, 0))"
+# $1 account, $2 queue, $3 $4 $5: whether each count is needed.
+USAGE = f"""
+SELECT
+    CASE WHEN $3 THEN (SELECT count(*) FROM burrow.messages WHERE queue = {_QUEUE}) END,
+    CASE WHEN $4 THEN (SELECT count(*) FROM burrow.queues AS q WHERE q.account = $1
+        AND EXISTS (SELECT 1 FROM burrow.messages AS m WHERE m.queue = q.seq)) END,
+    CASE WHEN $5 THEN (SELECT sum(octet_length(m.body)) FROM burrow.queues AS q
+        JOIN burrow.messages AS m ON m.queue = q.seq WHERE q.account = $1) END
+"""
+
+# One message -------------------------------------------------------------------------
+# $1 account, $2 queue, $3 id; update adds $4 ttl, $5 hide, $6 notice.
+
+_ONE = f"queue = {_QUEUE} AND id = $3 AND {LIVE}"
+GET_ONE = f"SELECT {COLUMNS} FROM burrow.messages WHERE {_ONE}"
+UPDATE_ONE = f"""
+WITH changed AS (
+    UPDATE burrow.messages SET
+        expires = {keep_or_deadline("expires", "$4")},
+        hidden_until = {keep_or_deadline("hidden_until", "$5")}
+    WHERE {_ONE} RETURNING {COLUMNS}
+),
+{_notice("$6")}
+SELECT changed.* FROM changed LEFT JOIN notice ON true
+"""
+DELETE_ONE = f"DELETE FROM burrow.messages WHERE {_ONE} RETURNING {COLUMNS}, queue"
+
+# Housekeeping (every server runs it; SKIP LOCKED keeps them out of each other's way) ---
+
+PURGE = f"""
+WITH doomed AS MATERIALIZED (
+    SELECT queue, seq FROM burrow.messages WHERE expires <= {NOW}
+    LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+DELETE FROM burrow.messages AS m USING doomed AS d
+WHERE m.queue = d.queue AND m.seq = d.seq RETURNING m.queue
+"""
+# Hides that lapsed go back to NULL, into the partial index claims scan.
+UNHIDE = f"""
+WITH lapsed AS MATERIALIZED (
+    SELECT queue, seq FROM burrow.messages WHERE hidden_until <= {NOW}
+    LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+UPDATE burrow.messages AS m SET hidden_until = NULL FROM lapsed AS l
+WHERE m.queue = l.queue AND m.seq = l.seq AND m.hidden_until <= {NOW}
+"""
+# (account, queue, seconds until shown) of hidden messages, the latest of each queue's
+# 10 ms slots (the resolution of the notifier's timers).
+HIDDEN = f"""
+SELECT q.account, q.name, EXTRACT(EPOCH FROM max(m.hidden_until) - {NOW})::float8
+FROM burrow.messages AS m JOIN burrow.queues AS q ON q.seq = m.queue
+WHERE m.hidden_until > {NOW}
+GROUP BY q.account, q.name, floor(EXTRACT(EPOCH FROM m.hidden_until) * 100)
+"""
