@@ -160,7 +160,7 @@ def test_server_option_and_env(run: Run, server_url: str, queue: Queue, account:
     assert ok(run("get", account, "q", "--server", server_url, BURROW_URL="http://bad")).startswith(
         "x\t"
     )
-    assert "one server" in failed(run("ls", "--server", f"{server_url},{server_url}"), status=2)
+    assert "given twice" in failed(run("ls", "--server", f"{server_url},{server_url}"), status=2)
     assert "http(s)" in failed(run("ls", "--server", "localhost:8080"), status=2)
 
 

@@ -183,7 +183,8 @@ def survive_failover(
         wait_for(promoted, "a replica to be promoted", 20)
         at_failover = load.count()
         dead.start()
-        wait_for(lambda: is_synced_replica(dead), "the old primary to rejoin as a replica")
+        # Sentinel notices a returning old primary on its 10 s INFO round, then it syncs.
+        wait_for(lambda: is_synced_replica(dead), "the old primary to rejoin as a replica", 45)
         wait_for(lambda: load.count() > at_failover + 50, "writes after the failover", 15)
     return load, load.count() - at_failover
 

@@ -1,10 +1,11 @@
 """The client commands of `burrow`: put, get, claim, pop, delete, ls, watch.
 
-Each takes `--server` (env `BURROW_URL`), `--token` (env `BURROW_TOKEN`) and
-`--json`. Output: one line per message, `ID<TAB>ttl=N<TAB>hide=N<TAB>BODY` (the
-body as text with control characters escaped, or `<N bytes>` when it is not
-UTF-8), one line per name; with `--json`, one JSON document (messages as the
-server renders them at `detail=all`), except `watch`, which prints one per line.
+Each takes `--server` (env `BURROW_URL`; several servers by repeating it or
+separating URLs by commas), `--token` (env `BURROW_TOKEN`) and `--json`.
+Output: one line per message, `ID<TAB>ttl=N<TAB>hide=N<TAB>BODY` (the body as
+text with control characters escaped, or `<N bytes>` when it is not UTF-8), one
+line per name; with `--json`, one JSON document (messages as the server renders
+them at `detail=all`), except `watch`, which prints one per line.
 Exit status: 0 on success, 1 on an API error (nothing matched included), 2 on
 a usage error.
 """
@@ -37,12 +38,12 @@ _ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {9: "\\t", 10: "\\n",
 class Session:
     """What every client command gets: where the server is, and how to print."""
 
-    server: str
+    servers: list[str]
     token: str | None
     as_json: bool
 
     def client(self, account: str | None = None) -> Client:
-        return Client(self.server, account, token=self.token)
+        return Client(self.servers, account, token=self.token)
 
     def show(self, document: Any, lines: Iterable[str]) -> None:
         if self.as_json:
@@ -91,31 +92,37 @@ def client_command(func: Callable[..., None]) -> Callable[..., None]:
 
     @click.option(
         "--server",
+        "servers",
         envvar="BURROW_URL",
-        default=DEFAULT_URL,
+        multiple=True,
+        default=[DEFAULT_URL],
         show_default=True,
         metavar="URL",
-        help="The Burrow server (env BURROW_URL).",
+        help="A Burrow server; repeat it or separate URLs by commas for several (env BURROW_URL).",
     )
     @click.option("--token", envvar="BURROW_TOKEN", help="Credential (env BURROW_TOKEN).")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @functools.wraps(func)
-    def command(server: str, token: str | None, as_json: bool, **arguments: Any) -> None:
-        session = Session(_server_url(server), token or None, as_json)
+    def command(
+        servers: tuple[str, ...], token: str | None, as_json: bool, **arguments: Any
+    ) -> None:
+        session = Session(_server_urls(servers), token or None, as_json)
         with reported():
             func(session, **arguments)
 
     return command
 
 
-def _server_url(value: str) -> str:
-    if "," in value:
-        raise click.BadParameter(
-            "give one server; several are not supported yet", param_hint="--server"
-        )
-    if not value.startswith(("http://", "https://")):
-        raise click.BadParameter(f"{value!r} is not an http(s):// URL", param_hint="--server")
-    return value
+def _server_urls(values: tuple[str, ...]) -> list[str]:
+    urls = [url.strip() for value in values for url in value.split(",") if url.strip()]
+    if not urls:
+        raise click.BadParameter("give a server URL", param_hint="--server")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{url!r} is not an http(s):// URL", param_hint="--server")
+    if len({url.rstrip("/") for url in urls}) != len(urls):
+        raise click.BadParameter("a server is given twice", param_hint="--server")
+    return urls
 
 
 # Commands ---------------------------------------------------------------------------------

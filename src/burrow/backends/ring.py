@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from burrow.backends.base import Backend, Subscription
-from burrow.backends.ring_placement import Member, RingConfig, message_key, rendezvous
+from burrow.backends.ring_placement import Member, RingConfig
 from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
 from burrow.locality import caller_zone
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+from burrow.placement import message_key, rendezvous
 
 T = TypeVar("T")
 P = ParamSpec("P")

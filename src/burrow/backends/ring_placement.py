@@ -17,12 +17,12 @@ first live member of its order.
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from burrow.errors import InvalidRequest
+from burrow.placement import rendezvous
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +47,6 @@ class RingConfig:
         """The account's members in one zone, heaviest first."""
         in_zone = [m for m in self.members if m.zone == zone]
         return rendezvous(account, in_zone)[: self.replicas]
-
-
-def rendezvous(key: str, members: list[Member]) -> list[Member]:
-    """`members` ordered by their weight for `key`, heaviest first (ties by URL)."""
-    return sorted(members, key=lambda m: (-weight(key, m.url), m.url))
-
-
-def weight(key: str, url: str) -> int:
-    digest = hashlib.blake2b(f"{key}\x00{url}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-def message_key(account: str, queue: str, message_id: str) -> str:
-    # Separators that cannot occur in ids (see `Service.check_id`).
-    return f"{account}\x00{queue}\x00{message_id}"
 
 
 def load_ring(path: str | Path) -> RingConfig:

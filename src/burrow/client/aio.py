@@ -9,8 +9,9 @@ import httpx
 
 from burrow.client import calls
 from burrow.client.calls import Body
-from burrow.client.endpoint import Endpoint, QueueHandle
-from burrow.client.loops import Cursor, WorkOptions, WorkRun, WorkStats
+from burrow.client.endpoint import ClientBase, Endpoint, QueueHandle
+from burrow.client.loops import WorkOptions, WorkRun, WorkStats
+from burrow.client.routing import Raced, race
 from burrow.client.wire import Call, reaching
 from burrow.model import Draft, Message
 
@@ -32,45 +33,64 @@ def _operation(
     return operation
 
 
-class AsyncClient(Endpoint[httpx.AsyncClient]):
-    """The asyncio client: `async with AsyncClient(url, "account") as client:`.
-
-    Besides the friendly calls (`accounts()`, `queues()`, `queue(name)`, …), it
-    offers the operations of `burrow.backends.base.Backend` with the arguments
-    and documentation of `burrow.client.calls`, so that the `http` backend is a
-    thin adapter: nothing found raises `NoMatch` or `MessageNotFound`, every
-    failure is a `burrow.errors.BurrowError` (an unreachable server is
-    `BackendUnavailable`), `wait` long polls, and `detail` trims what comes
-    back (`Detail.NONE` returns `[]`).
-    """
+class AsyncEndpoint(Endpoint[httpx.AsyncClient]):
+    """One server of an `AsyncClient`."""
 
     def _connect(self, options: dict[str, Any]) -> httpx.AsyncClient:
         return httpx.AsyncClient(**options)
 
     async def send(self, call: Call[T]) -> T:
-        """Carry out one call (see `burrow.client.calls`)."""
+        """Carry out `call` on this server."""
         with reaching(self.url):
             response = await self._http.request(**call.request.arguments(self.timeout))
         return call.result(response)
 
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class AsyncClient(ClientBase[AsyncEndpoint]):
+    """The asyncio client: `async with AsyncClient(url, "account") as client:`.
+
+    `url` may be a list of servers (see docs/client-servers.md). Besides the
+    friendly calls (`accounts()`, `queues()`, `queue(name)`, …), it offers the
+    operations of `burrow.backends.base.Backend` with the arguments and
+    documentation of `burrow.client.calls`, so that the `http` backend is a
+    thin adapter: nothing found raises `NoMatch` or `MessageNotFound`, every
+    failure is a `burrow.errors.BurrowError` (an unreachable server is
+    `BackendUnavailable`), `wait` long polls, and `detail` trims what comes
+    back (`Detail.NONE` returns `[]`). Each of those goes to one server.
+    """
+
+    def _open(self, url: str) -> AsyncEndpoint:
+        return AsyncEndpoint(url, self.token, self.timeout, self._connections)
+
+    async def _race(self, probes: list[tuple[AsyncEndpoint, Call[bool]]], seconds: float) -> Raced:
+        return await race([server.send(call) for server, call in probes], seconds)
+
+    async def send(self, call: Call[T]) -> T:
+        """Carry out one call (see `burrow.client.calls`) on one server."""
+        return await self._router.send(call)
+
     async def accounts(self, limit: int | None = None, marker: str | None = None) -> list[str]:
         """Names of the accounts holding messages ([] if none)."""
-        return await self.send(self._calls.accounts(limit, marker))
+        return await self._operations.accounts(limit, marker)
 
     async def queues(self, limit: int | None = None, marker: str | None = None) -> list[str]:
         """Names of this account's queues holding messages ([] if none)."""
-        return await self.send(self._calls.queues(limit, marker))
+        return await self._operations.queues(limit, marker)
 
     async def delete(self) -> list[str]:
         """Delete every message of this account, hidden ones too; returns the queues emptied."""
-        return await self.send(self._calls.delete())
+        return await self._operations.delete()
 
     def queue(self, name: str) -> AsyncQueue:
         """A handle on one queue of this account (no I/O)."""
         return AsyncQueue(self, name)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for server in self.servers.all:
+            await server.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -98,12 +118,12 @@ class AsyncQueue(QueueHandle[AsyncClient]):
     async def put(
         self, body: Body, id: str | None = None, *, ttl: int | None = None, hide: int | None = None
     ) -> str:
-        """Create (or replace, by `id`) a message; the server picks the id if none is given."""
-        return await self._client.send(self._calls.put(body, id, ttl, hide))
+        """Create (or replace, by `id`) a message; without `id` one is made for it."""
+        return await self._operations.put(body, id, ttl, hide)
 
     async def put_many(self, items: Iterable[Body | Draft]) -> list[str]:
         """Insert a batch atomically; returns the ids in order."""
-        return await self._client.send(self._calls.put_many(items))
+        return await self._operations.put_many(items)
 
     async def get(
         self,
@@ -113,31 +133,31 @@ class AsyncQueue(QueueHandle[AsyncClient]):
         wait: int = 0,
     ) -> list[Message]:
         """Read messages without changing them ([] if none within `wait` seconds)."""
-        return await self._client.send(self._calls.get(limit, marker, match_hidden, wait))
+        return await self._operations.get(limit, marker, match_hidden, wait)
 
     async def get_one(self, id: str) -> Message:
         """One message by id, hidden or not; raises `MessageNotFound`."""
-        return await self._client.send(self._calls.get_one(id))
+        return await self._operations.get_one(id)
 
     async def claim(self, limit: int = 1, hide: int = 60, wait: int = 0) -> list[Message]:
         """Take up to `limit` visible messages, hiding them from others for `hide` seconds."""
-        return await self._client.send(self._calls.claim(limit, hide, wait))
+        return (await self._operations.claim(limit, hide, wait)).messages
 
     async def pop(self, limit: int = 1, wait: int = 0) -> list[Message]:
         """Delete and return up to `limit` visible messages."""
-        return await self._client.send(self._calls.pop(limit, wait))
+        return await self._operations.pop(limit, wait)
 
     async def update(self, id: str, *, ttl: int | None = None, hide: int | None = None) -> Message:
         """Change one message's attributes (e.g. extend or release a claim)."""
-        return await self._client.send(self._calls.update(id, ttl, hide))
+        return await self._operations.update(id, ttl, hide)
 
     async def delete(self, id: str) -> None:
         """Delete one message; raises `MessageNotFound`."""
-        await self._client.send(self._calls.delete(id))
+        await self._operations.delete(id)
 
     async def delete_all(self) -> list[str]:
         """Delete every message, hidden ones too; returns their ids."""
-        return await self._client.send(self._calls.delete_all())
+        return await self._operations.delete_all()
 
     async def work(
         self, func: Callable[[Message], Awaitable[object]], **options: Unpack[WorkOptions]
@@ -149,10 +169,11 @@ class AsyncQueue(QueueHandle[AsyncClient]):
         """
         run = WorkRun(self.account, self.name, **options)
         while count := run.next_claim():
-            for message in run.claimed(await self.claim(count, run.hide, run.wait)):
+            taken = await self._operations.claim(count, run.hide, run.wait)
+            for message in run.claimed(taken.messages):
                 with run.attempt(message):
                     await func(message)
-                    await self.delete(message.id)
+                    await self._operations.delete_taken(taken, message)
         return run.stats
 
     async def follow(
@@ -162,8 +183,7 @@ class AsyncQueue(QueueHandle[AsyncClient]):
 
         With `wait=0` it ends when it has caught up; otherwise it never ends.
         """
-        cursor = Cursor(marker, wait)
-        while not cursor.done:
-            found = await self.get(marker=cursor.marker, match_hidden=match_hidden, wait=wait)
-            for message in cursor.advance(found):
+        follow = self._operations.follow(wait, marker, match_hidden)
+        while not follow.done:
+            for message in await follow.next():
                 yield message

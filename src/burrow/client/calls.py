@@ -209,8 +209,7 @@ class QueueCalls:
         return Call(request, lambda _: id, _no_path)
 
     def put_many(self, items: Iterable[Body | Draft]) -> Call[list[str]]:
-        drafts = [i if isinstance(i, Draft) else Draft(as_bytes(i)) for i in items]
-        request = _put_batch(self.account, self.name, drafts)
+        request = _put_batch(self.account, self.name, [as_draft(item) for item in items])
         return Call(request, lambda response: [str(i) for i in read_json(response)], _no_path)
 
     def get(
@@ -218,6 +217,12 @@ class QueueCalls:
     ) -> Call[list[Message]]:
         filters = Filters(limit, marker, match_hidden)
         return or_empty(get_messages(self.account, self.name, filters, wait=wait))
+
+    def probe(self, marker: str | None, match_hidden: bool, wait: int) -> Call[bool]:
+        """Whether a message matches (long polling up to `wait`), without reading it."""
+        filters = Filters(1, marker, match_hidden)
+        call = get_messages(self.account, self.name, filters, wait=wait, detail=Detail.NONE)
+        return Call(call.request, lambda _: True, lambda: False)
 
     def get_one(self, message_id: str) -> Call[Message]:
         return get_message(self.account, self.name, message_id)
@@ -241,6 +246,11 @@ class QueueCalls:
             "DELETE", path(self.account, self.name), params(everything, detail=Detail.ID)
         )
         return Call(request, read_names, list)
+
+
+def as_draft(item: Body | Draft) -> Draft:
+    """A batch item as a `Draft` (a bare body gets no id or attributes)."""
+    return item if isinstance(item, Draft) else Draft(as_bytes(item))
 
 
 # Building blocks ---------------------------------------------------------------------------

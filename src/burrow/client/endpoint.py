@@ -1,7 +1,8 @@
-"""What the blocking and the asyncio client share: where, who, how long, which account."""
+"""What the blocking and the asyncio client share: their servers, who, how long, which account."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
@@ -9,7 +10,10 @@ import httpx
 
 from burrow import keys
 from burrow.client.calls import AccountCalls, QueueCalls
-from burrow.client.wire import client_options
+from burrow.client.operations import AccountOperations, QueueOperations
+from burrow.client.routing import L, Raced, Router
+from burrow.client.servers import Servers
+from burrow.client.wire import Call, client_options
 from burrow.errors import InvalidRequest
 
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
@@ -21,29 +25,59 @@ DEFAULT_TIMEOUT = 10.0
 class Endpoint(Generic[H]):
     """One Burrow server seen through an `httpx` client of type `H` (keep-alive pool).
 
-    `account` is the one the friendly calls (`queues()`, `queue(name)`) work on;
-    it may be left out for calls that name their account or span all of them.
-    `token` is sent as `X-Auth-Token`; `connections` caps the connections open at
-    once (each pending long poll holds one).
+    `connections` caps the connections open at once (each pending long poll holds one).
+    """
+
+    def __init__(self, url: str, token: str | None, timeout: float, connections: int) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._http: H = self._connect(client_options(self.url, token, timeout, connections))
+
+    def _connect(self, options: dict[str, Any]) -> H:
+        raise NotImplementedError
+
+
+class ClientBase(Generic[L]):
+    """A client of one Burrow server, or of several (see docs/client-servers.md).
+
+    `url` is one server's URL or a list of them. `account` is the one the
+    friendly calls (`queues()`, `queue(name)`) work on; it may be left out for
+    calls that name their account or span all of them. `token` is sent as
+    `X-Auth-Token`; `timeout` and `connections` apply to each server.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         account: str | None = None,
         *,
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connections: int = 100,
     ) -> None:
-        self.url = url.rstrip("/")
         self.timeout = timeout
         self.token = token
+        self._connections = connections
+        urls = [url] if isinstance(url, str) else list(url)
+        self.servers = Servers([self._open(each) for each in urls])
+        self._router = Router(self.servers, self._race)
         self._calls = AccountCalls(account)
-        self._http: H = self._connect(client_options(self.url, token, timeout, connections))
+        self._operations = AccountOperations(self._router, self._calls)
 
-    def _connect(self, options: dict[str, Any]) -> H:
+    def _open(self, url: str) -> L:
         raise NotImplementedError
+
+    async def _race(self, probes: list[tuple[L, Call[bool]]], seconds: float) -> Raced:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        """The (first) server's URL."""
+        return self.servers.all[0].url
+
+    @property
+    def urls(self) -> list[str]:
+        return [server.url for server in self.servers.all]
 
     @property
     def account(self) -> str:
@@ -52,22 +86,24 @@ class Endpoint(Generic[H]):
 
     def signed_url(self, path: str, methods: list[str], seconds: int = 3600) -> str:
         """A URL that lets anyone call `methods` below `path` (e.g. `/v1.0/acct/queue`)
-        for `seconds`, with no token: signed with this client's token, within its rights."""
+        for `seconds`, with no token: signed with this client's token, within its rights.
+        It points at the (first) server."""
         if self.token is None:
             raise InvalidRequest("signing a URL needs a client made with a token")
         query = keys.sign_with_token(self.token, methods, path, seconds)
         return f"{self.url}{path}?{urlencode(query)}"
 
 
-C = TypeVar("C", bound=Endpoint[Any])
+C = TypeVar("C", bound=ClientBase[Any])
 
 
 class QueueHandle(Generic[C]):
-    """What both queue handles hold: their client, and the calls of their queue."""
+    """What both queue handles hold: their client, and the operations of their queue."""
 
     def __init__(self, client: C, name: str) -> None:
         self._client = client
         self._calls = QueueCalls(client.account, name)
+        self._operations: QueueOperations[Any] = QueueOperations(client._router, self._calls)
 
     @property
     def account(self) -> str:

@@ -2,54 +2,87 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
+from burrow.client.aio import AsyncEndpoint
 from burrow.client.calls import Body
-from burrow.client.endpoint import Endpoint, QueueHandle
-from burrow.client.loops import Cursor, WorkOptions, WorkRun, WorkStats
+from burrow.client.endpoint import ClientBase, Endpoint, QueueHandle
+from burrow.client.loops import WorkOptions, WorkRun, WorkStats
+from burrow.client.routing import Raced, blocking, race
 from burrow.client.wire import Call, reaching
 from burrow.model import Draft, Message
 
 T = TypeVar("T")
 
 
-class Client(Endpoint[httpx.Client]):
-    """The blocking client: `with Client(url, "account") as client:`.
-
-    Errors are `burrow.errors.BurrowError`s; an unreachable server is
-    `BackendUnavailable`.
-    """
+class BlockingEndpoint(Endpoint[httpx.Client]):
+    """One server of a `Client`."""
 
     def _connect(self, options: dict[str, Any]) -> httpx.Client:
         return httpx.Client(**options)
 
-    def send(self, call: Call[T]) -> T:
-        """Carry out one call (see `burrow.client.calls`)."""
+    async def send(self, call: Call[T]) -> T:
+        """Carry out `call`, blocking: it never suspends (see `routing.blocking`)."""
         with reaching(self.url):
             response = self._http.request(**call.request.arguments(self.timeout))
         return call.result(response)
 
+    def close(self) -> None:
+        self._http.close()
+
+
+class Client(ClientBase[BlockingEndpoint]):
+    """The blocking client: `with Client(url, "account") as client:`.
+
+    `url` may be a list of servers (see docs/client-servers.md). Errors are
+    `burrow.errors.BurrowError`s; no server reachable is `BackendUnavailable`.
+    """
+
+    def _open(self, url: str) -> BlockingEndpoint:
+        return BlockingEndpoint(url, self.token, self.timeout, self._connections)
+
+    async def _race(
+        self, probes: list[tuple[BlockingEndpoint, Call[bool]]], seconds: float
+    ) -> Raced:
+        # Waiting on several servers at once takes an event loop: a short-lived one,
+        # with connections of its own, since a blocking request cannot be cancelled.
+        return asyncio.run(self._race_async([(s.url, call) for s, call in probes], seconds))
+
+    async def _race_async(self, probes: list[tuple[str, Call[bool]]], seconds: float) -> Raced:
+        twins = [AsyncEndpoint(url, self.token, self.timeout, 1) for url, _ in probes]
+        try:
+            return await race([t.send(c) for t, (_, c) in zip(twins, probes, strict=True)], seconds)
+        finally:
+            for twin in twins:
+                await twin.aclose()
+
+    def send(self, call: Call[T]) -> T:
+        """Carry out one call (see `burrow.client.calls`) on one server."""
+        return blocking(self._router.send(call))
+
     def accounts(self, limit: int | None = None, marker: str | None = None) -> list[str]:
         """Names of the accounts holding messages ([] if none)."""
-        return self.send(self._calls.accounts(limit, marker))
+        return blocking(self._operations.accounts(limit, marker))
 
     def queues(self, limit: int | None = None, marker: str | None = None) -> list[str]:
         """Names of this account's queues holding messages ([] if none)."""
-        return self.send(self._calls.queues(limit, marker))
+        return blocking(self._operations.queues(limit, marker))
 
     def delete(self) -> list[str]:
         """Delete every message of this account, hidden ones too; returns the queues emptied."""
-        return self.send(self._calls.delete())
+        return blocking(self._operations.delete())
 
     def queue(self, name: str) -> Queue:
         """A handle on one queue of this account (no I/O)."""
         return Queue(self, name)
 
     def close(self) -> None:
-        self._http.close()
+        for server in self.servers.all:
+            server.close()
 
     def __enter__(self) -> Self:
         return self
@@ -59,20 +92,28 @@ class Client(Endpoint[httpx.Client]):
 
 
 class Queue(QueueHandle[Client]):
-    """One queue of one account. Listings answer `[]` where nothing matched."""
+    """One queue of one account. Listings answer `[]` where nothing matched.
+
+    With several servers, where each call goes is in docs/client-servers.md.
+    """
 
     def put(
         self, body: Body, id: str | None = None, *, ttl: int | None = None, hide: int | None = None
     ) -> str:
-        """Create (or replace, by `id`) a message; the server picks the id if none is given.
+        """Create (or replace, by `id`) a message; returns its id.
 
-        Text bodies are sent as UTF-8; `ttl` and `hide` default to the server's.
+        Without `id`, the server makes one (with several servers, the client does,
+        to place the message). Text bodies are sent as UTF-8; `ttl` and `hide`
+        default to the server's.
         """
-        return self._client.send(self._calls.put(body, id, ttl, hide))
+        return blocking(self._operations.put(body, id, ttl, hide))
 
     def put_many(self, items: Iterable[Body | Draft]) -> list[str]:
-        """Insert a batch atomically (bodies, or `Draft`s with ids and attributes)."""
-        return self._client.send(self._calls.put_many(items))
+        """Insert a batch atomically (bodies, or `Draft`s with ids and attributes).
+
+        With several servers the whole batch goes where its first id is placed.
+        """
+        return blocking(self._operations.put_many(items))
 
     def get(
         self,
@@ -81,36 +122,40 @@ class Queue(QueueHandle[Client]):
         match_hidden: bool = False,
         wait: int = 0,
     ) -> list[Message]:
-        """Read messages without changing them, oldest first; long polls up to `wait` s."""
-        return self._client.send(self._calls.get(limit, marker, match_hidden, wait))
+        """Read messages without changing them, oldest first; long polls up to `wait` s.
+
+        With several servers, those of the first server that has any.
+        """
+        return blocking(self._operations.get(limit, marker, match_hidden, wait))
 
     def get_one(self, id: str) -> Message:
         """One message by id, hidden or not; raises `MessageNotFound`."""
-        return self._client.send(self._calls.get_one(id))
+        return blocking(self._operations.get_one(id))
 
     def claim(self, limit: int = 1, hide: int = 60, wait: int = 0) -> list[Message]:
         """Take up to `limit` visible messages and hide them for `hide` seconds.
 
         Concurrent claimers never get the same message. Delete it when done; if
-        not, it becomes visible again when `hide` runs out.
+        not, it becomes visible again when `hide` runs out. With several servers,
+        the messages come from one of them.
         """
-        return self._client.send(self._calls.claim(limit, hide, wait))
+        return blocking(self._operations.claim(limit, hide, wait)).messages
 
     def pop(self, limit: int = 1, wait: int = 0) -> list[Message]:
         """Delete and return up to `limit` visible messages."""
-        return self._client.send(self._calls.pop(limit, wait))
+        return blocking(self._operations.pop(limit, wait))
 
     def update(self, id: str, *, ttl: int | None = None, hide: int | None = None) -> Message:
         """Change one message's attributes (e.g. extend or release a claim); returns it."""
-        return self._client.send(self._calls.update(id, ttl, hide))
+        return blocking(self._operations.update(id, ttl, hide))
 
     def delete(self, id: str) -> None:
         """Delete one message, hidden or not; raises `MessageNotFound`."""
-        self._client.send(self._calls.delete(id))
+        blocking(self._operations.delete(id))
 
     def delete_all(self) -> list[str]:
         """Delete every message of the queue, hidden ones too; returns their ids."""
-        return self._client.send(self._calls.delete_all())
+        return blocking(self._operations.delete_all())
 
     def work(self, func: Callable[[Message], object], **options: Unpack[WorkOptions]) -> WorkStats:
         """Claim messages and call `func(message)` on each; delete it when that returns.
@@ -127,10 +172,11 @@ class Queue(QueueHandle[Client]):
         """
         run = WorkRun(self.account, self.name, **options)
         while count := run.next_claim():
-            for message in run.claimed(self.claim(count, run.hide, run.wait)):
+            taken = blocking(self._operations.claim(count, run.hide, run.wait))
+            for message in run.claimed(taken.messages):
                 with run.attempt(message):
                     func(message)
-                    self.delete(message.id)
+                    blocking(self._operations.delete_taken(taken, message))
         return run.stats
 
     def follow(
@@ -139,9 +185,9 @@ class Queue(QueueHandle[Client]):
         """Every message after `marker` (all if None), then each new one as it comes.
 
         A fan-out read: messages are not claimed or changed. With `wait=0` it ends
-        once it has caught up; otherwise it never ends.
+        once it has caught up; otherwise it never ends. With several servers it
+        keeps a marker on each (`marker` starts all of them).
         """
-        cursor = Cursor(marker, wait)
-        while not cursor.done:
-            found = self.get(marker=cursor.marker, match_hidden=match_hidden, wait=wait)
-            yield from cursor.advance(found)
+        follow = self._operations.follow(wait, marker, match_hidden)
+        while not follow.done:
+            yield from blocking(follow.next())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import functools
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, NoReturn, TypeVar
@@ -164,8 +166,15 @@ def client_options(
         "limits": httpx.Limits(max_connections=connections, max_keepalive_connections=100),
         # A plain-http server never uses TLS (no redirects are followed), and not
         # loading the CA bundle saves ~100 ms per client, i.e. per CLI command.
-        "verify": not url.startswith("http://"),
+        "verify": False if url.startswith("http://") else tls_context(),
     }
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every https client: loading the CA bundle takes ~100 ms, and
+    the blocking client opens short-lived clients for each wait on several servers."""
+    return httpx.create_ssl_context()
 
 
 # Bodies --------------------------------------------------------------------------------

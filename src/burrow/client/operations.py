@@ -1,0 +1,148 @@
+"""The client's operations over its servers, shared by the blocking and asyncio clients.
+
+`calls` says what each operation sends; this module says which servers it goes
+to (see docs/client-servers.md). With one server every operation is the one
+call it always was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterable
+from typing import Generic
+
+from burrow.client.calls import AccountCalls, Body, QueueCalls, as_draft
+from burrow.client.loops import Cursor
+from burrow.client.routing import L, Router, Taken
+from burrow.client.wire import Call
+from burrow.ids import new_id
+from burrow.model import Draft, Message
+from burrow.placement import message_key
+
+
+def merged(answers: list[list[str]], limit: int | None = None) -> list[str]:
+    """Names from several servers: in server order, each once, at most `limit`."""
+    return list(dict.fromkeys(itertools.chain.from_iterable(answers)))[:limit]
+
+
+class AccountOperations(Generic[L]):
+    """Behind `Client` / `AsyncClient`: listings merge all servers, deletes reach each."""
+
+    def __init__(self, router: Router[L], calls: AccountCalls) -> None:
+        self._router = router
+        self._calls = calls
+
+    async def accounts(self, limit: int | None, marker: str | None) -> list[str]:
+        return merged(await self._router.each(self._calls.accounts(limit, marker)), limit)
+
+    async def queues(self, limit: int | None, marker: str | None) -> list[str]:
+        return merged(await self._router.each(self._calls.queues(limit, marker)), limit)
+
+    async def delete(self) -> list[str]:
+        return merged(await self._router.each(self._calls.delete(), every=True))
+
+
+class QueueOperations(Generic[L]):
+    """Behind `Queue` / `AsyncQueue`: writes placed by id, reads from any server."""
+
+    def __init__(self, router: Router[L], calls: QueueCalls) -> None:
+        self._router = router
+        self._calls = calls
+        # Several servers: the client makes the ids, to place each message, and
+        # so that a write retried after a lost answer replaces, not duplicates.
+        self._own_ids = not router.servers.single
+
+    def _key(self, message_id: str | None) -> str:
+        return message_key(self._calls.account, self._calls.name, message_id or "")
+
+    async def put(self, body: Body, id: str | None, ttl: int | None, hide: int | None) -> str:
+        if id is None and self._own_ids:
+            id = new_id()
+        return await self._router.placed(self._key(id), self._calls.put(body, id, ttl, hide))
+
+    async def put_many(self, items: Iterable[Body | Draft]) -> list[str]:
+        drafts = [as_draft(item) for item in items]
+        if self._own_ids:
+            drafts = [d if d.id else dataclasses.replace(d, id=new_id()) for d in drafts]
+        first = drafts[0].id if drafts else None
+        return await self._router.placed(self._key(first), self._calls.put_many(drafts))
+
+    async def get(
+        self, limit: int | None, marker: str | None, match_hidden: bool, wait: int
+    ) -> list[Message]:
+        taken = await self._router.take(
+            lambda _, seconds: self._calls.get(limit, marker, match_hidden, seconds),
+            lambda _, seconds: self._calls.probe(marker, match_hidden, seconds),
+            wait,
+        )
+        return taken.messages
+
+    async def claim(self, limit: int, hide: int, wait: int) -> Taken[L]:
+        return await self._router.take(
+            lambda _, seconds: self._calls.claim(limit, hide, seconds), self._visible, wait
+        )
+
+    async def pop(self, limit: int, wait: int) -> list[Message]:
+        taken = await self._router.take(
+            lambda _, seconds: self._calls.pop(limit, seconds), self._visible, wait
+        )
+        return taken.messages
+
+    def _visible(self, _: L, seconds: int) -> Call[bool]:
+        return self._calls.probe(None, False, seconds)
+
+    async def get_one(self, message_id: str) -> Message:
+        return await self._router.find(self._key(message_id), self._calls.get_one(message_id))
+
+    async def update(self, message_id: str, ttl: int | None, hide: int | None) -> Message:
+        call = self._calls.update(message_id, ttl, hide)
+        return await self._router.find(self._key(message_id), call)
+
+    async def delete(self, message_id: str) -> None:
+        await self._router.find(self._key(message_id), self._calls.delete(message_id))
+
+    async def delete_taken(self, taken: Taken[L], message: Message) -> None:
+        """Delete a claimed message on the server it was claimed from."""
+        await self._router.to(taken.where, self._calls.delete(message.id))
+
+    async def delete_all(self) -> list[str]:
+        return merged(await self._router.each(self._calls.delete_all(), every=True))
+
+    def follow(self, wait: int, marker: str | None, match_hidden: bool) -> Follow[L]:
+        return Follow(self._router, self._calls, wait, marker, match_hidden)
+
+
+class Follow(Generic[L]):
+    """A fan-out reader over every server, with a cursor (its own marker) on each."""
+
+    def __init__(
+        self,
+        router: Router[L],
+        calls: QueueCalls,
+        wait: int,
+        marker: str | None,
+        match_hidden: bool,
+    ) -> None:
+        self._router = router
+        self._calls = calls
+        self._wait = wait
+        self._match_hidden = match_hidden
+        self._cursors = {server.url: Cursor(marker, wait) for server in router.servers.all}
+        self.done = False
+        """Set once a read without long polling found nothing new anywhere."""
+
+    async def next(self) -> list[Message]:
+        """The new messages of one server (or [] after a wait with none)."""
+        taken = await self._router.take(self._read, self._probe, self._wait)
+        cursor = self._cursors[taken.where.url]
+        fresh = cursor.advance(taken.messages)
+        self.done = cursor.done
+        return fresh
+
+    def _read(self, server: L, seconds: int) -> Call[list[Message]]:
+        marker = self._cursors[server.url].marker
+        return self._calls.get(None, marker, self._match_hidden, seconds)
+
+    def _probe(self, server: L, seconds: int) -> Call[bool]:
+        return self._calls.probe(self._cursors[server.url].marker, self._match_hidden, seconds)
