@@ -1,7 +1,7 @@
 """The v1.0 REST API over HTTP against real server processes, one per kind of storage.
 
 Every test runs against a server on the memory backend and on the shared engines
-(Redis Cluster here; the embedded SQLite default has tests of its own in
+(Redis Cluster, PostgreSQL; the embedded SQLite default has tests of its own in
 test_server.py and test_sqlite.py)."""
 
 from __future__ import annotations
@@ -14,11 +14,25 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.engines.postgres import TEMPLATE, PostgresCluster
 from tests.engines.redis import Deployment
 from tests.servers import BurrowServer
 
-ENGINES = ["memory", "redis-cluster"]
-ENGINE_FIXTURES = {"redis-cluster": "redis_cluster"}  # session fixtures giving a Deployment
+ENGINES = ["memory", "redis-cluster", "postgres"]
+
+
+def redis_cluster_url(request: pytest.FixtureRequest) -> str:
+    deployment: Deployment = request.getfixturevalue("redis_cluster")
+    return deployment.cluster_url
+
+
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    cluster: PostgresCluster = request.getfixturevalue("postgres_server")
+    cluster.execute(f"CREATE DATABASE burrow_api TEMPLATE {TEMPLATE}")
+    return cluster.url("burrow_api")
+
+
+ENGINE_URLS = {"redis-cluster": redis_cluster_url, "postgres": postgres_url}
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -29,8 +43,8 @@ def engine_server(
     if request.param == "memory":
         yield request.getfixturevalue("server_url")
         return
-    deployment: Deployment = request.getfixturevalue(ENGINE_FIXTURES[request.param])
-    server = BurrowServer(tmp_path_factory.mktemp("api"), deployment.cluster_url).start()
+    backend = ENGINE_URLS[request.param](request)
+    server = BurrowServer(tmp_path_factory.mktemp("api"), backend).start()
     yield server.url
     server.kill()
 
