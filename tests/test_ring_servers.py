@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from burrow.client import Client
 from tests.servers import BurrowServer
 from tests.test_ring import ring_file
 
@@ -124,3 +125,24 @@ def test_killing_a_server_under_load_loses_nothing_acknowledged(zones: Zones) ->
     assert set(consumed) == {f"job-{i:03}" for i in range(300)}
     duplicates = len(consumed) - len(set(consumed))
     print(f"duplicates after a kill -9 and restart: {duplicates}")
+
+
+def test_clients_given_both_proxies_carry_on_when_one_dies(zones: Zones) -> None:
+    proxies = [zones.proxies["az1"].url, zones.proxies["az2"].url]
+    # The client says it is in az1: whichever proxy answers serves az1's servers, so
+    # what went through the proxy that died is still there for the other one.
+    with Client(proxies, "acct", zone="az1") as client:
+        queue = client.queue("jobs")
+        sent = [queue.put(b"before", id=f"before-{i}") for i in range(20)]
+        zones.proxies["az1"].kill()
+        sent += [queue.put(b"after", id=f"after-{i}") for i in range(20)]
+        received: list[str] = []
+        for _ in range(20):  # bounded
+            claimed = queue.claim(limit=10, hide=60, wait=1)
+            for message in claimed:
+                received.append(message.id)
+                queue.delete(message.id)
+            if set(received) == set(sent):
+                break
+    assert set(received) == set(sent)
+    assert sum(api_lines(s) for s in zones.servers["az2"]) == 0

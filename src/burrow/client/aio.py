@@ -63,7 +63,7 @@ class AsyncClient(ClientBase[AsyncEndpoint]):
     """
 
     def _open(self, url: str) -> AsyncEndpoint:
-        return AsyncEndpoint(url, self.token, self.timeout, self._connections)
+        return AsyncEndpoint(url, self.headers, self.timeout, self._connections)
 
     async def _race(self, probes: list[tuple[AsyncEndpoint, Call[bool]]], seconds: float) -> Raced:
         return await race([server.send(call) for server, call in probes], seconds)

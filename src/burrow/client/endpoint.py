@@ -13,7 +13,7 @@ from burrow.client.calls import AccountCalls, QueueCalls
 from burrow.client.operations import AccountOperations, QueueOperations
 from burrow.client.routing import L, Raced, Router
 from burrow.client.servers import Servers
-from burrow.client.wire import Call, client_options
+from burrow.client.wire import Call, client_options, headers
 from burrow.errors import InvalidRequest
 
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
@@ -28,10 +28,10 @@ class Endpoint(Generic[H]):
     `connections` caps the connections open at once (each pending long poll holds one).
     """
 
-    def __init__(self, url: str, token: str | None, timeout: float, connections: int) -> None:
+    def __init__(self, url: str, sent: dict[str, str], timeout: float, connections: int) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._http: H = self._connect(client_options(self.url, token, timeout, connections))
+        self._http: H = self._connect(client_options(self.url, sent, timeout, connections))
 
     def _connect(self, options: dict[str, Any]) -> H:
         raise NotImplementedError
@@ -43,7 +43,9 @@ class ClientBase(Generic[L]):
     `url` is one server's URL or a list of them. `account` is the one the
     friendly calls (`queues()`, `queue(name)`) work on; it may be left out for
     calls that name their account or span all of them. `token` is sent as
-    `X-Auth-Token`; `timeout` and `connections` apply to each server.
+    `X-Auth-Token`; `zone`, the caller's zone, as `X-Burrow-Zone` (ring proxies
+    then prefer that zone's servers, whichever proxy answers); `timeout` and
+    `connections` apply to each server.
     """
 
     def __init__(
@@ -52,11 +54,13 @@ class ClientBase(Generic[L]):
         account: str | None = None,
         *,
         token: str | None = None,
+        zone: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connections: int = 100,
     ) -> None:
         self.timeout = timeout
         self.token = token
+        self.headers = headers(token, zone)
         self._connections = connections
         urls = [url] if isinstance(url, str) else list(url)
         self.servers = Servers([self._open(each) for each in urls])

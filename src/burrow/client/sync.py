@@ -43,7 +43,7 @@ class Client(ClientBase[BlockingEndpoint]):
     """
 
     def _open(self, url: str) -> BlockingEndpoint:
-        return BlockingEndpoint(url, self.token, self.timeout, self._connections)
+        return BlockingEndpoint(url, self.headers, self.timeout, self._connections)
 
     async def _race(
         self, probes: list[tuple[BlockingEndpoint, Call[bool]]], seconds: float
@@ -53,7 +53,7 @@ class Client(ClientBase[BlockingEndpoint]):
         return asyncio.run(self._race_async([(s.url, call) for s, call in probes], seconds))
 
     async def _race_async(self, probes: list[tuple[str, Call[bool]]], seconds: float) -> Raced:
-        twins = [AsyncEndpoint(url, self.token, self.timeout, 1) for url, _ in probes]
+        twins = [AsyncEndpoint(url, self.headers, self.timeout, 1) for url, _ in probes]
         try:
             return await race([t.send(c) for t, (_, c) in zip(twins, probes, strict=True)], seconds)
         finally:

@@ -149,18 +149,23 @@ def params(
     return out
 
 
-def headers(token: str | None) -> dict[str, str]:
-    """Headers every request of a client carries."""
-    return {"Accept": JSON} if token is None else {"Accept": JSON, "X-Auth-Token": token}
+def headers(token: str | None, zone: str | None = None) -> dict[str, str]:
+    """Headers every request of a client carries: its token, and the zone it is in."""
+    found = {"Accept": JSON}
+    if token is not None:
+        found["X-Auth-Token"] = token
+    if zone is not None:
+        found["X-Burrow-Zone"] = zone
+    return found
 
 
 def client_options(
-    url: str, token: str | None, timeout: float, connections: int = 100
+    url: str, sent: dict[str, str], timeout: float, connections: int = 100
 ) -> dict[str, Any]:
     """Keyword arguments for `httpx.Client` / `httpx.AsyncClient` talking to `url`."""
     return {
         "base_url": url,
-        "headers": headers(token),
+        "headers": sent,
         "timeout": timeout,
         # Long polls each hold a connection for their whole wait.
         "limits": httpx.Limits(max_connections=connections, max_keepalive_connections=100),
