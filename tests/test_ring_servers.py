@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from burrow.backends import open_backend
+from burrow.backends.ring import RingBackend
 from burrow.client import Client
+from burrow.model import ALL_ITEMS, NewMessage
+from burrow.placement import message_key, rendezvous
 from tests.servers import BurrowServer
 from tests.test_ring import ring_file
 
@@ -146,3 +151,32 @@ def test_clients_given_both_proxies_carry_on_when_one_dies(zones: Zones) -> None
                 break
     assert set(received) == set(sent)
     assert sum(api_lines(s) for s in zones.servers["az2"]) == 0
+
+
+async def test_a_rewrite_after_a_failover_leaves_one_copy(zones: Zones, tmp_path: Path) -> None:
+    """The rule: a PUT goes to the first live member of its id's order; a listing that
+    meets two copies keeps the one earliest in that order and deletes the other."""
+    az1 = zones.servers["az1"]
+    path = ring_file(tmp_path / "inner.toml", [(s.url, "az1") for s in az1])
+    ring = open_backend(f"ring:///{path}")
+    assert isinstance(ring, RingBackend)
+    async with ring, httpx.AsyncClient() as http:
+        order = rendezvous(message_key("acct", "q", "x"), ring.config.members)
+        first, second = (next(s for s in az1 if s.url == m.url) for m in order[:2])
+        first.kill()
+        assert await ring.put_message("acct", "q", NewMessage("x", b"old", 600, 0)) is True
+        assert (await http.get(f"{second.url}/v1.0/acct/q/x")).json()["body"] == "old"
+        zones.restart("az1", az1.index(first))
+        for _ in range(100):  # the proxy probes it back within a second or so
+            if all(m["state"] == "up" for m in (await ring.health())["members"]):
+                break
+            await asyncio.sleep(0.05)
+        assert await ring.put_message("acct", "q", NewMessage("x", b"new", 600, 0)) is True
+        listed = await ring.get_messages("acct", "q", ALL_ITEMS)
+        assert [(m.id, m.body) for m in listed] == [("x", b"new")]
+        assert (await ring.get_message("acct", "q", "x")).body == b"new"
+        for _ in range(100):  # the stale copy is deleted in the background
+            if (await http.get(f"{second.url}/v1.0/acct/q/x")).status_code == 404:
+                break
+            await asyncio.sleep(0.05)
+        assert (await http.get(f"{second.url}/v1.0/acct/q/x")).status_code == 404

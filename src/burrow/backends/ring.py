@@ -31,7 +31,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.ring_placement import Member, RingConfig
-from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
+from burrow.errors import BackendUnavailable, BurrowError, MessageNotFound, NoMatch
 from burrow.locality import caller_zone
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 from burrow.placement import message_key, rendezvous
@@ -80,6 +80,7 @@ class RingBackend(Backend):
         self._states = {m: MemberState(m, open_member(m.url)) for m in config.members}
         self._prober: asyncio.Task[None] | None = None
         self._subscriptions: set[_RingSubscription] = set()
+        self._repairs: set[asyncio.Future[None]] = set()  # read repairs under way
 
     async def open(self) -> None:
         for state in self._states.values():
@@ -89,6 +90,8 @@ class RingBackend(Backend):
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
             subscription.interrupt()
+        for repair in list(self._repairs):
+            repair.cancel()
         if self._prober is not None:
             self._prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -239,21 +242,53 @@ class RingBackend(Backend):
     # Messages in a queue --------------------------------------------------------------
 
     async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        return await self._through(
+        found = await self._through(
             account, queue, filters, lambda b, f: b.get_messages(account, queue, f)
         )
+        return self._repaired(account, queue, found)
+
+    def _repaired(
+        self, account: str, queue: str, found: list[tuple[MemberState, Message]]
+    ) -> list[Message]:
+        """Listed messages with one copy per id: the one earliest in the id's order.
+
+        Two copies of an id exist when it was written to a fallback member while its
+        first choice was down, then written again once that was back. The other
+        copies are stale: they are dropped from the answer and deleted (read repair).
+        """
+        holders: dict[str, list[MemberState]] = {}
+        for state, message in found:
+            holders.setdefault(message.id, []).append(state)
+        keep: dict[str, MemberState] = {}
+        for message_id, states in holders.items():
+            best = self._for_id(states, account, queue, message_id)[0]
+            keep[message_id] = best
+            for stale in (s for s in states if s is not best):
+                self._background(stale.backend.delete_message(account, queue, message_id))
+        return [m for state, m in found if keep[m.id] is state]
+
+    def _background(self, work: Awaitable[object]) -> None:
+        async def quietly() -> None:
+            with contextlib.suppress(BurrowError):
+                await work
+
+        task = asyncio.ensure_future(quietly())
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
 
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
-        return await self._through(
+        found = await self._through(
             account, queue, filters, lambda b, f: b.update_messages(account, queue, attributes, f)
         )
+        return [message for _, message in found]
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        return await self._through(
+        found = await self._through(
             account, queue, filters, lambda b, f: b.delete_messages(account, queue, f)
         )
+        return [message for _, message in found]
 
     async def _through(
         self,
@@ -261,22 +296,24 @@ class RingBackend(Backend):
         queue: str,
         filters: Filters,
         call: Callable[[Backend, Filters], Awaitable[list[Message]]],
-    ) -> list[Message]:
-        """Apply `call` member after member, in the listing order, until `limit` is reached."""
+    ) -> list[tuple[MemberState, Message]]:
+        """Apply `call` member after member, in the listing order, until `limit` is reached.
+
+        Returns what each member answered, with the member."""
         members = self.live_set(account)
         start, marker = 0, None
         if filters.marker is not None:
             holder = await self._find(members, account, queue, filters.marker)
             if holder is not None:
                 start, marker = members.index(holder), filters.marker
-        found: list[Message] = []
+        found: list[tuple[MemberState, Message]] = []
         for state in members[start:]:
             left = None if filters.limit is None else filters.limit - len(found)
             if left == 0:
                 break
             own = Filters(left, marker if state is members[start] else None, filters.match_hidden)
             try:
-                found += await self._on(state, call, own)
+                found += [(state, m) for m in await self._on(state, call, own)]
             except (NoMatch, BackendUnavailable):
                 pass  # nothing there, or down: its messages wait for it
         if not found:
