@@ -29,7 +29,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, cast
 
@@ -48,13 +48,14 @@ class LoadError(Exception):
 class _HttpClientProtocol(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection with at most one request in flight."""
 
-    __slots__ = ("_buf", "_closed", "_waiter", "transport")
+    __slots__ = ("_buf", "_closed", "_waiter", "announced_close", "transport")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._buf = b""
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._closed = False
+        self.announced_close = False  # the server said `Connection: close`: not a failure
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,7 +87,8 @@ class _HttpClientProtocol(asyncio.Protocol):
         self._buf = buf[used:] if used < len(buf) else b""
         self._waiter = None
         if close:
-            self._closed = True
+            # Close at once: gunicorn's sync worker lingers until it sees our FIN.
+            self._closed = self.announced_close = True
             if self.transport is not None:
                 self.transport.close()
         if not waiter.done():
@@ -121,6 +123,8 @@ class _HttpClientProtocol(asyncio.Protocol):
 
 _CL = b"\r\ncontent-length: "
 _CL_LEN = len(_CL)
+_CLOSE = b"\r\nconnection: close"
+_CLOSE_GUNICORN = b"\r\nConnection: close"
 
 
 def _parse_response(buf: bytes) -> tuple[int, bytes, int, bool] | None:
@@ -137,10 +141,10 @@ def _parse_response(buf: bytes) -> tuple[int, bytes, int, bool] | None:
         raise LoadError(f"bad status line: {buf[:40]!r}")
     status = int(buf[9:12])
     start = end + 4
-    # Fast path: lower-case header names, as uvicorn (ASGI) writes them.
+    # Fast path: a lower-case Content-Length, as uvicorn (ASGI) and falcon write it.
     i = buf.find(_CL, 0, end)
     if i >= 0:
-        close = buf.find(b"\r\nconnection: close", 0, end) >= 0
+        close = buf.find(_CLOSE, 0, end) >= 0 or buf.find(_CLOSE_GUNICORN, 0, end) >= 0
         if status == 204 or status == 304 or 100 <= status < 200:
             return status, b"", start, close
         j = buf.find(b"\r", i + _CL_LEN)
@@ -149,7 +153,7 @@ def _parse_response(buf: bytes) -> tuple[int, bytes, int, bool] | None:
             return None
         return status, buf[start:stop], stop, close
     head = buf[:end].lower()
-    close = b"\r\nconnection: close" in head
+    close = _CLOSE in head
     if status == 204 or status == 304 or 100 <= status < 200:
         return status, b"", start, close
     i = head.find(b"\r\ncontent-length:")
@@ -244,14 +248,18 @@ def _ok(status: int, expect: int | tuple[int, ...]) -> bool:
 class Connection:
     """What a workload step sees: send a pre-built request, get (status, body)."""
 
-    __slots__ = ("_host", "_port", "_proto", "_rec", "reconnects")
+    __slots__ = ("_host", "_port", "_proto", "_rec", "_reopen_every", "_sent", "reconnects")
 
-    def __init__(self, host: str, port: int, rec: Recorder) -> None:
+    def __init__(
+        self, host: str, port: int, rec: Recorder, reopen_every: int | None = None
+    ) -> None:
         self._host = host
         self._port = port
         self._rec = rec
         self._proto: _HttpClientProtocol | None = None
-        self.reconnects = 0
+        self._reopen_every = reopen_every
+        self._sent = 0  # requests on the current connection
+        self.reconnects = 0  # connections lost without the server announcing it
 
     async def _connect(self) -> _HttpClientProtocol:
         loop = asyncio.get_running_loop()
@@ -264,12 +272,17 @@ class Connection:
 
         Returns (status, body); status 0 means a connection/protocol error (recorded).
         """
+        t0 = time.perf_counter()  # a reconnect is part of the request's latency
         proto = self._proto
+        if proto is not None and self._sent == self._reopen_every:
+            proto.close()  # planned, not a failure
+            proto = None
         if proto is None or not proto.usable:
             if self.reconnects >= MAX_RECONNECTS:
                 raise LoadError("too many reconnects")
-            if proto is not None:
+            if proto is not None and not proto.announced_close:
                 self.reconnects += 1
+            self._sent = 0
             try:
                 proto = self._proto = await self._connect()
             except (OSError, TimeoutError) as exc:
@@ -278,7 +291,7 @@ class Connection:
                 await asyncio.sleep(0.05)
                 return 0, b""
         rec = self._rec
-        t0 = time.perf_counter()
+        self._sent += 1
         try:
             status, body = await proto.send(raw)
         except LoadError:
@@ -363,11 +376,15 @@ async def run_load(
     warmup: float,
     duration: float,
     max_steps: int = 50_000_000,
-    server_pid: int | None = None,
+    server_pids: Sequence[int] = (),
+    reopen_every: int | None = None,
 ) -> LoadResult:
     """Run `workload` on `concurrency` connections: `warmup` s uncounted, then `duration` s.
 
     With several ports (several servers), connection i goes to port i mod their number.
+    `server_pids` are the server's processes (with their children) whose CPU use is
+    reported; with `reopen_every`, each connection is replaced after that many requests
+    (so that a pre-forking server's workers share the connections).
 
     Every connection loop is bounded by the clock and by `max_steps`; connections still
     stuck on a response SHUTDOWN_GRACE seconds after the window closes are cancelled and
@@ -382,7 +399,7 @@ async def run_load(
     ports = port if isinstance(port, list) else [port]
 
     async def worker(idx: int) -> None:
-        conn = Connection(host, ports[idx % len(ports)], rec)
+        conn = Connection(host, ports[idx % len(ports)], rec, reopen_every)
         try:
             seq = 0
             while not stop and seq < max_steps:
@@ -398,12 +415,12 @@ async def run_load(
         await asyncio.sleep(warmup)
         rec.measuring = True
         t_start = time.perf_counter()
-        cpu_start, srv_start = time.process_time(), process_cpu_seconds(server_pid)
+        cpu_start, srv_start = time.process_time(), process_cpu_seconds(server_pids)
         busy_start = machine_busy_seconds()
         await asyncio.sleep(duration)
         rec.measuring = False
         measured = time.perf_counter() - t_start
-        cpu_used, srv_end = time.process_time() - cpu_start, process_cpu_seconds(server_pid)
+        cpu_used, srv_end = time.process_time() - cpu_start, process_cpu_seconds(server_pids)
         busy_end = machine_busy_seconds()
         stop = True
         _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
@@ -444,16 +461,33 @@ async def run_load(
     )
 
 
-def process_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds of process `pid` (Linux /proc), None if unknown."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (Linux /proc), e.g. a gunicorn master's workers."""
+    tree: list[int] = []
+    todo = [pid]
+    while todo and len(tree) < 1000:
+        current = todo.pop()
+        tree.append(current)
+        with contextlib.suppress(OSError, ValueError):
+            with open(f"/proc/{current}/task/{current}/children", "rb") as f:
+                todo.extend(int(child) for child in f.read().split())
+    return tree
+
+
+def process_cpu_seconds(pids: Sequence[int]) -> float | None:
+    """User + system CPU seconds of `pids` and their descendants (Linux /proc).
+
+    None if unknown (none of them could be read)."""
+    total, seen = 0, 0
+    for pid in {p for top in pids for p in process_tree(top)}:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            seen += 1
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+    return total / os.sysconf("SC_CLK_TCK") if seen else None
 
 
 def machine_busy_seconds() -> float | None:
@@ -480,8 +514,8 @@ def install_uvloop() -> str:
 # --------------------------------------------------------------------------- CLI
 
 
-class _FixedRequest:
-    """A workload issuing the same request forever (CLI generic mode)."""
+class FixedRequest:
+    """A workload issuing the same request forever, crediting `msgs` per expected answer."""
 
     def __init__(self, raw: bytes, expect: int, msgs: int) -> None:
         self.raw = raw
@@ -525,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = build_request(
             args.method, args.path, f"{args.host}:{args.port}", b"x" * args.body_size
         )
-        workload = _FixedRequest(raw, args.expect, 1)
+        workload = FixedRequest(raw, args.expect, 1)
 
     result = asyncio.run(
         run_load(args.host, args.port, workload, args.concurrency, args.warmup, args.duration)

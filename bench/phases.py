@@ -4,6 +4,9 @@ Each phase is a workload (see `loadgen.Workload`) built for one account and queu
 phases never see each other's messages. A step credits each message it moved (put,
 claimed-and-deleted, or popped) as the response that moved it arrives, with
 `conn.credit(n)`; that is what `msgs/s` counts.
+
+An `Api` bundles one wire protocol's phases with the unmeasured requests around them
+(readiness, prefill, cleanup): `BURROW` here, `ZAQAR` in `zaqar_phases.py`.
 """
 
 from __future__ import annotations
@@ -76,15 +79,21 @@ class PutBatch:
             conn.credit(self.size)
 
 
-class _Draining:
-    """Shared by the claim phases: counts calls that found the queue empty."""
+class Draining:
+    """Shared by the claim phases: counts calls that found the queue empty.
+
+    A non-empty answer has status `ok` and a JSON list of messages, or an object
+    holding that list under `key`."""
+
+    ok = 200
+    key: str | None = None
 
     def __init__(self) -> None:
         self.empty = 0
         self.bad_body = 0
 
     def _items(self, status: int, body: bytes) -> list[dict[str, object]]:
-        if status != 200:
+        if status != self.ok:
             if status in (204, 404):
                 self.empty += 1
             return []
@@ -93,13 +102,17 @@ class _Draining:
         except orjson.JSONDecodeError:
             self.bad_body += 1
             return []
+        if self.key is not None and isinstance(items, dict):
+            items = items.get(self.key)
         if not isinstance(items, list):
             self.bad_body += 1
             return []
+        if not items:
+            self.empty += 1
         return items
 
 
-class ClaimDelete(_Draining):
+class ClaimDelete(Draining):
     """`POST /v1.0/{a}/{q}?limit=10&hide=60&detail=all` → 200 list; then DELETE each (204)."""
 
     def __init__(self, host: str, account: str, queue: str, limit: int = BATCH) -> None:
@@ -122,13 +135,17 @@ class ClaimDelete(_Draining):
                 conn.credit(1)
 
 
-class ClaimPop(_Draining):
+class ClaimPop(Draining):
     """`DELETE /v1.0/{a}/{q}?limit=10&detail=all` → 200 list of the deleted messages."""
 
     def __init__(self, host: str, account: str, queue: str, limit: int = BATCH) -> None:
         super().__init__()
+        self.raw = self.pop_request(host, account, queue, limit)
+
+    @staticmethod
+    def pop_request(host: str, account: str, queue: str, limit: int) -> bytes:
         target = f"/v1.0/{_q(account)}/{_q(queue)}?limit={limit}&detail=all"
-        self.raw = _head("DELETE", target, host, None)
+        return _head("DELETE", target, host, None)
 
     async def step(self, conn: Connection, worker: int, seq: int) -> None:
         status, body = await conn.request(self.raw, 200)
@@ -164,6 +181,36 @@ PHASES: dict[str, PhaseSpec] = {
 # --------------------------------------------------------------------------- setup helpers
 
 
+@dataclass(frozen=True)
+class Api:
+    """One wire protocol: its phases, and the unmeasured requests around them.
+
+    Each request builder takes the Host header first; `fill` and `cleanup` also take
+    the account (Zaqar: project) and queue."""
+
+    phases: dict[str, PhaseSpec]
+    ping: Callable[[str], bytes]  # answered 200 or 204 once the server is up
+    fill: Callable[[str, str, str, int], bytes]  # puts n messages (PREFILL_TTL) → 201
+    cleanup: Callable[[str, str, str], bytes]  # deletes what a row left → 200/204/404
+    fill_batch: int = 500  # messages per prefill request
+
+
+def _burrow_fill(host: str, account: str, queue: str, n: int) -> bytes:
+    target = f"/v1.0/{_q(account)}/{_q(queue)}?ttl={PREFILL_TTL}"
+    return build_request("PUT", target, host, batch_body(n), "application/json")
+
+
+BURROW = Api(
+    phases=PHASES,
+    ping=lambda host: _head("GET", "/", host, None),
+    fill=_burrow_fill,
+    # The whole account: the queue and anything else a row made.
+    cleanup=lambda host, account, queue: _head("DELETE", f"/v1.0/{_q(account)}", host, None),
+)
+
+READY = (200, 204)  # what `Api.ping` answers when the server is up
+
+
 async def one_request(host: str, port: int, raw: bytes, seconds: float = 30.0) -> tuple[int, bytes]:
     """A single unmeasured request on a fresh connection (status 0 on failure)."""
     conn = Connection(host, port, Recorder())
@@ -177,22 +224,21 @@ async def one_request(host: str, port: int, raw: bytes, seconds: float = 30.0) -
 
 
 async def prefill(
+    api: Api,
     host: str,
     port: int,
     account: str,
     queue: str,
     count: int,
-    batch: int = 500,
     connections: int = 4,
     time_limit: float = 120.0,
 ) -> tuple[int, float, dict[str, int]]:
-    """Insert `count` messages with batch PUTs; bounded by count and `time_limit`.
+    """Insert `count` messages with batch requests; bounded by count and `time_limit`.
 
     Returns (messages inserted, seconds taken, failures by status).
     """
-    host_header = f"{host}:{port}"
-    target = f"/v1.0/{_q(account)}/{_q(queue)}?ttl={PREFILL_TTL}"
-    raw = build_request("PUT", target, host_header, batch_body(batch), "application/json")
+    batch = api.fill_batch
+    raw = api.fill(f"{host}:{port}", account, queue, batch)
     rec = Recorder()
     remaining = [(count + batch - 1) // batch]
     inserted = [0]
@@ -220,8 +266,10 @@ async def prefill(
     return inserted[0], time.perf_counter() - t0, dict(rec.warmup_errors)
 
 
-async def delete_account(host: str, port: int, account: str, seconds: float = 60.0) -> int:
-    """`DELETE /v1.0/{account}` (cleanup after a phase); returns the status (0 = failed)."""
-    raw = _head("DELETE", f"/v1.0/{_q(account)}", f"{host}:{port}", None)
+async def cleanup(
+    api: Api, host: str, port: int, account: str, queue: str, seconds: float = 60.0
+) -> int:
+    """Delete what a row left (unmeasured); returns the status (0 = failed)."""
+    raw = api.cleanup(f"{host}:{port}", account, queue)
     status, _ = await one_request(host, port, raw, seconds)
     return status

@@ -1,9 +1,14 @@
-"""The benchmark's report: result rows, tables, goals, and bench/RESULTS.md."""
+"""The benchmark's report: result rows, tables, goals, bench/RESULTS.md and its chart.
+
+Targets are told apart by name: `noop` is the HTTP ceiling, `zaqar…` is OpenStack Zaqar,
+any other is a Burrow backend.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import os
 import platform
 import subprocess
@@ -52,28 +57,101 @@ def fmt_table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def fmt_ratios(rows: list[Row]) -> str:
-    noop = {(r.phase, r.concurrency): r.result for r in rows if r.target == "noop" and r.result}
-    targets = [t for t in dict.fromkeys(r.target for r in rows) if t != "noop"]
-    if not noop or not targets:
-        return "(no ratios: the no-op target or a Burrow target was not run)"
-    keys = list(dict.fromkeys((r.phase, r.concurrency) for r in rows if r.target != "noop"))
-    head = "| phase | concurrency | " + " | ".join(f"{t} / no-op" for t in targets) + " |"
-    out = [head, "|---|--:|" + "--:|" * len(targets)]
+def is_zaqar(target: str) -> bool:
+    return target.startswith("zaqar")
+
+
+def is_burrow(target: str) -> bool:
+    return target != "noop" and not is_zaqar(target)
+
+
+def fmt_ratios(rows: list[Row], bases: list[str], percent: bool) -> str:
+    """msgs/s of each Burrow target over each target in `bases`, per phase and concurrency
+    (as a percentage, or as a factor like `12.3x`)."""
+    result = {(r.target, r.phase, r.concurrency): r.result for r in rows if r.result}
+    mine = [t for t in dict.fromkeys(r.target for r in rows) if is_burrow(t)]
+    pairs = [(t, b) for t in mine for b in bases]
+    if not pairs or not any(key[0] in bases for key in result):
+        return "(no ratios: no Burrow target, or none to compare with, was run)"
+    keys = list(dict.fromkeys((r.phase, r.concurrency) for r in rows if r.target in mine))
+    labels = [f"{t} / {'no-op' if b == 'noop' else b}" for t, b in pairs]
+    out = [
+        "| phase | concurrency | " + " | ".join(labels) + " |",
+        "|---|--:|" + "--:|" * len(pairs),
+    ]
     for phase, conc in keys:
-        base = noop.get((phase, conc))
         cells = []
-        for t in targets:
-            mine = next(
-                (r.result for r in rows if (r.target, r.phase, r.concurrency) == (t, phase, conc)),
-                None,
-            )
-            if base is None or mine is None or base.msgs_per_s == 0:
+        for t, b in pairs:
+            num, base = result.get((t, phase, conc)), result.get((b, phase, conc))
+            if num is None or base is None or base.msgs_per_s == 0:
                 cells.append("-")
             else:
-                cells.append(f"{mine.msgs_per_s / base.msgs_per_s:.0%}")
+                ratio = num.msgs_per_s / base.msgs_per_s
+                cells.append(f"{ratio:.0%}" if percent else f"{ratio:.1f}x")
         out.append(f"| {phase} | {conc} | " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def ratio_sections(rows: list[Row]) -> list[tuple[str, str]]:
+    """(title, table) of each ratio table: Burrow / no-op, and Burrow / Zaqar if it ran."""
+    sections = [("Burrow / no-op (msgs/s)", fmt_ratios(rows, ["noop"], percent=True))]
+    zaqar = [t for t in dict.fromkeys(r.target for r in rows) if is_zaqar(t)]
+    if zaqar:
+        sections.append(("Burrow / Zaqar (msgs/s)", fmt_ratios(rows, zaqar, percent=False)))
+    return sections
+
+
+def write_chart(path: Path, rows: list[Row], phase_order: list[str]) -> None:
+    """A PNG of msgs/s against concurrency: one panel per phase, one line per target."""
+    import matplotlib  # the optional `bench` extra; checked before the run starts
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    done = [(r, r.result) for r in rows if r.result is not None]
+    present = {r.phase for r, _ in done}
+    phases = [p for p in phase_order if p in present]
+    if not phases:
+        return
+    # One colour per target across all panels (some panels lack some targets).
+    colours = {t: f"C{i}" for i, t in enumerate(dict.fromkeys(r.target for r, _ in done))}
+    cols = min(3, len(phases))
+    grid_rows = math.ceil(len(phases) / cols)
+    fig, axes = plt.subplots(grid_rows, cols, figsize=(5 * cols, 3.8 * grid_rows), squeeze=False)
+    for ax in axes.flat[len(phases) :]:
+        ax.set_visible(False)
+    handles = {}  # target → its line, for one legend
+    for ax, phase in zip(axes.flat, phases, strict=False):
+        mine = [(r, res) for r, res in done if r.phase == phase]
+        for target, colour in colours.items():
+            points = sorted(
+                (r.concurrency, res.msgs_per_s) for r, res in mine if r.target == target
+            )
+            if points:
+                xs, ys = zip(*points, strict=True)
+                (handles[target],) = ax.plot(xs, ys, marker="o", color=colour, label=target)
+        concurrencies = sorted({r.concurrency for r, _ in mine})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(concurrencies, [str(c) for c in concurrencies])
+        # Log scale over whole decades: Burrow and Zaqar differ by an order of magnitude.
+        rates = [res.msgs_per_s for _, res in mine if res.msgs_per_s > 0]
+        if rates:
+            low, high = math.floor(math.log10(min(rates))), math.ceil(math.log10(max(rates)))
+            ax.set_yscale("log")
+            ax.set_ylim(10**low, 10 ** max(high, low + 1))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(phase)
+        ax.set_xlabel("concurrency (connections)")
+        ax.set_ylabel("msgs/s")
+        ax.grid(True, which="both", alpha=0.3)
+    fig.legend(
+        list(handles.values()), list(handles), loc="upper center", ncol=len(handles), frameon=False
+    )
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def fmt_goals(rows: list[Row]) -> str:
@@ -95,12 +173,14 @@ def fmt_goals(rows: list[Row]) -> str:
     return "\n".join(out) if out else "(no goal phases were run)"
 
 
-def fmt_notes(rows: list[Row]) -> str:
+def fmt_notes(rows: list[Row], remarks: list[str]) -> str:
+    """The rows' notes, then `remarks` about the run as a whole."""
     out = []
     for r in rows:
         for note in r.notes:
             where = f" (round {r.round + 1})" if r.round else ""
             out.append(f"- {r.target} {r.phase} c={r.concurrency}{where}: {note}")
+    out += [f"- {remark}" for remark in remarks]
     return "\n".join(out)
 
 
@@ -134,6 +214,12 @@ def machine_notes(pinning: str, loop_name: str, python: str) -> list[str]:
 
 
 KEEP_MARKER = "<!-- Everything below this line is hand-written and kept by --write. -->"
+ZAQAR_TEXT = """
+The `zaqar` rows are OpenStack Zaqar (v2 API) on a local redis-server, under gunicorn,
+pinned like the other servers, driven by the same load generator with the same bodies
+and batch sizes (its server CPU includes the gunicorn workers and redis-server); it has
+`claim-bulk-delete` (claim 10, then one bulk DELETE) where Burrow has none.
+"""
 
 
 def write_results(
@@ -145,17 +231,24 @@ def write_results(
     timing: tuple[float, float],
     rounds: int,
     problems: list[str],
+    remarks: list[str],
+    chart: str | None = None,
 ) -> None:
-    """Rewrite `path`, keeping whatever follows KEEP_MARKER in the old file."""
+    """Rewrite `path`, keeping whatever follows KEEP_MARKER in the old file; `chart` is
+    the file name of the throughput chart beside it."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     warmup, duration = timing
+    zaqar = any(is_zaqar(r.target) for r in table)
     kept = ""
     with contextlib.suppress(OSError):
         old = path.read_text()
         if KEEP_MARKER in old:
             kept = old.split(KEEP_MARKER, 1)[1].strip("\n")
     best = f"; best of {rounds} interleaved rounds" if rounds > 1 else ""
-    notes = fmt_notes(rows)
+    notes = fmt_notes(rows, remarks)
+    ratios = "\n\n".join(f"## {title}\n\n{text}" for title, text in ratio_sections(table))
+    if chart is not None:
+        ratios += f"\n\n![msgs/s against concurrency]({chart})"
     text = f"""# Burrow benchmark results
 
 Measured {now} with:
@@ -170,7 +263,7 @@ put, claimed-and-deleted, or popped. The no-op target is a raw ASGI app on the s
 and each row runs them one after the other, so a busy neighbour hurts them alike.
 CPU columns are cores used during the measured window (100% = one core): the server
 process, the load generator, and everything else on the machine. See `bench/README.md`.
-
+{ZAQAR_TEXT if zaqar else ""}
 ## Machine
 
 {chr(10).join(f"- {m}" for m in machine)}
@@ -179,9 +272,7 @@ process, the load generator, and everything else on the machine. See `bench/READ
 
 {fmt_table(table)}
 
-## Burrow / no-op (msgs/s)
-
-{fmt_ratios(table)}
+{ratios}
 
 ## Performance goals
 

@@ -1,13 +1,18 @@
 """Run the Burrow benchmark: every phase against every target, one server at a time.
 
-    python bench/run.py                      # sqlite + memory + no-op, 2 s warm-up, 10 s each
-    python bench/run.py --quick              # 1 s warm-up, 3 s each (under ~2 minutes)
+    python bench/run.py                      # sqlite + memory + no-op + Zaqar, 2 s + 10 s each
+    python bench/run.py --quick              # 1 s warm-up, 3 s each (under ~3 minutes)
     python bench/run.py --backends sqlite --concurrency 1,8,32 --phases put-1,claim-pop
-    python bench/run.py --quick --write      # also rewrite bench/RESULTS.md
+    python bench/run.py --zaqar-workers sync:1,gevent:2 --no-noop --backends memory
+    python bench/run.py --quick --write      # also rewrite bench/RESULTS.md and throughput.png
 
 Each target is a subprocess on a free port (asked of the OS), pinned to CPU 0 while this
 process (the load generator) pins itself to CPU 1. A target is stopped by its PID when
 its phases end, on error and on Ctrl-C. Traffic goes to 127.0.0.1 only.
+
+Zaqar (OpenStack's queue service, for comparison) runs from its own virtualenv
+(bench/.zaqar-venv, made by `make bench-deps`) under gunicorn, on a throwaway
+redis-server that is pinned with it and stopped after it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import shlex
@@ -26,22 +32,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from loadgen import install_uvloop, machine_busy_seconds, run_load
-from phases import PHASES, PhaseSpec, delete_account, one_request, prefill
+from loadgen import install_uvloop, machine_busy_seconds, process_tree, run_load
+from phases import BURROW, PHASES, READY, Api, PhaseSpec, cleanup, one_request, prefill
 from report import (
     Row,
     fmt_goals,
     fmt_notes,
-    fmt_ratios,
     fmt_table,
     machine_notes,
     pct,
+    ratio_sections,
+    write_chart,
     write_results,
 )
+from zaqar_phases import ZAQAR, ZAQAR_PHASES
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -51,6 +59,16 @@ STOP_TIMEOUT = 20.0
 MAX_PREFILL = 3_000_000
 DEFAULT_RATE = 20_000  # msgs/s guess for sizing a prefill before anything was measured
 PREFILL_MARGIN = 2.0
+# Every phase name in running order; Zaqar's list also has claim-bulk-delete.
+PHASE_ORDER = list(dict.fromkeys([*ZAQAR_PHASES, *PHASES]))
+CHART = "throughput.png"  # written beside the results file
+ZAQAR_VENV = BENCH / ".zaqar-venv"
+# The best throughput measured on the 2-core bench machine (see README.md, "Zaqar").
+ZAQAR_WORKERS = "gevent:1"
+ZAQAR_RATE = 3_000  # its prefill-sizing guess: Zaqar moves a few thousand msgs/s at best
+# Re-open gevent keep-alive connections this often: each stays on the worker that
+# accepted it, and one worker can accept them all.
+ZAQAR_REOPEN_EVERY = 200
 
 
 # --------------------------------------------------------------------------- targets
@@ -58,9 +76,16 @@ PREFILL_MARGIN = 2.0
 
 @dataclass
 class Target:
-    name: str  # "sqlite", "memory", "noop"
+    name: str  # "sqlite", "memory", "noop", "zaqar", "zaqar-redis"
     command: list[str]
+    api: Api | None = BURROW  # None: a helper (Zaqar's redis-server), ready once it listens
     is_noop: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    rate_guess: float = DEFAULT_RATE  # msgs/s, to size a prefill before anything was measured
+    reopen_every: int | None = None  # requests per connection (None: keep it open)
+    # A comparison target (Zaqar): its error answers and logged tracebacks are results
+    # about it, reported in the notes; only a harness failure with it is a problem.
+    reference: bool = False
 
 
 def burrow_target(python: str, name: str, tmp: Path) -> Target:
@@ -76,6 +101,101 @@ def noop_target(python: str) -> Target:
     cmd += ["--host", HOST, "--port", "{port}", "--loop", "uvloop", "--http", "httptools"]
     cmd += ["--no-access-log", "--log-level", "warning", "--workers", "1"]
     return Target("noop", cmd, is_noop=True)
+
+
+@dataclass(frozen=True)
+class ZaqarWorkers:
+    """A gunicorn worker model for Zaqar, written `sync:1`, `gevent:2`, …"""
+
+    kind: str
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> ZaqarWorkers:
+        kind, _, count = text.strip().partition(":")
+        if kind not in ("sync", "gevent") or not count.isdigit() or not 1 <= int(count) <= 16:
+            raise SystemExit(f"bad Zaqar worker model {text!r}: sync:N or gevent:N, N in 1..16")
+        return cls(kind, int(count))
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.count}"
+
+
+ZAQAR_CONF = """\
+[DEFAULT]
+auth_strategy =
+pooling = False
+unreliable = True
+
+[drivers]
+message_store = redis
+management_store = redis
+
+[drivers:message_store:redis]
+uri = {uri}
+
+[drivers:management_store:redis]
+uri = {uri}
+
+# The profiler stays disabled, but its notifier is built at start-up anyway: the
+# default (oslo.messaging, not installed) logs a traceback, the redis one loads.
+[profiler]
+connection_string = {uri}
+"""
+
+
+def require_zaqar() -> None:
+    if not (ZAQAR_VENV / "bin" / "gunicorn").exists() or not shutil.which("redis-server"):
+        raise SystemExit(
+            "Zaqar needs bench/.zaqar-venv and redis-server: run `make bench-deps` "
+            "(or pass --no-zaqar)"
+        )
+
+
+def zaqar_server(workers: ZaqarWorkers, name: str, tmp: Path, pinning: Pinning) -> Server:
+    """Zaqar under gunicorn, with a throwaway redis-server as its helper."""
+    redis_cmd = ["redis-server", "--port", "{port}", "--bind", HOST]
+    redis_cmd += ["--save", "", "--appendonly", "no"]
+    redis = Server(Target(f"{name}-redis", redis_cmd, api=None), pinning, tmp / f"{name}-redis.log")
+    # The WSGI app reads $HOME/.zaqar/zaqar.conf: a HOME of its own keeps the user's out.
+    home = tmp / f"{name}-home"
+    (home / ".zaqar").mkdir(parents=True)
+    conf = ZAQAR_CONF.format(uri=f"redis://{HOST}:{redis.port}")
+    (home / ".zaqar" / "zaqar.conf").write_text(conf)
+    cmd = [str(ZAQAR_VENV / "bin" / "gunicorn"), "--bind", f"{HOST}:{{port}}"]
+    cmd += ["--workers", str(workers.count), "--worker-class", workers.kind]
+    cmd += ["--graceful-timeout", "5", "--no-control-socket", "--log-level", "warning"]
+    cmd += ["zaqar.transport.wsgi.app:app"]
+    target = Target(
+        name,
+        cmd,
+        api=ZAQAR,
+        env={"HOME": str(home)},
+        rate_guess=ZAQAR_RATE,
+        reopen_every=ZAQAR_REOPEN_EVERY if workers.kind == "gevent" and workers.count > 1 else None,
+        reference=True,
+    )
+    server = Server(target, pinning, tmp / f"{name}.log")
+    server.helpers.append(redis)
+    return server
+
+
+def zaqar_versions() -> str:
+    """Versions of what serves Zaqar, for the machine notes."""
+    code = "from importlib.metadata import version as v; print(v('zaqar'), v('gunicorn'))"
+    py = subprocess.run(
+        [str(ZAQAR_VENV / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout.split()
+    redis = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout.split()
+    zaqar, gunicorn = [*py, "?", "?"][:2]
+    redis_version = next((w[2:] for w in redis if w.startswith("v=")), "?")
+    return f"Zaqar {zaqar}, gunicorn {gunicorn}, redis-server {redis_version}"
 
 
 def free_port() -> int:
@@ -119,6 +239,8 @@ class Server:
         self.pinning = pinning
         self.killed = False
         self.unresponsive = False
+        # Started before this server and stopped after it; their CPU counts as its own.
+        self.helpers: list[Server] = []
 
     def start(self) -> None:
         cmd = [part.replace("{port}", str(self.port)) for part in self.target.command]
@@ -128,6 +250,7 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p
         )
+        env.update(self.target.env)
         with open(self.log_path, "wb") as log:
             # New session: a Ctrl-C in the terminal reaches us, and we stop the server.
             self.proc = subprocess.Popen(
@@ -155,40 +278,63 @@ class Server:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def cpu_pids(self) -> list[int]:
+        """Whose CPU is the server's: its process (with children) and its helpers'."""
+        return [s.pid for s in (self, *self.helpers) if s.pid is not None]
+
     async def answers(self, seconds: float = 5.0) -> bool:
-        """Does `GET /` still answer 200 within `seconds`?"""
-        raw = f"GET / HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n\r\n".encode()
+        """Does the server still answer its API's ping (a helper: accept) within `seconds`?"""
+        api = self.target.api
+        if api is None:
+            try:
+                async with asyncio.timeout(seconds):
+                    _, writer = await asyncio.open_connection(HOST, self.port)
+            except (OSError, TimeoutError):
+                return False
+            writer.close()
+            return True
+        raw = api.ping(f"{HOST}:{self.port}")
         status, _ = await one_request(HOST, self.port, raw, seconds=seconds)
-        return status == 200
+        return status in READY
 
     async def wait_ready(self) -> None:
-        raw = f"GET / HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n\r\n".encode()
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if not self.alive:
                 raise RuntimeError(f"{self.target.name} exited early:\n{self.log_tail()}")
-            status, _ = await one_request(HOST, self.port, raw, seconds=2.0)
-            if status == 200:
+            if await self.answers(seconds=2.0):
                 return
             await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.target.name} not ready in {READY_TIMEOUT}s:\n{self.log_tail()}")
 
     def stop(self) -> str:
-        """SIGTERM by PID, then SIGKILL after STOP_TIMEOUT; returns what happened."""
+        """SIGTERM by PID, then SIGKILL after STOP_TIMEOUT; returns what happened.
+
+        Children still running once it exited (gunicorn workers) are killed with their
+        process group, which is the server's own (it was started in a new session)."""
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return "already exited" if proc is not None else "never started"
+        children = process_tree(proc.pid)[1:]
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(STOP_TIMEOUT)
-            return f"stopped by SIGTERM in {time.monotonic() - t0:.1f}s (exit {proc.returncode})"
+            how = f"stopped by SIGTERM in {time.monotonic() - t0:.1f}s (exit {proc.returncode})"
         except subprocess.TimeoutExpired:
             proc.kill()
             self.killed = True
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
-            return f"did not stop {STOP_TIMEOUT:.0f}s after SIGTERM: killed (SIGKILL)"
+            how = f"did not stop {STOP_TIMEOUT:.0f}s after SIGTERM: killed (SIGKILL)"
+        leftovers = [pid for pid in children if _running(pid)]
+        if leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            self.killed = True
+            how += f"; {len(leftovers)} child processes outlived it: killed (SIGKILL)"
+        return how
 
     def log_errors(self) -> str:
         """How many tracebacks and ERROR lines the server logged ("" if none)."""
@@ -213,6 +359,15 @@ class Server:
         return "\n".join(text[-lines:])
 
 
+def _running(pid: int) -> bool:
+    """Is `pid` a live (not zombie) process?"""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 @contextlib.contextmanager
 def terminate_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM into SystemExit so `finally` blocks stop the servers."""
@@ -235,7 +390,7 @@ class Options:
     warmup: float
     duration: float
     concurrency: list[int]
-    phases: list[PhaseSpec]
+    phases: list[str]
     verbose: bool
 
 
@@ -243,14 +398,14 @@ def _account(target: str, phase: str, concurrency: int, token: str) -> str:
     return f"bench-{target}-{phase}-c{concurrency}-{token}"
 
 
-def _estimate_rate(rows: list[Row], target: str) -> float:
+def _estimate_rate(rows: list[Row], target: Target) -> float:
     """Messages/s this target managed so far (to size prefills); a guess if nothing yet."""
     rates = [
         r.result.msgs_per_s
         for r in rows
-        if r.target == target and r.result is not None and r.phase != "latency"
+        if r.target == target.name and r.result is not None and r.phase != "latency"
     ]
-    return max([DEFAULT_RATE, *rates])
+    return max([target.rate_guess, *rates])
 
 
 async def run_phase(
@@ -262,20 +417,22 @@ async def run_phase(
     token: str,
     rnd: int = 0,
 ) -> Row:
-    name = server.target.name
+    target = server.target
+    assert target.api is not None  # helpers run no phases
+    name = target.name
     row = Row(name, spec.name, concurrency, None, round=rnd)
     host_header = f"{HOST}:{server.port}"
-    attempts = 2 if spec.prefill and not server.target.is_noop else 1
+    attempts = 2 if spec.prefill and not target.is_noop else 1
     multiplier = PREFILL_MARGIN
     for attempt in range(attempts):
         account = _account(name, spec.name, concurrency, f"{token}{attempt}")
-        if spec.prefill and not server.target.is_noop:
-            want = _estimate_rate(rows, name) * (opts.warmup + opts.duration) * multiplier
+        if spec.prefill and not target.is_noop:
+            want = _estimate_rate(rows, target) * (opts.warmup + opts.duration) * multiplier
             count = min(MAX_PREFILL, int(want))
-            got, took, failed = await prefill(HOST, server.port, account, "q", count)
+            got, took, failed = await prefill(target.api, HOST, server.port, account, "q", count)
             note = f"prefilled {got:,} msgs in {took:.1f}s"
             if failed:
-                note += f" (failed batch PUTs: {failed})"
+                note += f" (failed batch inserts: {failed})"
             row.notes.append(note)
             if opts.verbose:
                 print(f"  {name}/{spec.name}/c{concurrency}: {note}", flush=True)
@@ -287,7 +444,8 @@ async def run_phase(
             concurrency,
             opts.warmup,
             opts.duration,
-            server_pid=server.pid,
+            server_pids=server.cpu_pids,
+            reopen_every=target.reopen_every,
         )
         row.result = result
         empty = getattr(workload, "empty", 0)
@@ -298,12 +456,12 @@ async def run_phase(
             row.notes.append("server not answering after the phase: cleanup skipped")
             break
         t_clean = time.monotonic()
-        status = await delete_account(HOST, server.port, account)
+        status = await cleanup(target.api, HOST, server.port, account, "q")
         if opts.verbose:
             took = time.monotonic() - t_clean
             print(f"  {name}/{spec.name}/c{concurrency}: cleanup {status} in {took:.1f}s")
         if status not in (200, 204, 404):
-            row.notes.append(f"cleanup DELETE /v1.0/{{account}} answered {status or 'nothing'}")
+            row.notes.append(f"cleanup DELETE answered {status or 'nothing'}")
         if empty and attempt + 1 < attempts:
             row.notes.append(f"queue ran dry ({empty} empty claims): retrying with a 3x prefill")
             multiplier *= 3
@@ -317,10 +475,10 @@ async def run_phase(
 def _progress(row: Row, seconds: float) -> None:
     res = row.result
     if res is None:
-        print(f"{row.target:>7} {row.phase:<13} c={row.concurrency:<3} failed", flush=True)
+        print(f"{row.target:>13} {row.phase:<17} c={row.concurrency:<3} failed", flush=True)
         return
     print(
-        f"{row.target:>7} {row.phase:<13} c={row.concurrency:<3} "
+        f"{row.target:>13} {row.phase:<17} c={row.concurrency:<3} "
         f"{res.req_per_s:>9,.0f} req/s {res.msgs_per_s:>9,.0f} msgs/s "
         f"p50 {res.p50_ms:6.2f} p99 {res.p99_ms:7.2f} ms "
         f"cpu srv {pct(res.server_cpu)} gen {pct(res.client_cpu)} "
@@ -338,13 +496,19 @@ async def run_all(
     rows: list[Row] = []
     problems: list[str] = []
     for rnd in range(rounds):
-        for spec in opts.phases:
-            for concurrency in [1] if spec.single else opts.concurrency:
-                for server in servers:
-                    if not server.alive:
-                        msg = f"{server.target.name} is not running (exit {server.exit_code})"
-                        if msg not in problems:
-                            problems.append(msg)
+        for phase in opts.phases:
+            specs = {s: s.target.api.phases.get(phase) for s in servers if s.target.api}
+            single = any(spec.single for spec in specs.values() if spec)
+            for concurrency in [1] if single else opts.concurrency:
+                for server, spec in specs.items():
+                    if spec is None:
+                        continue  # e.g. claim-bulk-delete, which only Zaqar has
+                    dead = [s for s in (server, *server.helpers) if not s.alive]
+                    if dead:
+                        for s in dead:
+                            msg = f"{s.target.name} is not running (exit {s.exit_code})"
+                            if msg not in problems:
+                                problems.append(msg)
                         continue
                     if server.unresponsive:
                         continue
@@ -360,12 +524,17 @@ async def run_all(
                     if (res.hung or res.errors) and not await server.answers():
                         server.unresponsive = True
                         problems.append(
-                            f"{server.target.name} stopped answering GET / during "
+                            f"{server.target.name} stopped answering its ping during "
                             f"{spec.name} c={concurrency}; its remaining phases were skipped"
                         )
                     if res.warmup_errors:
                         row.notes.append(f"errors during warm-up: {res.warmup_errors}")
-                    if res.error_count:
+                    if not res.error_count:
+                        continue
+                    answers_only = not res.hung and all(k.isdigit() for k in res.errors)
+                    if server.target.reference and answers_only:
+                        row.notes.append(f"answered errors {res.errors_text()} (its own)")
+                    else:
                         problems.append(
                             f"{row.target} {row.phase} c={concurrency}: errors {res.errors_text()}"
                         )
@@ -381,10 +550,9 @@ def best_rows(rows: list[Row], target_order: list[str]) -> list[Row]:
         mine = r.result.msgs_per_s if r.result else -1.0
         if old is None or mine > (old.result.msgs_per_s if old.result else -1.0):
             best[key] = r
-    phase_order = list(PHASES)
     return sorted(
         best.values(),
-        key=lambda r: (target_order.index(r.target), phase_order.index(r.phase), r.concurrency),
+        key=lambda r: (target_order.index(r.target), PHASE_ORDER.index(r.phase), r.concurrency),
     )
 
 
@@ -411,14 +579,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, help="warm-up seconds per phase [2; quick 1]")
     p.add_argument("--backends", default="sqlite,memory", help="Burrow backends to run")
     p.add_argument("--no-noop", action="store_true", help="skip the no-op ceiling target")
-    p.add_argument("--concurrency", default="16", help="comma-separated, e.g. 1,8,32")
-    p.add_argument("--phases", default=",".join(PHASES), help="comma-separated phase names")
+    p.add_argument("--no-zaqar", action="store_true", help="skip the Zaqar comparison target")
+    p.add_argument(
+        "--zaqar-workers",
+        default=ZAQAR_WORKERS,
+        help=f"gunicorn worker model(s) for Zaqar, e.g. sync:1,gevent:2 [{ZAQAR_WORKERS}]",
+    )
+    p.add_argument("--concurrency", default="16", help="comma-separated, e.g. 1,8,32,128")
+    p.add_argument("--phases", default=",".join(PHASE_ORDER), help="comma-separated phase names")
     p.add_argument("--python", default=sys.executable, help="interpreter for the servers")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
-    p.add_argument("--write", action="store_true", help="rewrite bench/RESULTS.md")
-    p.add_argument("--results", default=str(BENCH / "RESULTS.md"), help="file for --write")
+    p.add_argument(
+        "--write", action="store_true", help="rewrite bench/RESULTS.md and bench/throughput.png"
+    )
+    p.add_argument(
+        "--results", default=str(BENCH / "RESULTS.md"), help="file for --write (chart beside it)"
+    )
     p.add_argument("--repeat", type=int, default=1, help="rounds; the table keeps the best")
     p.add_argument("--json-out", help="also write every run's raw figures to this JSON file")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (db, logs)")
@@ -435,18 +613,19 @@ async def amain(args: argparse.Namespace) -> Outcome:
         raise SystemExit(f"bad --concurrency {args.concurrency!r}") from None
     if not concurrency or min(concurrency) < 1 or max(concurrency) > 1024:
         raise SystemExit("--concurrency values must be between 1 and 1024")
-    unknown = [p for p in args.phases.split(",") if p not in PHASES]
+    phases = [p for p in args.phases.split(",") if p]
+    unknown = [p for p in phases if p not in PHASE_ORDER]
     if unknown:
-        raise SystemExit(f"unknown phase(s) {unknown}; known: {', '.join(PHASES)}")
+        raise SystemExit(f"unknown phase(s) {unknown}; known: {', '.join(PHASE_ORDER)}")
     if not 1 <= args.repeat <= 10:
         raise SystemExit("--repeat must be between 1 and 10")
-    opts = Options(
-        warmup=warmup,
-        duration=duration,
-        concurrency=concurrency,
-        phases=[PHASES[p] for p in args.phases.split(",")],
-        verbose=args.verbose,
-    )
+    if args.write and importlib.util.find_spec("matplotlib") is None:
+        raise SystemExit("--write draws a chart with matplotlib: pip install -e '.[bench]'")
+    wanted = [] if args.no_zaqar else args.zaqar_workers.split(",")
+    models = list(dict.fromkeys(ZaqarWorkers.parse(m) for m in wanted))
+    if models:
+        require_zaqar()
+    opts = Options(warmup, duration, concurrency, phases, args.verbose)
     pinning = choose_pinning(args.server_cpu, args.client_cpu, not args.no_pin)
     print(f"# {pinning.describe()}", flush=True)
     busy = await other_load()
@@ -457,50 +636,65 @@ async def amain(args: argparse.Namespace) -> Outcome:
     if not args.no_noop:
         targets.append(noop_target(args.python))
     servers = [Server(t, pinning, tmp / f"{t.name}.log") for t in targets]
+    for model in models:
+        name = "zaqar" if len(models) == 1 else f"zaqar-{model.kind}{model.count}"
+        servers.append(zaqar_server(model, name, tmp, pinning))
+    # Helpers first: a server's readiness may depend on them; stopped in reverse order.
+    processes = [p for s in servers for p in (*s.helpers, s)]
     rows: list[Row] = []
     problems: list[str] = []
+    remarks: list[str] = []  # about the run as a whole, for the notes
     try:
         # All targets run side by side (idle ones cost nothing) so phases interleave.
-        for server in servers:
-            server.start()
-            print(f"# {server.target.name}: pid {server.pid}, port {server.port}", flush=True)
-        live: list[Server] = []
-        for server in servers:
+        for proc in processes:
+            proc.start()
+            print(f"# {proc.target.name}: pid {proc.pid}, port {proc.port}", flush=True)
+        ready: list[Server] = []
+        for proc in processes:
             try:
-                await server.wait_ready()
-                live.append(server)
+                await proc.wait_ready()
+                ready.append(proc)
             except RuntimeError as exc:
                 problems.append(str(exc))
                 print(f"# {exc}", file=sys.stderr, flush=True)
+        live = [s for s in servers if all(p in ready for p in (*s.helpers, s))]
         rows, more = await run_all(live, opts, args.repeat, f"{int(time.time()):x}")
         problems += more
     finally:
-        for server in servers:
+        for server in reversed(processes):
             how = server.stop()
             print(f"# {server.target.name}: {how}", flush=True)
             if server.killed:
                 problems.append(f"{server.target.name} {how}")
             errors = server.log_errors()
-            if errors:
+            if errors and server.target.reference:
+                remarks.append(f"{server.target.name} logged {errors} (its own errors)")
+            elif errors:
                 problems.append(f"{server.target.name} logged {errors} (see the log tail above)")
-            if args.verbose or errors:
+            if args.verbose or (errors and not server.target.reference):
                 print(f"# {server.target.name} log (tail):\n{server.log_tail(30)}", flush=True)
         if args.keep_tmp:
             print(f"# temp dir kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    return Outcome(rows, problems, busy, [t.name for t in targets], opts, pinning)
+    zaqar = None
+    if models:
+        zaqar = f"{zaqar_versions()}; gunicorn worker model {', '.join(map(str, models))}"
+    order = [s.target.name for s in servers]
+    return Outcome(rows, problems, remarks, busy, order, opts, pinning, zaqar)
 
 
 @dataclass
 class Outcome:
     rows: list[Row]
     problems: list[str]
+    remarks: list[str]
     busy: float | None
     target_order: list[str]
     opts: Options
     pinning: Pinning
+    zaqar: str | None  # what served Zaqar, when it ran
 
 
 def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str) -> int:
@@ -509,6 +703,8 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
     warmup, duration = opts.warmup, opts.duration
     table = best_rows(rows, out.target_order)
     machine = machine_notes(pinning.describe(), loop_name, args.python)
+    if out.zaqar is not None:
+        machine.append(f"Zaqar: {out.zaqar}")
     if busy is not None:
         machine.append(f"other processes kept {busy:.2f} cores busy just before the run")
     print()
@@ -516,11 +712,11 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
     best = f", best of {args.repeat} rounds" if args.repeat > 1 else ""
     print(f"\nwarm-up {warmup:g} s, measured {duration:g} s per row{best}\n")
     print(fmt_table(table))
-    print("\nBurrow / no-op (msgs/s):\n")
-    print(fmt_ratios(table))
+    for title, text in ratio_sections(table):
+        print(f"\n{title}:\n\n{text}")
     print("\nPerformance goals:\n")
     print(fmt_goals(table))
-    notes = fmt_notes(rows)
+    notes = fmt_notes(rows, out.remarks)
     if notes:
         print(f"\nNotes:\n{notes}")
     if problems:
@@ -534,8 +730,11 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
         Path(args.json_out).write_text(json.dumps(dump, indent=1))
         print(f"\nwrote {args.json_out}")
     if args.write:
+        results = Path(args.results)
+        chart = results.with_name(CHART)
+        write_chart(chart, table, PHASE_ORDER)
         write_results(
-            Path(args.results),
+            results,
             command,
             machine,
             table,
@@ -543,8 +742,10 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
             (opts.warmup, opts.duration),
             args.repeat,
             problems,
+            out.remarks,
+            chart=CHART,
         )
-        print(f"\nwrote {args.results}")
+        print(f"\nwrote {results} and {chart}")
     return 1 if problems else 0
 
 
