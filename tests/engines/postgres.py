@@ -166,6 +166,12 @@ class PostgresCluster:
 
 @pytest.fixture(scope="session")
 def postgres_workdir() -> Iterator[Path]:
+    base = pristine_workdir()
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def pristine_workdir() -> Path:
     """A directory the postgres user can reach, with one pristine initialised cluster."""
     base = Path(tempfile.mkdtemp(prefix="burrow-pg-"))
     base.chmod(0o755)
@@ -180,8 +186,7 @@ def postgres_workdir() -> Iterator[Path]:
         group=USER,
         timeout=120,
     )
-    yield base
-    shutil.rmtree(base, ignore_errors=True)
+    return base
 
 
 def new_cluster(base: Path) -> PostgresCluster:

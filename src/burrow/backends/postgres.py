@@ -484,6 +484,17 @@ class PostgresBackend(Backend):
                 pass
         return purged
 
+    async def refresh_statistics(self) -> None:
+        """ANALYZE the messages table once a tenth of it changed since the last time.
+
+        A queue filled faster than autovacuum looks (once a minute by default) leaves
+        the planner believing the table nearly empty; it then plans a claim as a scan
+        of the whole queue (measured: 70 ms instead of 0.7 ms at 200,000 messages).
+        """
+        async with self._connection() as conn:
+            if await conn.fetchval(sql.STALE_STATISTICS):
+                await conn.execute("ANALYZE burrow.messages")
+
     async def drop_empty_queues(self) -> None:
         """Drop queues left without messages by a server that stopped mid-way."""
         async with self._connection() as conn:
@@ -499,6 +510,7 @@ class PostgresBackend(Backend):
                     await self.drop_empty_queues()
                     first = False
                 await self.purge_expired()
+                await self.refresh_statistics()
             except BackendUnavailable as exc:
                 logger.warning("postgresql purge failed: %s", exc.message)
 

@@ -239,6 +239,10 @@ WITH doomed AS MATERIALIZED (
 DELETE FROM burrow.messages AS m USING doomed AS d
 WHERE m.queue = d.queue AND m.seq = d.seq RETURNING m.queue
 """
+STALE_STATISTICS = """
+SELECT n_mod_since_analyze > 1000 + n_live_tup / 10 FROM pg_stat_user_tables
+WHERE schemaname = 'burrow' AND relname = 'messages'
+"""
 # Hides that lapsed go back to NULL, into the partial index claims scan.
 UNHIDE = f"""
 WITH lapsed AS MATERIALIZED (
