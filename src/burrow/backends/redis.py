@@ -67,6 +67,7 @@ from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
 from burrow.backends import redis_scripts as lua
+from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.backends.redis_wakeups import Wakeups, channel_for
@@ -195,10 +196,7 @@ class RedisBackend(Backend):
             return
         self._closed = True
         self._notifier.close()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await stop_tasks([self._sweeper])
         await self._wakeups.stop()
         for node in [*self._node_clients.values(), self._pubsub_client]:
             if node is not None:

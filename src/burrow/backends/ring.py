@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.ring_placement import Member, RingConfig
 from burrow.errors import BackendUnavailable, BurrowError, MessageNotFound, NoMatch
@@ -90,12 +91,7 @@ class RingBackend(Backend):
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
             subscription.interrupt()
-        for repair in list(self._repairs):
-            repair.cancel()
-        if self._prober is not None:
-            self._prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._prober
+        await stop_tasks([*self._repairs, self._prober])
         for state in self._states.values():
             await state.backend.close()
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import sqlite3
 from pathlib import Path
 from typing import TypeVar
 
 from burrow.backends import sqlite_store as store
+from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
@@ -82,11 +82,7 @@ class SQLiteBackend(Backend):
             return
         self._closed = True
         self._notifier.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         if self._reader is not None:
             self._reader.close()
         if self._writer is not None:
