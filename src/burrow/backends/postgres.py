@@ -12,8 +12,9 @@ accounts are dropped in a transaction of their own after the write, which
 keeps the locks a writer waits for in one order (no deadlocks).
 
 Wake-ups for long polls: a write notifies the local `Notifier` directly, and
-every other server through `pg_notify` in the write's own transaction, with
-the hide deadlines as seconds from now. Each backend holds one listening
+every other server through `pg_notify` once it has committed (several notices
+in one transaction; see `sql.NOTIFY_MANY`), with the hide deadlines as seconds
+from now. Each backend holds one listening
 connection, which reconnects by itself; after a reconnect, waiters are woken
 (they may have missed a write) and hide deadlines are re-armed from the table.
 
@@ -125,6 +126,8 @@ class PostgresBackend(Backend):
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
         self._closed = False
+        self._outbox: dict[str, None] = {}  # notices to send, in order, each once
+        self._outbox_ready = asyncio.Event()
 
     # Life cycle ------------------------------------------------------------------------
 
@@ -149,6 +152,7 @@ class PostgresBackend(Backend):
         self._tasks = [
             asyncio.create_task(self._listen_forever()),
             asyncio.create_task(self._purge_forever()),
+            asyncio.create_task(self._send_forever()),
         ]
         # Wake-ups from other servers flow once the listening connection is up.
         with contextlib.suppress(TimeoutError):
@@ -262,9 +266,9 @@ class PostgresBackend(Backend):
                 filters.limit,
                 attributes.ttl,
                 attributes.hide,
-                self._notice(account, queue, [attributes.hide or 0]),
             )
         self._announce(account, queue, _some(rows))
+        self._publish(account, queue, [attributes.hide or 0])
         return _messages(rows)
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
@@ -290,7 +294,6 @@ class PostgresBackend(Backend):
             [m.body for m in messages],
             [m.ttl for m in messages],
             [m.hide for m in messages],
-            self._notice(account, queue, [m.hide for m in messages]),
         )
         async with self._connection() as conn:
             if quota:
@@ -305,6 +308,7 @@ class PostgresBackend(Backend):
                         rows = await self._create(conn, args)
         now = time.time()
         self._notifier.written(account, queue, (now + m.hide for m in messages if m.hide))
+        self._publish(account, queue, [m.hide for m in messages])
         created = {row["id"]: row["created"] for row in rows}
         return [created[i] for i in ids]
 
@@ -352,9 +356,9 @@ class PostgresBackend(Backend):
                 message_id,
                 attributes.ttl,
                 attributes.hide,
-                self._notice(account, queue, [attributes.hide or 0]),
             )
         self._announce(account, queue, [_found(row, message_id)])
+        self._publish(account, queue, [attributes.hide or 0])
         return _message(row)
 
     async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
@@ -377,6 +381,24 @@ class PostgresBackend(Backend):
                 yield conn
         except _DRIVER_ERRORS as exc:
             raise BackendUnavailable(f"postgresql unavailable: {exc}") from exc
+
+    def _publish(self, account: str, queue: str, hides: Iterable[int]) -> None:
+        """Tell the other servers of a committed write, with the next batch of notices."""
+        self._outbox[self._notice(account, queue, hides)] = None
+        self._outbox_ready.set()
+
+    async def _send_forever(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            notices, self._outbox = list(self._outbox), {}
+            try:
+                async with self._connection() as conn, conn.transaction():
+                    await conn.execute(sql.NOTIFY_ASYNC)
+                    await conn.execute(sql.NOTIFY_MANY, notices)
+            except BackendUnavailable as exc:
+                # Other servers' waiters then wake at their next look or their timeout.
+                logger.warning("postgresql: %d wake-ups not sent: %s", len(notices), exc.message)
 
     def _notice(self, account: str, queue: str, hides: Iterable[int]) -> str:
         """The payload other servers receive: who wrote, where, and when hidden ones show."""

@@ -91,7 +91,7 @@ WHERE NOT EXISTS (SELECT 1 FROM burrow.messages AS m WHERE m.queue = q.seq)
 """
 
 # Messages in a queue -------------------------------------------------------------------
-# $1 account, $2 queue, $3 marker, $4 limit; updates add $5 ttl, $6 hide, $7 notice.
+# $1 account, $2 queue, $3 marker, $4 limit; updates add $5 ttl, $6 hide.
 
 _QUEUE = "(SELECT seq FROM burrow.queues WHERE account = $1 AND name = $2)"
 
@@ -126,14 +126,6 @@ def picked(filters: Filters, lock: bool) -> str:
 _MATCHED = "queue = (SELECT seq FROM q) AND seq = ANY(ARRAY(SELECT seq FROM picked))"
 
 
-def _notice(payload: str) -> str:
-    """A CTE that notifies only if the statement changed something: it reads `changed`."""
-    return (
-        f"notice AS (SELECT pg_notify('{CHANNEL}', {payload})"
-        " FROM (SELECT 1 FROM changed LIMIT 1) AS one)"
-    )
-
-
 def select_messages(filters: Filters) -> str:
     return (
         f"WITH {picked(filters, lock=False)}"
@@ -147,9 +139,8 @@ def update_messages(filters: Filters) -> str:
         f" changed AS (UPDATE burrow.messages SET"
         f" expires = {keep_or_deadline('expires', '$5')},"
         f" hidden_until = {keep_or_deadline('hidden_until', '$6')}"
-        f" WHERE {_MATCHED} RETURNING {COLUMNS}),"
-        f" {_notice('$7')}"
-        " SELECT changed.* FROM changed LEFT JOIN notice ON true ORDER BY seq"
+        f" WHERE {_MATCHED} RETURNING {COLUMNS})"
+        " SELECT * FROM changed ORDER BY seq"
     )
 
 
@@ -161,7 +152,7 @@ def delete_messages(filters: Filters) -> str:
 
 
 # Puts ------------------------------------------------------------------------------
-# $1 account, $2 queue, $3 ids, $4 bodies, $5 ttls, $6 hides, $7 notice.
+# $1 account, $2 queue, $3 ids, $4 bodies, $5 ttls, $6 hides.
 # One statement when the queue exists; it returns no rows when it does not (the caller
 # creates it and runs this again). FOR KEY SHARE keeps the queue row from being dropped
 # as empty while the new messages are not yet committed. A replace keeps the row and its
@@ -187,10 +178,9 @@ changed AS (
         body = EXCLUDED.body, expires = EXCLUDED.expires, hidden_until = EXCLUDED.hidden_until,
         seq = CASE WHEN m.expires IS NULL OR m.expires > {NOW} THEN m.seq ELSE EXCLUDED.seq END
     RETURNING m.id, m.xmax = 0 AS inserted
-),
-{_notice("$7")}
+)
 SELECT changed.id, changed.inserted OR changed.id IN (SELECT id FROM stale) AS created
-FROM changed LEFT JOIN notice ON true
+FROM changed
 """
 
 # Make sure account and queue rows exist (run in the put's transaction). $1, $2 as PUT.
@@ -213,19 +203,15 @@ SELECT
 """
 
 # One message -------------------------------------------------------------------------
-# $1 account, $2 queue, $3 id; update adds $4 ttl, $5 hide, $6 notice.
+# $1 account, $2 queue, $3 id; update adds $4 ttl, $5 hide.
 
 _ONE = f"queue = {_QUEUE} AND id = $3 AND {LIVE}"
 GET_ONE = f"SELECT {COLUMNS} FROM burrow.messages WHERE {_ONE}"
 UPDATE_ONE = f"""
-WITH changed AS (
-    UPDATE burrow.messages SET
-        expires = {keep_or_deadline("expires", "$4")},
-        hidden_until = {keep_or_deadline("hidden_until", "$5")}
-    WHERE {_ONE} RETURNING {COLUMNS}
-),
-{_notice("$6")}
-SELECT changed.* FROM changed LEFT JOIN notice ON true
+UPDATE burrow.messages SET
+    expires = {keep_or_deadline("expires", "$4")},
+    hidden_until = {keep_or_deadline("hidden_until", "$5")}
+WHERE {_ONE} RETURNING {COLUMNS}
 """
 DELETE_ONE = f"DELETE FROM burrow.messages WHERE {_ONE} RETURNING {COLUMNS}, queue"
 
@@ -239,6 +225,13 @@ WITH doomed AS MATERIALIZED (
 DELETE FROM burrow.messages AS m USING doomed AS d
 WHERE m.queue = d.queue AND m.seq = d.seq RETURNING m.queue
 """
+# Wake-ups for other servers, sent after the writes they announce committed, several at
+# once. (NOTIFY inside a write's transaction takes a database-wide lock while it commits,
+# so notifying writers would commit one at a time.) A lost notice only delays a remote
+# waiter, so this transaction need not wait for its commit to reach the disk.
+NOTIFY_MANY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"
+NOTIFY_ASYNC = "SET LOCAL synchronous_commit = off"
+
 STALE_STATISTICS = """
 SELECT n_mod_since_analyze > 1000 + n_live_tup / 10 FROM pg_stat_user_tables
 WHERE schemaname = 'burrow' AND relname = 'messages'
