@@ -33,7 +33,7 @@ from pathlib import Path
 from loadgen import LoadResult, install_uvloop, run_load
 from phases import BURROW, PHASES, one_request, prefill
 from report import machine_notes
-from run import HOST, Pinning, Server, Target
+from servers import HOST, Pinning, Server, Target
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests/engines start the engines

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from loadgen import install_uvloop
-from run import HOST, Server, Target, burrow_target, choose_pinning
+from run import burrow_target
+from servers import HOST, Server, Target, choose_pinning
 
 
 def rss_mib(pid: int) -> float:
