@@ -122,6 +122,30 @@ local function drop_queue(qname)
   redis.call('HDEL', QB, qname)
 end
 
+-- Members of ZSET `source` that come after `marker` in ZSET `order` (from the start
+-- when the marker is '' or unknown), in score order, for which keep(member) holds; at
+-- most `limit` of them (0: no limit). Read 100 members at a time.
+local function after_marker(order, marker, source, limit, keep)
+  local start = '-inf'
+  if marker ~= '' then
+    local s = redis.call('ZSCORE', order, marker)
+    if s then start = '(' .. s end
+  end
+  local found = {}
+  while limit == 0 or #found < limit do
+    local page = redis.call('ZRANGEBYSCORE', source, start, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
+    for i = 1, #page, 2 do
+      if keep(page[i]) then
+        found[#found + 1] = page[i]
+        if #found == limit then break end
+      end
+    end
+    if #page < 200 then break end
+    start = '(' .. page[#page]
+  end
+  return found
+end
+
 -- Wake-ups for other servers: the writer's id, then ms until each hidden one shows.
 local function announce(channel, origin, hides)
   redis.call('PUBLISH', channel, origin .. ' ' .. table.concat(hides, ' '))
@@ -207,23 +231,9 @@ local now = now_ms()
 promote(k, now)
 local source = k.r
 if ARGV[8] == '1' then source = k.o end
-local start = '-inf'
-if marker ~= '' then
-  local s = redis.call('ZSCORE', k.o, marker)
-  if s then start = '(' .. s end
-end
-local matched = {}
-while limit == 0 or #matched < limit do
-  local page = redis.call('ZRANGEBYSCORE', source, start, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
-  for i = 1, #page, 2 do
-    if not expired(k, page[i], now) then
-      matched[#matched + 1] = page[i]
-      if #matched == limit then break end
-    end
-  end
-  if #page < 200 then break end
-  start = '(' .. page[#page]
-end
+local matched = after_marker(k.o, marker, source, limit, function(id)
+  return not expired(k, id, now)
+end)
 local out = {now, 0}
 if #matched == 0 then
   local first = redis.call('ZRANGE', k.h, 0, 0, 'WITHSCORES')
@@ -284,23 +294,9 @@ QUEUES = (
     + """
 local mode, limit, marker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
-local start = '-inf'
-if marker ~= '' then
-  local s = redis.call('ZSCORE', QS, marker)
-  if s then start = '(' .. s end
-end
-local names = {}
-while limit == 0 or #names < limit do
-  local page = redis.call('ZRANGEBYSCORE', QS, start, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
-  for i = 1, #page, 2 do
-    if live(qkeys(hex(page[i])), now) then
-      names[#names + 1] = page[i]
-      if #names == limit then break end
-    end
-  end
-  if #page < 200 then break end
-  start = '(' .. page[#page]
-end
+local names = after_marker(QS, marker, QS, limit, function(qname)
+  return live(qkeys(hex(qname)), now)
+end)
 if mode == 'delete' then
   for _, qname in ipairs(names) do drop_queue(qname) end
 end
