@@ -88,10 +88,6 @@ class Settings:
         }
         return cls(**_typed(cls, values), limits=base, accounts=overrides)
 
-    def limits_for(self, account: str | None) -> Limits:
-        """The limits of one account: its own section's, else the server's."""
-        return self.limits if account is None else self.accounts.get(account, self.limits)
-
 
 Sections = tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]
 

@@ -86,11 +86,11 @@ class Service:
         return await self.backend.delete_accounts(self.check_filters(filters, self.limits))
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
-        filters = self.check_filters(filters, self.limits_for(self.check_id("account", account)))
+        filters = self._account_call(account, filters)
         return await self.backend.get_queues(account, filters)
 
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
-        filters = self.check_filters(filters, self.limits_for(self.check_id("account", account)))
+        filters = self._account_call(account, filters)
         return await self.backend.delete_queues(account, filters)
 
     # Messages of a queue ---------------------------------------------------------
@@ -98,7 +98,7 @@ class Service:
     async def get_messages(
         self, account: str, queue: str, filters: Filters, wait: int = 0
     ) -> list[Message]:
-        filters = self._queue_call(account, queue, filters, wait)
+        filters, _ = self._queue_call(account, queue, filters, wait)
         return await self._waiting_for(
             account,
             queue,
@@ -110,8 +110,8 @@ class Service:
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters, wait: int = 0
     ) -> list[Message]:
-        filters = self._queue_call(account, queue, filters, wait)
-        attributes = self.check_attributes(attributes, self.limits_for(account))
+        filters, limits = self._queue_call(account, queue, filters, wait)
+        attributes = self.check_attributes(attributes, limits)
         return await self._waiting_for(
             account,
             queue,
@@ -123,7 +123,7 @@ class Service:
     async def delete_messages(
         self, account: str, queue: str, filters: Filters, wait: int = 0
     ) -> list[Message]:
-        filters = self._queue_call(account, queue, filters, wait)
+        filters, _ = self._queue_call(account, queue, filters, wait)
         return await self._waiting_for(
             account,
             queue,
@@ -222,10 +222,17 @@ class Service:
         self.check_id("message", message_id)
         return self._queue_ids(account, queue)
 
-    def _queue_call(self, account: str, queue: str, filters: Filters, wait: int) -> Filters:
+    def _account_call(self, account: str, filters: Filters) -> Filters:
+        """Check the account id and the filters against its limits."""
+        return self.check_filters(filters, self.limits_for(self.check_id("account", account)))
+
+    def _queue_call(
+        self, account: str, queue: str, filters: Filters, wait: int
+    ) -> tuple[Filters, Limits]:
+        """Check ids, `wait` and the filters; returns the filters and the account's limits."""
         limits = self._queue_ids(account, queue)
         check_number("wait", wait, limits.max_wait)
-        return self.check_filters(filters, limits)
+        return self.check_filters(filters, limits), limits
 
 
 def check_number(name: str, value: int, maximum: int, minimum: int = 0) -> int:
