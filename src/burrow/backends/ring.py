@@ -26,12 +26,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.ring_placement import Member, RingConfig
+from burrow.breaker import Breaker
 from burrow.errors import BackendUnavailable, BurrowError, MessageNotFound, NoMatch
 from burrow.locality import caller_zone
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
@@ -47,30 +48,20 @@ PROBE_INTERVAL = 0.25
 
 @dataclass(slots=True, eq=False)  # compared and hashed by identity
 class MemberState:
-    """One member's backend and its circuit breaker."""
+    """One member's backend and its circuit breaker (on the monotonic clock)."""
 
     member: Member
     backend: Backend
-    failures: int = 0
-    retry_at: float = 0.0  # monotonic; skipped until then
+    breaker: Breaker = field(default_factory=lambda: Breaker(FIRST_BACKOFF, MAX_BACKOFF))
 
     def usable(self, now: float) -> bool:
-        return now >= self.retry_at
+        return self.breaker.usable(now)
 
     @property
     def state(self) -> str:
-        if not self.failures:
+        if not self.breaker.failures:
             return "up"
-        return "down" if time.monotonic() < self.retry_at else "probing"
-
-    def failed(self) -> None:
-        self.failures += 1
-        backoff = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (self.failures - 1))
-        self.retry_at = time.monotonic() + backoff
-
-    def answered(self) -> None:
-        self.failures = 0
-        self.retry_at = 0.0
+        return "probing" if self.usable(time.monotonic()) else "down"
 
 
 class RingBackend(Backend):
@@ -97,7 +88,12 @@ class RingBackend(Backend):
 
     async def health(self) -> dict[str, Any]:
         members = [
-            {"url": s.member.url, "zone": s.member.zone, "state": s.state, "failures": s.failures}
+            {
+                "url": s.member.url,
+                "zone": s.member.zone,
+                "state": s.state,
+                "failures": s.breaker.failures,
+            }
             for s in self._states.values()
         ]
         healthy = all(m["state"] == "up" for m in members)
@@ -149,16 +145,16 @@ class RingBackend(Backend):
         try:
             result = await call(state.backend, *args, **kwargs)
         except BackendUnavailable:
-            state.failed()
+            state.breaker.failed(time.monotonic())
             raise
-        state.answered()
+        state.breaker.answered()
         return result
 
     async def _probe_forever(self) -> None:
         while True:
             await asyncio.sleep(PROBE_INTERVAL)
             now = time.monotonic()
-            due = [s for s in self._states.values() if s.failures and s.usable(now)]
+            due = [s for s in self._states.values() if s.breaker.failures and s.usable(now)]
             await asyncio.gather(*(self._probe(s) for s in due))
 
     async def _probe(self, state: MemberState) -> None:

@@ -20,9 +20,9 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from burrow.breaker import Breaker
 from burrow.errors import BackendUnavailable, BurrowError
 from burrow.placement import Located, rendezvous
 
@@ -33,14 +33,6 @@ MAX_BACKOFF = 30.0
 
 
 E = TypeVar("E", bound=Located)
-
-
-@dataclass(slots=True)
-class Health:
-    """Whether a server is being skipped, and for how long it will be next time."""
-
-    skipped_until: float = 0.0
-    backoff: float = 0.0
 
 
 class Servers(Generic[E]):
@@ -57,7 +49,7 @@ class Servers(Generic[E]):
         if len(set(urls)) != len(urls):
             raise ValueError(f"a server URL is given twice: {', '.join(urls)}")
         self.all = tuple(servers)
-        self._health = {server.url: Health() for server in servers}
+        self._health = {server.url: Breaker(FIRST_BACKOFF, MAX_BACKOFF) for server in servers}
         self._clock = clock
         self._turns = itertools.count()
 
@@ -66,7 +58,7 @@ class Servers(Generic[E]):
         return len(self.all) == 1
 
     def healthy(self, server: E) -> bool:
-        return self._clock() >= self._health[server.url].skipped_until
+        return self._health[server.url].usable(self._clock())
 
     def placement(self, key: str) -> list[E]:
         """Every server in `key`'s rendezvous order, the skipped ones last."""
@@ -97,13 +89,9 @@ class Servers(Generic[E]):
         self.answered(server)
 
     def failed(self, server: E, error: BurrowError) -> None:
-        health, now = self._health[server.url], self._clock()
-        if now < health.skipped_until:
-            return  # already skipped: a failure of a call made before does not count twice
-        health.backoff = min(MAX_BACKOFF, health.backoff * 2) if health.backoff else FIRST_BACKOFF
-        health.skipped_until = now + health.backoff
-        if self.single:
-            return  # nothing to skip to: the error raised says it all
+        health = self._health[server.url]
+        if not health.failed(self._clock()) or self.single:
+            return  # skipped already, or alone (then the error raised says it all)
         logger.warning(
             "%s: skipped for %g s: %s",
             server.url,
@@ -113,11 +101,8 @@ class Servers(Generic[E]):
         )
 
     def answered(self, server: E) -> None:
-        health = self._health[server.url]
-        if health.backoff:
-            health.backoff = health.skipped_until = 0.0
-            if not self.single:
-                logger.info("%s: answering again", server.url, extra={"action": "server-up"})
+        if self._health[server.url].answered() and not self.single:
+            logger.info("%s: answering again", server.url, extra={"action": "server-up"})
 
 
 def unavailable(errors: Sequence[BackendUnavailable]) -> BackendUnavailable:
