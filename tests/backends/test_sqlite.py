@@ -215,8 +215,36 @@ async def test_a_version_1_database_gets_its_quota_counters(tmp_path: Path) -> N
             await backend.put_message(A, Q, new("m3"), Quota(max_queue_messages=2))
         await backend.put_message(A, Q, new("m3", b"12"), Quota(3, 1, 10))
     with raw(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
         assert conn.execute("SELECT messages, bytes FROM queues").fetchall() == [(3, 10)]
+
+
+async def test_quota_counters_follow_every_kind_of_write(tmp_path: Path) -> None:
+    path = tmp_path / "burrow.db"
+    backend = SQLiteBackend(str(path), purge_interval=3600)  # purged by hand below
+    async with backend:
+        fresh = [
+            new("a", b"12345"),
+            new("b", b"1", ttl=1),
+            new("c", b"123"),
+            new("d", b"12", ttl=1),
+        ]
+        await backend.put_messages(A, Q, fresh)
+        assert await backend.put_message(A, Q, new("a", b"1234567")) is False  # live: replaced
+        await backend.update_messages(A, Q, Attributes(hide=30), Filters(limit=1))
+        await backend.delete_message(A, Q, "c")
+        await backend.put_messages(A, "other", [new("x", b"12"), new("y", b"12")])
+        await backend.delete_messages(A, "other", Filters(limit=1))
+        await asyncio.sleep(1.05)  # b and d expire
+        assert await backend.put_message(A, Q, new("b", b"1234")) is True  # expired: new again
+        assert await backend._write(backend._purge_chunk_op) == 1  # d
+    with raw(path) as conn:
+        counters = conn.execute("SELECT name, messages, bytes FROM queues ORDER BY name")
+        recount = conn.execute(
+            "SELECT q.name, count(m.seq), total(length(m.body)) FROM queues AS q"
+            " JOIN messages AS m ON m.queue = q.seq GROUP BY q.seq ORDER BY q.name"
+        )
+        assert counters.fetchall() == recount.fetchall() == [("other", 1, 2), (Q, 2, 11)]
 
 
 # Durability: acknowledged writes survive kill -9 -----------------------------------------

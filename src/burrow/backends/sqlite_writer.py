@@ -2,15 +2,18 @@
 
 Each write operation runs at once on the event loop thread, in the writer
 connection's open transaction, inside its own SAVEPOINT (so one that fails, say
-with `MessageNotFound`, rolls back alone). At the end of that turn of the loop
-the transaction is committed, still on the loop: with `synchronous=NORMAL` a
-WAL commit only appends to the log, it does not wait for the disk.
+with `MessageNotFound`, rolls back alone). The transaction is committed on the
+loop too: with `synchronous=NORMAL` a WAL commit only appends to the log, it
+does not wait for the disk.
 
 Durability is then this module's job: a helper thread fsyncs the log file, and
-only when that fsync returns are the operations of the commits it covers
-acknowledged (their futures resolved, waiters woken). While one fsync is in
-flight the loop keeps running and committing new operations; the next fsync
-covers all of them (group commit, as databases do it). The loop never waits for
+only when that fsync returns are the operations it covers acknowledged (their
+futures resolved, waiters woken). While one fsync is in flight the loop keeps
+running new operations in the open transaction; when the fsync returns, they
+are committed together and the next fsync covers them (group commit, as
+databases do it). One commit per fsync, rather than one per turn of the loop,
+matters: a commit writes every page it dirtied to the log, and small commits
+would write the same hot index pages again and again. The loop never waits for
 the disk, and no operation is acknowledged before it is on disk.
 
 If an fsync fails, nothing after the last good one can be trusted to be on disk:
@@ -69,7 +72,6 @@ class GroupCommitter:
         self._loop = asyncio.get_running_loop()
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "burrow-sqlite-fsync")
         self._uncommitted: Done = []  # ran in the open transaction
-        self._unsynced: Done = []  # committed, waiting for the next fsync
         self._syncing = False
         self._commit_scheduled = False
         self._broken: BaseException | None = None
@@ -84,10 +86,11 @@ class GroupCommitter:
             return future
         self._idle.clear()
         self._run(operation, future)
-        if not self._commit_scheduled:
+        if not self._commit_scheduled and not self._syncing:
             # call_soon: every request handled in this turn of the loop joins the commit.
+            # (While an fsync is in flight, its end commits what ran meanwhile.)
             self._commit_scheduled = True
-            self._loop.call_soon(self._commit)
+            self._loop.call_soon(self._commit_and_sync)
         return future
 
     def _run(self, operation: Operation[Any], future: asyncio.Future[Any]) -> None:
@@ -113,26 +116,20 @@ class GroupCommitter:
         self.stats.operations += 1
         self._uncommitted.append((future, outcome))
 
-    def _commit(self) -> None:
+    def _commit_and_sync(self) -> None:
+        """Commit what ran since the last commit, fsync the log, then acknowledge it."""
         self._commit_scheduled = False
-        batch, self._uncommitted = self._uncommitted, []
+        group, self._uncommitted = self._uncommitted, []
+        if not group:
+            self._idle.set()
+            return
         if self._conn.in_transaction:
             try:
                 self._conn.commit()
                 self.stats.commits += 1
             except sqlite3.Error as exc:
                 self._rollback()
-                batch = [(future, unavailable(exc)) for future, _ in batch]
-        self._unsynced.extend(batch)
-        if not self._syncing:
-            self._sync()
-
-    def _sync(self) -> None:
-        """fsync the log for everything committed so far, then acknowledge it."""
-        group, self._unsynced = self._unsynced, []
-        if not group:
-            self._idle.set()
-            return
+                group = [(future, unavailable(exc)) for future, _ in group]
         if self._broken is not None:
             # After a failed fsync a later one may "succeed" without the lost pages.
             self._deliver([(future, unavailable(self._broken)) for future, _ in group])
@@ -156,7 +153,7 @@ class GroupCommitter:
         else:
             self.stats.syncs += 1
         self._deliver(group)
-        self._sync()
+        self._commit_and_sync()
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
