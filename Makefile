@@ -66,9 +66,15 @@ bench-deps: $(VENV)/.bench-installed $(ZAQAR_VENV)/.installed
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
 
 # Full run: sqlite, memory, the no-op ceiling and Zaqar, 2 s warm-up + 10 s per phase
-# (about 6 minutes); rewrites bench/RESULTS.md and bench/throughput.png.
-bench: bench-deps
+# (about 6 minutes); rewrites bench/RESULTS.md and bench/throughput.png. Then the
+# shared-engine scaling benchmark: Redis Cluster and PostgreSQL, 1 process against 2
+# (a few minutes more), which rewrites its own section of RESULTS.md. scale.py starts
+# the engines with tests/engines: pytest (the dev extra), redis-server, redis-cli and
+# PostgreSQL (system-deps).
+SCALE_ARGS ?=
+bench: bench-deps system-deps $(VENV)/.dev-installed
 	$(BIN)/python bench/run.py --write $(BENCH_ARGS)
+	$(BIN)/python bench/scale.py --write $(SCALE_ARGS)
 
 # Quick run: 1 s warm-up + 3 s per phase (under 3 minutes); prints the table only.
 bench-quick: bench-deps

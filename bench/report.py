@@ -12,12 +12,11 @@ import math
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadgen import LoadResult
-
-TARGETS_GOAL = {("sqlite", "put-1"): 10_000.0, ("sqlite", "claim-delete"): 8_000.0}
 
 
 @dataclass
@@ -154,23 +153,137 @@ def write_chart(path: Path, rows: list[Row], phase_order: list[str]) -> None:
     plt.close(fig)
 
 
+# --------------------------------------------------------------------------- goals
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One goal checked against the rows of a run; `met` is None when they lack its rows."""
+
+    goal: str
+    measured: str
+    met: bool | None
+
+    def status(self) -> str:
+        return "not run" if self.met is None else "**met**" if self.met else "**NOT met**"
+
+
+@dataclass(frozen=True)
+class Base:
+    """What a ratio goal divides by: the best of the targets `match` accepts, per concurrency."""
+
+    label: str
+    match: Callable[[str], bool]
+    percent: bool
+
+    def fmt(self, ratio: float) -> str:
+        # Rounded down, so that a ratio just under its goal never shows as the goal.
+        if self.percent:
+            return f"{math.floor(ratio * 100)}%"
+        return f"{math.floor(ratio * 10) / 10:.1f}x"
+
+    def goal_text(self, goal: float) -> str:
+        return f"{goal:.0%} of {self.label}" if self.percent else f"{goal:g}x {self.label}"
+
+
+ZAQAR = Base("Zaqar", is_zaqar, percent=False)
+NOOP = Base("the no-op ceiling", "noop".__eq__, percent=True)
+P99_LIMIT_MS = 10.0
+# The foundation issue's absolute goals: best msgs/s over the concurrencies run.
+FOUNDATION_GOALS = {("sqlite", "put-1"): 10_000.0, ("sqlite", "claim-delete"): 8_000.0}
+
+
+def msgs(row: Row) -> float:
+    return row.result.msgs_per_s if row.result else 0.0
+
+
+def by_concurrency(rows: list[Row], phase: str, match: Callable[[str], bool]) -> dict[int, Row]:
+    """The measured `phase` row with the most msgs/s among the targets `match` accepts, per
+    concurrency (in increasing order)."""
+    best: dict[int, Row] = {}
+    for r in sorted(rows, key=lambda r: r.concurrency):
+        if r.phase == phase and r.result is not None and match(r.target):
+            old = best.get(r.concurrency)
+            if old is None or msgs(r) > msgs(old):
+                best[r.concurrency] = r
+    return best
+
+
+def ratio_goal(rows: list[Row], phase: str, target: str, base: Base, goal: float) -> Verdict:
+    """`target`'s msgs/s over `base`'s at the same concurrency: the best ratio, then the others."""
+    title = f"{phase} on {target} ≥ {base.goal_text(goal)}"
+    mine = by_concurrency(rows, phase, target.__eq__)
+    theirs = by_concurrency(rows, phase, base.match)
+    ratios = {
+        c: msgs(r) / msgs(theirs[c]) for c, r in mine.items() if c in theirs and msgs(theirs[c])
+    }
+    if not ratios:
+        return Verdict(title, f"needs {phase} rows of {target} and {base.label}", None)
+    c = max(ratios, key=lambda k: ratios[k])
+    measured = (
+        f"{base.fmt(ratios[c])} at c={c} ({target} {msgs(mine[c]):,.0f} msgs/s, "
+        f"{theirs[c].target} {msgs(theirs[c]):,.0f})"
+    )
+    others = [f"{base.fmt(ratio)} at c={k}" for k, ratio in ratios.items() if k != c]
+    if others:
+        measured += f"; {', '.join(others)}"
+    return Verdict(title, measured, ratios[c] >= goal)
+
+
+def rate_goal(rows: list[Row], phase: str, target: str, goal: float) -> Verdict:
+    """`target`'s best msgs/s in `phase`, over the concurrencies run."""
+    title = f"{phase} on {target} ≥ {goal:,.0f} msgs/s"
+    mine = by_concurrency(rows, phase, target.__eq__)
+    if not mine:
+        return Verdict(title, f"needs {phase} rows of {target}", None)
+    best = max(mine.values(), key=msgs)
+    return Verdict(title, f"{msgs(best):,.0f} msgs/s at c={best.concurrency}", msgs(best) >= goal)
+
+
+def latency_goal(rows: list[Row], phase: str, target: str) -> Verdict:
+    """p99 of the lowest concurrency that reaches half of `target`'s peak msgs/s in `phase`."""
+    title = f"{phase} on {target}: p99 < {P99_LIMIT_MS:g} ms at half the peak rate"
+    mine = by_concurrency(rows, phase, target.__eq__)
+    if not mine:
+        return Verdict(title, f"needs {phase} rows of {target}", None)
+    peak = max(mine.values(), key=msgs)
+    row = next(r for r in mine.values() if msgs(r) >= msgs(peak) / 2)
+    assert row.result is not None  # by_concurrency keeps measured rows only
+    measured = (
+        f"p99 {row.result.p99_ms:.2f} ms at c={row.concurrency} ({msgs(row):,.0f} msgs/s, "
+        f"{msgs(row) / msgs(peak):.0%} of the peak {msgs(peak):,.0f} at c={peak.concurrency})"
+    )
+    return Verdict(title, measured, row.result.p99_ms < P99_LIMIT_MS)
+
+
+def performance_goals(rows: list[Row]) -> list[Verdict]:
+    """The performance issue's targets (ratios within one run, where a ratio is asked)."""
+    return [
+        ratio_goal(rows, "put-1", "sqlite", ZAQAR, 15.0),
+        ratio_goal(rows, "put-1", "sqlite", NOOP, 0.40),
+        rate_goal(rows, "put-batch-10", "memory", 100_000.0),
+        rate_goal(rows, "put-batch-10", "sqlite", 50_000.0),
+        ratio_goal(rows, "claim-delete", "sqlite", ZAQAR, 10.0),
+        ratio_goal(rows, "claim-delete", "memory", ZAQAR, 10.0),
+        latency_goal(rows, "put-1", "sqlite"),
+        latency_goal(rows, "claim-delete", "sqlite"),
+    ]
+
+
 def fmt_goals(rows: list[Row]) -> str:
-    out = []
-    for (target, phase), goal in TARGETS_GOAL.items():
-        got = [
-            r.result.msgs_per_s
-            for r in rows
-            if r.target == target and r.phase == phase and r.result is not None
-        ]
-        if not got:
-            continue
-        best = max(got)
-        verdict = "met" if best >= goal else "NOT met"
-        out.append(
-            f"- {phase} on {target}: goal ≥ {goal:,.0f} msgs/s, best measured "
-            f"{best:,.0f} msgs/s: **{verdict}**"
-        )
-    return "\n".join(out) if out else "(no goal phases were run)"
+    """The performance issue's targets as a table, then the foundation issue's goals."""
+    out = [
+        "Targets of the performance issue (Zaqar: the best Zaqar target at the same concurrency):",
+        "",
+        "| goal | measured | verdict |",
+        "|---|---|---|",
+    ]
+    out += [f"| {v.goal} | {v.measured} | {v.status()} |" for v in performance_goals(rows)]
+    out += ["", "Goals of the foundation issue (best over the concurrencies run):", ""]
+    for (target, phase), goal in FOUNDATION_GOALS.items():
+        v = rate_goal(rows, phase, target, goal)
+        out.append(f"- {v.goal}: {v.measured}: {v.status()}")
+    return "\n".join(out)
 
 
 def fmt_notes(rows: list[Row], remarks: list[str]) -> str:

@@ -263,9 +263,6 @@ async def other_load(seconds: float = 1.0) -> float | None:
     return max(0.0, (after - before - (own1 - own0)) / seconds)
 
 
-# --------------------------------------------------------------------------- reporting
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -411,8 +408,6 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
     print(fmt_table(table))
     for title, text in ratio_sections(table):
         print(f"\n{title}:\n\n{text}")
-    print("\nPerformance goals:\n")
-    print(fmt_goals(table))
     notes = fmt_notes(rows, out.remarks)
     if notes:
         print(f"\nNotes:\n{notes}")
@@ -443,6 +438,7 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
             chart=CHART,
         )
         print(f"\nwrote {results} and {chart}")
+    print(f"\nPerformance goals:\n\n{fmt_goals(table)}")
     return 1 if problems else 0
 
 
