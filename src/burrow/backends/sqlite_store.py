@@ -192,10 +192,7 @@ def purge_expired(conn: sqlite3.Connection, chunk: int) -> int:
     for key, size in purged:
         per_queue.setdefault(key, []).append(size)
     for key, sizes in per_queue.items():
-        _count(conn, key, -len(sizes), -sum(sizes))
-        row = conn.execute("SELECT account FROM queues WHERE seq = ?", (key,)).fetchone()
-        if row is not None:
-            _drop_if_empty(conn, key, row[0])
+        _removed(conn, key, len(sizes), sum(sizes))
     return len(purged)
 
 
@@ -329,7 +326,7 @@ def delete_messages(account: str, queue: str, filters: Filters) -> Operation[lis
     def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
         now = time.time()
         rows = conn.execute(_matched(filters), _params(account, queue, filters, now)).fetchall()
-        _delete(conn, _some(rows), account)
+        _delete(conn, _some(rows))
         return Outcome([_report(row, now) for row in rows])
 
     return run
@@ -425,7 +422,7 @@ def delete_message(account: str, queue: str, message_id: str) -> Operation[Messa
     def run(conn: sqlite3.Connection) -> Outcome[Message]:
         now = time.time()
         row = _one(conn, account, queue, message_id, now)
-        _delete(conn, [row], account)
+        _delete(conn, [row])
         return Outcome(_report(row, now))
 
     return run
@@ -474,12 +471,10 @@ def _update(
     return updated
 
 
-def _delete(conn: sqlite3.Connection, rows: list[Row], account: str) -> None:
+def _delete(conn: sqlite3.Connection, rows: list[Row]) -> None:
     """Delete rows of one queue, and the queue (and account) if they were its last."""
     conn.executemany("DELETE FROM messages WHERE seq = ?", [(row[0],) for row in rows])
-    key = rows[0][5]
-    _count(conn, key, -len(rows), -sum(len(row[2]) for row in rows))
-    _drop_if_empty(conn, key, account)
+    _removed(conn, rows[0][5], len(rows), sum(len(row[2]) for row in rows))
 
 
 def _count(conn: sqlite3.Connection, key: int, messages: int, size: int) -> None:
@@ -523,12 +518,17 @@ def _ensure_queue(conn: sqlite3.Connection, account: str, queue: str) -> int:
     return cursor.lastrowid
 
 
-def _drop_if_empty(conn: sqlite3.Connection, key: int, account: str) -> None:
-    """Remove a queue left without messages, and its account if that was its last queue."""
-    if conn.execute("SELECT 1 FROM messages WHERE queue = ? LIMIT 1", (key,)).fetchone():
-        return
-    conn.execute("DELETE FROM queues WHERE seq = ?", (key,))
-    _drop_account_if_empty(conn, account)
+def _removed(conn: sqlite3.Connection, key: int, messages: int, size: int) -> None:
+    """Count message rows deleted from a queue; remove the queue if it has none left, and
+    its account if that was its last queue."""
+    left = conn.execute(
+        "UPDATE queues SET messages = messages - ?, bytes = bytes - ? WHERE seq = ?"
+        " RETURNING messages, account",
+        (messages, size, key),
+    ).fetchone()
+    if left is not None and left[0] == 0:
+        conn.execute("DELETE FROM queues WHERE seq = ?", (key,))
+        _drop_account_if_empty(conn, left[1])
 
 
 def _drop_account_if_empty(conn: sqlite3.Connection, account: str) -> None:
