@@ -48,6 +48,14 @@ def status(reply: bytes) -> int:
     return int(reply.split(b" ", 2)[1])
 
 
+def json_reply(conn: socket.socket) -> bytes:
+    """One response with a JSON body; its body may come in a second segment."""
+    reply = chunk = conn.recv(65536)
+    while chunk and not reply.endswith(b"}"):
+        reply += (chunk := conn.recv(65536))
+    return reply
+
+
 CASES = {
     "dot-dot segment": (b"GET /v1.0/a/q/.. HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     "traversal inside the path": (b"GET /v1.0/a/../b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
@@ -111,7 +119,30 @@ def test_keep_alive_requests_each_get_the_full_header_time(server: BurrowServer)
         for _ in range(3):  # 3 x 0.6 s on one connection: longer than header_timeout in all
             time.sleep(0.6)
             conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            reply = chunk = conn.recv(65536)
-            while chunk and not reply.endswith(b"}"):  # the body may come in a second segment
-                reply += (chunk := conn.recv(65536))
-            assert status(reply) == 200
+            assert status(json_reply(conn)) == 200
+
+
+def test_a_request_begun_later_gets_its_own_header_time(server: BurrowServer) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status(json_reply(conn)) == 200
+        time.sleep(0.6)  # within the header time the connection began with
+        started = time.monotonic()
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # stalls mid-headers
+        reply = conn.recv(65536)
+    assert status(reply) == 408
+    assert 0.9 < time.monotonic() - started < 5  # timed from its first byte
+
+
+def test_headers_stalled_during_a_long_poll_wait_for_its_answer(server: BurrowServer) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /v1.0/long-poll/q?wait=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # the next one stalls
+        replies = b""
+        while chunk := conn.recv(65536):
+            replies += chunk
+    answer, timed_out, _ = replies.partition(b"HTTP/1.1 408")
+    assert status(answer) == 404  # the long poll got its answer, found nothing
+    assert timed_out  # then the stalled request its 408

@@ -63,6 +63,8 @@ class Quota:
 
     def stricter(self, other: Quota) -> Quota:
         """Each cap the lower of the two (a cap beats no cap)."""
+        if not other:
+            return self  # the usual case: nothing asked beyond the server's own
         return Quota(
             *(
                 min(caps) if all(caps) else max(caps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -20,13 +21,11 @@ from burrow.frontends.asgi import (
     Response,
     Scope,
     Send,
-    header,
     path_segments,
     query_params,
 )
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
-from burrow.locality import caller_zone
 from burrow.service import Service
 from burrow.workers import Supervisor
 
@@ -58,7 +57,6 @@ class App:
             path = path_segments(scope)
             query = query_params(scope)
             if path and path[0] == "v1.0":
-                caller_zone.set(_zone(scope))
                 return await self.v1.handle(scope, receive, path[1:], query)
             if path == ["health"]:
                 self._check_meta(scope["method"], query)
@@ -116,6 +114,21 @@ def build_app(settings: Settings) -> App:
     return App(open_backend(settings.backend), settings, open_guard(settings.auth))
 
 
+def _tune_gc() -> None:
+    """Collect less often while serving; called once the server is up (in each worker).
+
+    What is alive by now (modules, the app, the backend's connections) stays for the
+    process's life: frozen, it is never walked again. At the default threshold (700)
+    the young generation was collected hundreds of times a second under load, 3-4% of
+    the CPU (memory and redis backends); at 50,000, under 1%, in passes of 10 ms at
+    most. The older generations are collected less often too (20, 100): with the
+    startup heap frozen they hold only what the backend keeps.
+    """
+    gc.collect()  # no startup garbage frozen for good
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -125,13 +138,9 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _zone(scope: Scope) -> str | None:
-    zone = header(scope, b"x-burrow-zone")
-    return None if zone is None else zone.decode("latin-1")
-
-
 class _DrainingServer(uvicorn.Server):
-    """Answers pending long polls as soon as shutdown starts, so it is quick."""
+    """Tunes the collector once up; answers pending long polls as soon as shutdown
+    starts, so it is quick."""
 
     def __init__(self, config: uvicorn.Config, app: App) -> None:
         super().__init__(config)
@@ -139,7 +148,10 @@ class _DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if sockets and self.started:  # uvicorn only says where it listens when it binds
+        if not self.started:
+            return
+        _tune_gc()
+        if sockets:  # uvicorn only says where it listens when it binds
             scheme = "https" if self.config.ssl else "http"
             host, port = sockets[0].getsockname()[:2]
             logger.info(
@@ -165,7 +177,10 @@ def serve(settings: Settings) -> int:
             "--workers > 1 needs a backend shared between processes (redis, postgresql); "
             f"{settings.backend.split(':')[0]} lives in one process"
         )
-    # Each worker builds its own app (and backend connections) after the fork.
+    # Each worker builds its own app (and backend connections) after the fork; what this
+    # process holds is frozen first, so the workers' collections leave the pages they
+    # share with it untouched (no copy on write).
+    gc.freeze()
     supervisor = Supervisor(
         settings.workers,
         settings.host,

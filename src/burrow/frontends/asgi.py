@@ -34,14 +34,29 @@ Send = Callable[[Message], Awaitable[None]]
 JSON = b"application/json"
 OCTETS = b"application/octet-stream"
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+# Byte values: `int in bytes` is several times quicker than `bytes in bytes`.
+_PERCENT, _PLUS = ord("%"), ord("+")
 
 
 @dataclass(slots=True)
 class Response:
+    """A response; its ASGI messages are built with it, so a shared one (a constant) is
+    built once however often it is sent (uvicorn only reads them)."""
+
     status: int
     body: bytes = b""
     content_type: bytes = JSON
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    _messages: tuple[Message, Message] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        headers = [(b"content-length", b"%d" % len(self.body)), *self.headers]
+        if self.status not in (201, 204) or self.body:  # an empty message body is content too
+            headers.append((b"content-type", self.content_type))
+        self._messages = (
+            {"type": "http.response.start", "status": self.status, "headers": headers},
+            {"type": "http.response.body", "body": self.body},
+        )
 
     @classmethod
     def json(cls, value: Any, status: int = 200) -> Response:
@@ -49,30 +64,32 @@ class Response:
 
     @classmethod
     def error(cls, error: BurrowError) -> Response:
+        fields: dict[str, Any] = {"error": error.message}
         if isinstance(error, QuotaExceeded):
-            return cls.json({"error": error.message, "quota": error.quota}, error.status)
-        response = cls.json({"error": error.message}, error.status)
-        if isinstance(error, MethodNotAllowed):
-            response.headers.append((b"allow", ", ".join(error.allowed).encode()))
-        elif isinstance(error, Unauthorized):
-            response.headers.append((b"www-authenticate", b"Bearer"))
-        elif isinstance(error, RateLimited):
-            response.headers.append((b"retry-after", str(error.retry_after).encode()))
-        return response
+            fields["quota"] = error.quota
+        return cls(error.status, orjson.dumps(fields), headers=_error_headers(error))
 
     async def send(self, send: Send) -> None:
-        headers = [(b"content-length", str(len(self.body)).encode()), *self.headers]
-        if self.status not in (201, 204) or self.body:  # an empty message body is content too
-            headers.append((b"content-type", self.content_type))
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": self.body})
+        start, body = self._messages
+        await send(start)
+        await send(body)
+
+
+def _error_headers(error: BurrowError) -> list[tuple[bytes, bytes]]:
+    if isinstance(error, MethodNotAllowed):
+        return [(b"allow", ", ".join(error.allowed).encode())]
+    if isinstance(error, Unauthorized):
+        return [(b"www-authenticate", b"Bearer")]
+    if isinstance(error, RateLimited):
+        return [(b"retry-after", str(error.retry_after).encode())]
+    return []
 
 
 def path_segments(scope: Scope) -> list[str]:
     """The request path split on `/`, each segment percent-decoded as UTF-8."""
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
     try:
-        if b"%" not in raw:  # the common case: nothing to unquote
+        if _PERCENT not in raw:  # the common case: nothing to unquote
             return raw.decode().split("/")[1:]
         if _BAD_PERCENT.search(raw):
             raise InvalidRequest("malformed percent-encoding in path")
@@ -87,21 +104,26 @@ def query_params(scope: Scope) -> dict[str, str]:
     params: dict[str, str] = {}
     if not raw:
         return params
-    if _BAD_PERCENT.search(raw):
+    plain = _PERCENT not in raw and _PLUS not in raw  # the common case: nothing to unquote
+    if not plain and _BAD_PERCENT.search(raw):
         raise InvalidRequest("malformed percent-encoding in query string")
+    decode = bytes.decode if plain else _unquote
     for pair in raw.split(b"&"):
         if not pair:
             continue
         name, _, value = pair.partition(b"=")
         try:
-            key = unquote_to_bytes(name.replace(b"+", b" ")).decode()
-            params_value = unquote_to_bytes(value.replace(b"+", b" ")).decode()
+            key, params_value = decode(name), decode(value)
         except UnicodeDecodeError as error:
             raise InvalidRequest("query string is not valid UTF-8 once decoded") from error
         if key in params:
             raise InvalidRequest(f"query parameter {key!r} given more than once")
         params[key] = params_value
     return params
+
+
+def _unquote(part: bytes) -> str:
+    return unquote_to_bytes(part.replace(b"+", b" ")).decode()
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
@@ -111,17 +133,38 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def headers(scope: Scope, names: frozenset[bytes]) -> dict[bytes, bytes]:
+    """The (first) value of each header in `names` the request has: one pass over them all."""
+    found: dict[bytes, bytes] = {}
+    for key, value in scope["headers"]:
+        if key in names and key not in found:
+            found[key] = bytes(value)
+    return found
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int, seconds: float) -> bytes:
     """The whole request body, refusing (413) anything over `limit` bytes and (408)
     a body that takes longer than `seconds` to arrive."""
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body larger than {limit} bytes")
+    if _body_buffered(receive):
+        return await _receive_body(receive, limit)  # nothing to wait for: no timer needed
     try:
         async with asyncio.timeout(seconds):
             return await _receive_body(receive, limit)
     except TimeoutError as error:
         raise RequestTimeout(f"request body not received within {seconds:g} s") from error
+
+
+def _body_buffered(receive: Receive) -> bool:
+    """Whether the server already holds the whole body (usually so: it came with the headers).
+
+    uvicorn's (0.54, pinned) `receive` is a method of the request's cycle, whose
+    `more_body` turns False once the body is complete; any other server takes the
+    timed path.
+    """
+    return getattr(getattr(receive, "__self__", None), "more_body", True) is False
 
 
 async def _receive_body(receive: Receive, limit: int) -> bytes:

@@ -14,27 +14,45 @@ import orjson
 from burrow.auth import Credentials, Guard
 from burrow.codec import body_fields, body_from_fields, message_fields
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
-from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, header, read_body
+from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, headers, read_body
 from burrow.keys import SIGNATURE_PARAMS
-from burrow.model import Attributes, Detail, Draft, Filters, Message, Quota
+from burrow.locality import caller_zone
+from burrow.model import (
+    ALL_ITEMS,
+    NO_QUOTA,
+    Attributes,
+    Detail,
+    Draft,
+    Filters,
+    Message,
+    Quota,
+)
 from burrow.service import Service
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
+DETAILS = {detail.value: detail for detail in Detail}  # quicker than calling the enum
 FILTERS = frozenset({"limit", "marker", "detail"})
 QUEUE_FILTERS = FILTERS | {"match_hidden", "wait"}
+MATCHING = frozenset({"limit", "marker", "match_hidden"})  # what `Filters` holds
 ATTRIBUTES = frozenset({"ttl", "hide"})
 # A caller (a proxy in front of this server) may ask for quotas stricter than ours.
-QUOTAS = frozenset({"max_queue_messages", "max_account_queues", "max_account_bytes"})
+# (In a fixed order, so that of several bad ones the error names the same each time.)
+QUOTA_PARAMS = ("max_queue_messages", "max_account_queues", "max_account_bytes")
+QUOTAS = frozenset(QUOTA_PARAMS)
 BATCH_DETAILS = (Detail.ID, Detail.ALL)
 NO_CONTENT = Response(204)
+CREATED = Response(201)
+NO_CHANGE = Attributes()
+# The headers every request is read for (token and zone), gathered in one pass.
+HEADERS = frozenset({b"x-auth-token", b"authorization", b"x-burrow-zone"})
 
 
 class Params:
     """Query parameters of one request, checked against what its route accepts."""
 
     def __init__(self, raw: dict[str, str], allowed: frozenset[str]) -> None:
-        unknown = raw.keys() - allowed
-        if unknown:
+        if not allowed.issuperset(raw):
+            unknown = raw.keys() - allowed
             raise InvalidRequest(
                 f"unknown query parameter(s) {', '.join(sorted(unknown))}; "
                 f"allowed here: {', '.join(sorted(allowed)) or 'none'}"
@@ -50,19 +68,25 @@ class Params:
         return int(value)
 
     def filters(self) -> Filters:
+        if MATCHING.isdisjoint(self._raw):
+            return ALL_ITEMS
         match_hidden = self._raw.get("match_hidden", "false")
         if match_hidden not in ("true", "false"):
             raise InvalidRequest("match_hidden must be true or false")
         return Filters(self.integer("limit"), self._raw.get("marker"), match_hidden == "true")
 
     def attributes(self) -> Attributes:
+        if ATTRIBUTES.isdisjoint(self._raw):
+            return NO_CHANGE
         return Attributes(self.integer("ttl"), self.integer("hide"))
 
     def wait(self) -> int:
         return self.integer("wait") or 0
 
     def quota(self) -> Quota:
-        return Quota(**{name: self.integer(name) or 0 for name in QUOTAS})
+        if QUOTAS.isdisjoint(self._raw):
+            return NO_QUOTA
+        return Quota(**{name: self.integer(name) or 0 for name in QUOTA_PARAMS})
 
     def detail(self, default: Detail, choices: tuple[Detail, ...] = tuple(Detail)) -> Detail:
         value = self._raw.get("detail")
@@ -70,7 +94,7 @@ class Params:
             return default
         if value not in choices:
             raise InvalidRequest(f"detail must be one of {', '.join(choices)}, not {value!r}")
-        return Detail(value)
+        return DETAILS[value]
 
 
 Handler = Callable[[Scope, Receive, list[str], Params], Awaitable[Response]]
@@ -109,7 +133,9 @@ class BurrowV1:
             allowed = tuple(m for (depth, m) in self.routes if depth == len(path))
             raise MethodNotAllowed(method, allowed)
         handler, accepted = route
-        credentials = _credentials(scope, query)
+        found = headers(scope, HEADERS)
+        caller_zone.set(_zone(found))
+        credentials = _credentials(scope, query, _token(found))
         account = path[0] if path else None
         self.service.admit(account, self.guard.check(credentials, method, account))
         return await handler(scope, receive, path, Params(query, accepted))
@@ -168,12 +194,12 @@ class BurrowV1:
         return _one(await self.service.get_message(*path), detail)
 
     async def put_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        attributes = p.attributes()
+        ttl, hide = p.integer("ttl"), p.integer("hide")  # as `attributes()`, minus the object
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
-        draft = Draft(body, path[2], attributes.ttl, attributes.hide)
+        draft = Draft(body, path[2], ttl, hide)
         created = await self.service.put_message(path[0], path[1], draft, p.quota())
-        return Response(201) if created else NO_CONTENT
+        return CREATED if created else NO_CONTENT
 
     async def update_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE)
@@ -188,22 +214,28 @@ class BurrowV1:
 # Rendering --------------------------------------------------------------------------
 
 
-def _credentials(scope: Scope, query: dict[str, str]) -> Credentials:
-    """The request's token, or its signed URL's parameters (taken out of `query`)."""
+def _credentials(scope: Scope, query: dict[str, str], token: str | None) -> Credentials:
+    """The request's token, and its signed URL's parameters (taken out of `query`) if any."""
     if "sig" not in query:
-        return Credentials(_token(scope), "")
+        return Credentials(token, "")
     signed = {name: query.pop(name) for name in SIGNATURE_PARAMS if name in query}
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-    return Credentials(_token(scope), raw_path, signed)
+    return Credentials(token, raw_path, signed)
 
 
-def _token(scope: Scope) -> str | None:
-    token = header(scope, b"x-auth-token")
+def _token(found: dict[bytes, bytes]) -> str | None:
+    """`X-Auth-Token`, else an `Authorization: Bearer` token, of the `HEADERS` found."""
+    token = found.get(b"x-auth-token")
     if token is None:
-        bearer = header(scope, b"authorization")
+        bearer = found.get(b"authorization")
         if bearer is not None and bearer[:7].lower() == b"bearer ":
             token = bearer[7:]
     return None if token is None else token.decode("latin-1")
+
+
+def _zone(found: dict[bytes, bytes]) -> str | None:
+    zone = found.get(b"x-burrow-zone")
+    return None if zone is None else zone.decode("latin-1")
 
 
 def _names(names: list[str], detail: Detail) -> Response:
@@ -214,20 +246,33 @@ def _names(names: list[str], detail: Detail) -> Response:
     return Response.json(names)
 
 
-def _render(message: Message, detail: Detail) -> Any:
-    if detail is Detail.ID:
-        return message.id
-    if detail is Detail.BODY:
-        return body_fields(message.body)["body"]
-    if detail is Detail.ALL:
-        return message_fields(message)
+def _id(message: Message) -> str:
+    return message.id
+
+
+def _body(message: Message) -> str:
+    body: str = body_fields(message.body)["body"]
+    return body
+
+
+def _attributes(message: Message) -> dict[str, Any]:
     return {"id": message.id, "ttl": message.ttl, "hide": message.hide}
+
+
+# A message's rendering at each detail but none; picked once for a whole listing.
+RENDER: dict[Detail, Callable[[Message], Any]] = {
+    Detail.ID: _id,
+    Detail.ATTRIBUTES: _attributes,
+    Detail.BODY: _body,
+    Detail.ALL: message_fields,
+}
 
 
 def _messages(messages: list[Message], detail: Detail) -> Response:
     if detail is Detail.NONE:
         return NO_CONTENT
-    return Response.json([_render(m, detail) for m in messages])
+    render = RENDER[detail]
+    return Response.json([render(m) for m in messages])
 
 
 def _one(message: Message, detail: Detail) -> Response:
@@ -237,7 +282,7 @@ def _one(message: Message, detail: Detail) -> Response:
         return Response(200, message.body, OCTETS)
     if detail is Detail.ID:
         return Response(200, message.id.encode(), OCTETS)
-    return Response.json(_render(message, detail))
+    return Response.json(RENDER[detail](message))
 
 
 # Batch bodies -----------------------------------------------------------------------
@@ -258,8 +303,8 @@ def _json_list(body: bytes) -> list[Any]:
 def _draft(item: Any, defaults: Attributes) -> Draft:
     if not isinstance(item, dict):
         raise InvalidRequest("each batch entry must be a JSON object")
-    unknown = item.keys() - BATCH_FIELDS
-    if unknown:
+    if not BATCH_FIELDS.issuperset(item):
+        unknown = item.keys() - BATCH_FIELDS
         raise InvalidRequest(f"unknown batch field(s) {', '.join(sorted(unknown))}")
     body, message_id = item.get("body"), item.get("id")
     if not isinstance(body, str):
