@@ -86,12 +86,15 @@ class GroupCommitter:
             return future
         self._idle.clear()
         self._run(operation, future)
-        if not self._commit_scheduled and not self._syncing:
-            # call_soon: every request handled in this turn of the loop joins the commit.
-            # (While an fsync is in flight, its end commits what ran meanwhile.)
+        if not self._syncing:  # (while an fsync is in flight, its end commits this)
+            self._schedule_commit()
+        return future
+
+    def _schedule_commit(self) -> None:
+        # call_soon: every request handled in this turn of the loop joins the commit.
+        if not self._commit_scheduled:
             self._commit_scheduled = True
             self._loop.call_soon(self._commit_and_sync)
-        return future
 
     def _run(self, operation: Operation[Any], future: asyncio.Future[Any]) -> None:
         conn = self._conn
@@ -155,7 +158,7 @@ class GroupCommitter:
         else:
             self.stats.syncs += 1
         self._deliver(group)
-        self._commit_and_sync()
+        self._schedule_commit()  # after the requests already read: they join the group
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
