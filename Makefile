@@ -65,18 +65,20 @@ bench-deps: $(VENV)/.bench-installed $(ZAQAR_VENV)/.installed
 	@command -v redis-server >/dev/null \
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
 
-# Full run: sqlite, memory, the no-op ceiling and Zaqar, 2 s warm-up + 10 s per phase
-# (about 6 minutes); rewrites bench/RESULTS.md and bench/throughput.png. Then the
+# Full run: sqlite, memory, the no-op ceiling and Zaqar at 1, 8, 32 and 128 connections,
+# 1 s warm-up + 4 s per row (about 9 minutes; the command of bench/RESULTS.md); rewrites
+# bench/RESULTS.md and bench/throughput.png. Then the
 # shared-engine scaling benchmark: Redis Cluster and PostgreSQL, 1 process against 2
 # (a few minutes more), which rewrites its own section of RESULTS.md. scale.py starts
 # the engines with tests/engines: pytest (the dev extra), redis-server, redis-cli and
 # PostgreSQL (system-deps).
 SCALE_ARGS ?=
 bench: bench-deps system-deps $(VENV)/.dev-installed
-	$(BIN)/python bench/run.py --write $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --write --concurrency 1,8,32,128 --warmup 1 --duration 4 $(BENCH_ARGS)
 	$(BIN)/python bench/scale.py --write $(SCALE_ARGS)
 
-# Quick run: 1 s warm-up + 3 s per phase (under 3 minutes); prints the table only.
+# Quick run: 16 connections, 1 s warm-up + 3 s per phase (under 3 minutes); prints the
+# table and the goals only. The ratio goals peak at 128 connections: see `make bench`.
 bench-quick: bench-deps
 	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
 
