@@ -88,6 +88,18 @@ local function set_attributes(k, id, ttl, hide, now)
   end
 end
 
+-- A queue's keys, its place in the account's listings and its bytes in the
+-- account's count go (`k`: its keys, when the caller has them already).
+local function drop_queue(qname, k)
+  k = k or qkeys(hex(qname))
+  redis.call('UNLINK', k.o, k.r, k.h, k.x, k.b)
+  redis.call('ZREM', QS, qname)
+  redis.call('ZREM', XQ, qname)
+  local bytes = tonumber(redis.call('HGET', QB, qname) or '0')
+  if bytes ~= 0 then redis.call('HINCRBY', A, 'bytes', -bytes) end
+  redis.call('HDEL', QB, qname)
+end
+
 -- After a write: account and queue byte counts, the queue's earliest expiry,
 -- and an emptied queue leaves the account's listing.
 local function settle(k, qname, delta)
@@ -96,12 +108,7 @@ local function settle(k, qname, delta)
     redis.call('HINCRBY', QB, qname, delta)
   end
   if redis.call('EXISTS', k.o) == 0 then
-    redis.call('UNLINK', k.r, k.h, k.x, k.b)
-    redis.call('ZREM', QS, qname)
-    redis.call('ZREM', XQ, qname)
-    local left = tonumber(redis.call('HGET', QB, qname) or '0')
-    if left ~= 0 then redis.call('HINCRBY', A, 'bytes', -left) end
-    redis.call('HDEL', QB, qname)
+    drop_queue(qname, k)
     return
   end
   local first = redis.call('ZRANGE', k.x, 0, 0, 'WITHSCORES')
@@ -110,16 +117,6 @@ local function settle(k, qname, delta)
   else
     redis.call('ZREM', XQ, qname)
   end
-end
-
-local function drop_queue(qname)
-  local k = qkeys(hex(qname))
-  redis.call('UNLINK', k.o, k.r, k.h, k.x, k.b)
-  redis.call('ZREM', QS, qname)
-  redis.call('ZREM', XQ, qname)
-  local bytes = tonumber(redis.call('HGET', QB, qname) or '0')
-  if bytes ~= 0 then redis.call('HINCRBY', A, 'bytes', -bytes) end
-  redis.call('HDEL', QB, qname)
 end
 
 -- Members of ZSET `source` that come after `marker` in ZSET `order` (from the start
