@@ -194,10 +194,10 @@ class BurrowV1:
         return _one(await self.service.get_message(*path), detail)
 
     async def put_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        ttl, hide = p.integer("ttl"), p.integer("hide")  # as `attributes()`, minus the object
+        attributes = p.attributes()
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
-        draft = Draft(body, path[2], ttl, hide)
+        draft = Draft(body, path[2], attributes.ttl, attributes.hide)
         created = await self.service.put_message(path[0], path[1], draft, p.quota())
         return CREATED if created else NO_CONTENT
 
