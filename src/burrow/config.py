@@ -23,6 +23,9 @@ class Limits:
     max_batch_messages: int = 1000
     max_id_length: int = 255
     max_limit: int = 1000
+    # The page a listing, claim or pop gets when it gives no `limit` (v1.0 had none):
+    # one request never walks a whole queue; clients page on with `marker`.
+    default_limit: int = 100
     max_wait: int = 300
     max_ttl: int = 1_209_600  # 14 days
     max_hide: int = 1_209_600
