@@ -2,27 +2,54 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8080
+PIP := $(BIN)/pip --disable-pip-version-check --quiet
+
+# `make serve` passes on only what is given, so `burrow serve`'s own defaults, the
+# config file and the BURROW_* environment apply to the rest. Set here rather than
+# with ?= so that a HOST or PORT already in the environment does not leak in.
+HOST =
+PORT =
+BACKEND =
+AUTH =
+CONFIG =
+WORKERS =
+INSECURE =
+SERVE_ARGS =
+quoted = '$(subst ','\'',$(1))'
+SERVE_FLAGS = $(strip $(if $(HOST),--host $(call quoted,$(HOST))) \
+	$(if $(PORT),--port $(call quoted,$(PORT))) \
+	$(if $(BACKEND),--backend $(call quoted,$(BACKEND))) \
+	$(if $(AUTH),--auth $(call quoted,$(AUTH))) \
+	$(if $(CONFIG),--config $(call quoted,$(CONFIG))) \
+	$(if $(WORKERS),--workers $(call quoted,$(WORKERS))) \
+	$(if $(filter 1 yes true,$(INSECURE)),--insecure) \
+	$(SERVE_ARGS))
 
 .PHONY: serve test lint system-deps bench-deps bench bench-quick clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
-		(apt-get update && apt-get install -y python3-venv)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+		(echo "installing python3-venv with apt-get" \
+		&& apt-get update && apt-get install -y python3-venv)
+	@echo "creating $(VENV), a virtual environment for Burrow"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "upgrading pip in $(VENV)"
+	@$(PIP) install --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
-	touch $@
+	@echo "installing Burrow into $(VENV) (about a minute on the first run)"
+	@$(PIP) install -e .
+	@touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(VENV)/.installed $@
+	@echo "installing Burrow and its test tools into $(VENV) (a minute or two on the first run)"
+	@$(PIP) install -e '.[dev]'
+	@touch $(VENV)/.installed $@
 
 serve: $(VENV)/.installed
-	$(BIN)/burrow serve --host $(HOST) --port $(PORT)
+	@echo "starting: burrow serve" $(SERVE_FLAGS)
+	@echo "client commands, from another shell: . $(VENV)/bin/activate && burrow --help"
+	@$(BIN)/burrow serve $(SERVE_FLAGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
