@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
+import re
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
+import httpx
 import pytest
 
 from burrow.client import AsyncClient, Client, Draft, Queue, WorkStats
-from burrow.client.loops import Cursor
-from burrow.client.wire import Call, Request, headers, path
+from burrow.client.loops import Cursor, message_id
+from burrow.client.servers import unavailable
+from burrow.client.wire import Call, Request, error_for, headers, path
 from burrow.errors import (
+    ERROR_BY_STATUS,
     BackendUnavailable,
+    BurrowError,
     InvalidRequest,
     MessageNotFound,
     MethodNotAllowed,
     NoMatch,
     PayloadTooLarge,
     QuotaExceeded,
+    RateLimited,
+    RequestTimeout,
 )
 from burrow.model import Attributes, Detail, Filters, Message, NewMessage, Quota
 from tests.servers import BurrowServer
@@ -213,6 +224,93 @@ def test_unreachable_server_is_backend_unavailable() -> None:
             client.queue("q").get()
 
 
+def test_a_rate_limited_client_is_told_how_long_to_wait(
+    start_server: Callable[..., BurrowServer], tmp_path: Path
+) -> None:
+    config = tmp_path / "slow.toml"
+    config.write_text("[limits]\nrate_per_account = 0.01\nburst_per_account = 1\n")
+    server = start_server("memory://", "--config", str(config))
+    with Client(server.url, "a") as client:
+        client.queue("q").put("the one request of the burst")
+        with pytest.raises(RateLimited) as raised:
+            client.queue("q").get()
+    assert 90 <= raised.value.retry_after <= 100  # the server's ~100 s, not a default
+    assert f"retry after {raised.value.retry_after} s" in raised.value.message
+
+
+E = TypeVar("E", bound=BurrowError)
+
+
+def answered(category: type[E], status: int, headers: dict[str, str] | None = None) -> E:
+    """The error a client raises for an error answer (`error_for` does no I/O); it must
+    be a `category`."""
+    request = httpx.Request("PATCH", "http://127.0.0.1:8080/v1.0/a/q")
+    response = httpx.Response(status, headers=headers, json={"error": "no"}, request=request)
+    error = error_for(response)
+    assert type(error) is category
+    return error
+
+
+def test_each_status_comes_back_as_its_category() -> None:
+    categories = [c for c in BurrowError.__subclasses__() if c.status != BurrowError.status]
+    assert {c.status: c for c in categories} == ERROR_BY_STATUS
+    assert ERROR_BY_STATUS[408] is RequestTimeout  # these three were once lost on the way
+    assert ERROR_BY_STATUS[405] is MethodNotAllowed
+    assert ERROR_BY_STATUS[503] is BackendUnavailable
+    for status, category in ERROR_BY_STATUS.items():
+        answered(category, status)
+    assert answered(MethodNotAllowed, 405, {"Allow": "GET, PUT"}).allowed == ("GET", "PUT")
+    answered(InvalidRequest, 418)
+    answered(BackendUnavailable, 502)
+
+
+def test_retry_after_is_kept_as_the_server_gave_it() -> None:
+    limited = answered(RateLimited, 429, {"Retry-After": "30"})
+    assert (limited.retry_after, limited.message) == (30, "no (retry after 30 s)")
+    assert answered(BackendUnavailable, 503, {"Retry-After": "7"}).retry_after == 7
+    assert answered(BackendUnavailable, 503).retry_after is None
+    later = email.utils.formatdate(time.time() + 120, usegmt=True)
+    assert 100 <= answered(RateLimited, 429, {"Retry-After": later}).retry_after <= 120
+    assert answered(RateLimited, 429, {"Retry-After": "soon"}).retry_after == 1
+
+
+def test_no_server_answering_waits_the_shortest_retry_after() -> None:
+    errors = [BackendUnavailable("a", 30), BackendUnavailable("b"), BackendUnavailable("c", 5)]
+    assert unavailable(errors).retry_after == 5
+    assert unavailable(errors[1:2]).retry_after is None
+
+
+# Server URLs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "told"),
+    [
+        (
+            "http://127.0.0.1:8080/v1.0",
+            "give the server's root URL, http://127.0.0.1:8080, not http://127.0.0.1:8080/v1.0",
+        ),
+        ("https://h:8443/v1.0/acct/", "root URL, https://h:8443, not"),
+        ("http://h:8080/?detail=all", "root URL, http://h:8080, not"),
+        ("http://h:8080#top", "root URL, http://h:8080, not"),
+        ("http://s3cret@h:8080", "give the token with --token or token=, not in the URL"),
+        ("127.0.0.1:8080", "is not an http(s):// URL"),
+        ("http://h:99999", "bad port"),
+    ],
+)
+def test_a_server_url_must_be_its_root(url: str, told: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(told)) as raised:
+        Client(url, "a")
+    assert "s3cret" not in str(raised.value)
+
+
+def test_a_root_url_may_end_with_a_slash(server_url: str, queue: Queue) -> None:
+    queue.put("x", id="x")
+    with Client(server_url + "/", queue.account) as client:
+        assert client.url == server_url
+        assert [m.id for m in client.queue(queue.name).get()] == ["x"]
+
+
 def test_token_travels_as_header() -> None:
     assert headers("secret")["X-Auth-Token"] == "secret"
     assert "X-Auth-Token" not in headers(None)
@@ -290,7 +388,7 @@ def test_cursor_skips_what_it_saw_when_the_marker_vanishes() -> None:
     def msgs(*ids: str) -> list[Message]:
         return [Message(i, b"", 0, 0) for i in ids]
 
-    cursor = Cursor(None, wait=1, memory=3)
+    cursor = Cursor(message_id, None, wait=1, memory=3)
     assert cursor.advance(msgs("a", "b")) == msgs("a", "b")
     assert cursor.marker == "b"
     assert cursor.advance([]) == [] and not cursor.done

@@ -96,3 +96,17 @@ class RateLimited(BurrowError):
 
 class BackendUnavailable(BurrowError):
     status = 503
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds the server asked to wait before trying again (its Retry-After), if it did."""
+
+
+ERROR_BY_STATUS: dict[int, type[BurrowError]] = {
+    category.status: category
+    for category in BurrowError.__subclasses__()
+    if category.status != BurrowError.status
+}
+"""Each category by its HTTP status, for clients turning an error answer back into its
+exception: derived from the classes above, so that the two sides cannot drift apart."""

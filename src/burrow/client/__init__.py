@@ -13,7 +13,7 @@ from burrow.client.aio import AsyncClient, AsyncQueue
 from burrow.client.endpoint import DEFAULT_TIMEOUT
 from burrow.client.loops import Stop, WorkStats
 from burrow.client.sync import Client, Queue
-from burrow.model import Draft
+from burrow.model import Draft, Message
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -21,6 +21,7 @@ __all__ = [
     "AsyncQueue",
     "Client",
     "Draft",
+    "Message",
     "Queue",
     "Stop",
     "WorkStats",

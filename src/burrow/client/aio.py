@@ -63,7 +63,7 @@ class AsyncClient(ClientBase[AsyncEndpoint]):
     """
 
     def _open(self, url: str) -> AsyncEndpoint:
-        return AsyncEndpoint(url, self.headers, self.timeout, self._connections)
+        return AsyncEndpoint(url, self.headers, self.timeout, self._connections, self._tls)
 
     async def _race(self, probes: list[tuple[AsyncEndpoint, Call[bool]]], seconds: float) -> Raced:
         return await race([server.send(call) for server, call in probes], seconds)
@@ -73,11 +73,11 @@ class AsyncClient(ClientBase[AsyncEndpoint]):
         return await self._router.send(call)
 
     async def accounts(self, limit: int | None = None, marker: str | None = None) -> list[str]:
-        """Names of the accounts holding messages ([] if none)."""
+        """Names of the accounts holding messages ([] if none; all without a `limit`)."""
         return await self._operations.accounts(limit, marker)
 
     async def queues(self, limit: int | None = None, marker: str | None = None) -> list[str]:
-        """Names of this account's queues holding messages ([] if none)."""
+        """Names of this account's queues holding messages ([] if none; all without a `limit`)."""
         return await self._operations.queues(limit, marker)
 
     async def delete(self) -> list[str]:
@@ -132,7 +132,8 @@ class AsyncQueue(QueueHandle[AsyncClient]):
         match_hidden: bool = False,
         wait: int = 0,
     ) -> list[Message]:
-        """Read messages without changing them ([] if none within `wait` seconds)."""
+        """Read messages without changing them ([] if none within `wait` seconds); all of
+        them without a `limit` (see `Queue.get`)."""
         return await self._operations.get(limit, marker, match_hidden, wait)
 
     async def get_one(self, id: str) -> Message:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -13,7 +13,7 @@ from burrow.client.calls import AccountCalls, QueueCalls
 from burrow.client.operations import AccountOperations, QueueOperations
 from burrow.client.routing import L, Raced, Router
 from burrow.client.servers import Servers
-from burrow.client.wire import Call, client_options, headers
+from burrow.client.wire import Call, Tls, Verify, client_options, headers, tls_setting
 from burrow.errors import InvalidRequest
 
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
@@ -25,16 +25,42 @@ DEFAULT_TIMEOUT = 10.0
 class Endpoint(Generic[H]):
     """One Burrow server seen through an `httpx` client of type `H` (keep-alive pool).
 
-    `connections` caps the connections open at once (each pending long poll holds one).
+    `url` is the server's root URL (see `server_root`); `connections` caps the connections
+    open at once (each pending long poll holds one).
     """
 
-    def __init__(self, url: str, sent: dict[str, str], timeout: float, connections: int) -> None:
-        self.url = url.rstrip("/")
+    def __init__(
+        self, url: str, sent: dict[str, str], timeout: float, connections: int, tls: Tls
+    ) -> None:
+        self.url = server_root(url)
         self.timeout = timeout
-        self._http: H = self._connect(client_options(self.url, sent, timeout, connections))
+        self._http: H = self._connect(client_options(self.url, sent, timeout, connections, tls))
 
     def _connect(self, options: dict[str, Any]) -> H:
         raise NotImplementedError
+
+
+def server_root(url: str) -> str:
+    """`url` as a server's root URL, `scheme://host[:port]`; `ValueError` if it is not one.
+
+    The API's paths are the client's to add: a path in the URL (`/v1.0`, a natural
+    paste) would become part of every request's, and `/v1.0/v1.0/acct/q` is a queue of
+    the account `v1.0`. A query string or fragment would be dropped or misread as well,
+    and a token goes in `token=`, where it is sent as Burrow expects it.
+    """
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as error:
+        raise ValueError(f"bad port in the server URL {url!r}: {error}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s):// URL (like http://127.0.0.1:8080)")
+    root = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    if "@" in parts.netloc:
+        raise ValueError(f"give the token with --token or token=, not in the URL: {root}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"give the server's root URL, {root}, not {url}")
+    return root
 
 
 class ClientBase(Generic[L]):
@@ -45,7 +71,12 @@ class ClientBase(Generic[L]):
     calls that name their account or span all of them. `token` is sent as
     `X-Auth-Token`; `zone`, the caller's zone, as `X-Burrow-Zone` (ring proxies
     then prefer that zone's servers, whichever proxy answers); `timeout` and
-    `connections` apply to each server.
+    `connections` apply to each server. `verify` checks https servers' certificates
+    as httpx does: True (the default CA bundle), False, a PEM CA bundle's path
+    (then only its CAs are trusted), or an `ssl.SSLContext`.
+
+    A URL is a server's root, `http(s)://host[:port]`: one with a path (`/v1.0`), a
+    query string, a fragment or a token in it is refused with a `ValueError`.
     """
 
     def __init__(
@@ -57,11 +88,13 @@ class ClientBase(Generic[L]):
         zone: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connections: int = 100,
+        verify: Verify = True,
     ) -> None:
         self.timeout = timeout
         self.token = token
         self.headers = headers(token, zone)
         self._connections = connections
+        self._tls = tls_setting(verify)
         urls = [url] if isinstance(url, str) else list(url)
         self.servers = Servers([self._open(each) for each in urls])
         self._router = Router(self.servers, self._race)

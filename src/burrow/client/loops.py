@@ -2,7 +2,8 @@
 
 `WorkRun` drives `Queue.work`: how many messages to claim next, when to stop,
 and what to do when a handler fails. `Cursor` drives `Queue.follow`, a fan-out
-reader that walks a queue with `marker` and long polls.
+reader that walks a queue with `marker` and long polls, and the listings that
+read everything page after page (`paging`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypedDict
+from typing import Generic, Protocol, TypedDict, TypeVar
 
 from burrow.model import Message
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Stop(Protocol):
@@ -109,30 +112,43 @@ class WorkRun:
             self.stats.done += 1
 
 
-class Cursor:
-    """Where a fan-out reader stands: the last id seen, and the ids seen lately.
+def message_id(message: Message) -> str:
+    return message.id
 
-    When the marker's message is gone (popped, expired) the server starts again
-    from the beginning of the queue; recently seen ids are then skipped rather
+
+class Cursor(Generic[T]):
+    """Where a reader walking a listing with `marker` stands: the last id seen (`key`
+    of an item), and the ids seen lately (the last `memory` of them; None: all).
+
+    When the marker's item is gone (a message popped or expired, a queue emptied)
+    the server starts again from the beginning; ids seen are then skipped rather
     than delivered twice.
     """
 
-    def __init__(self, marker: str | None, wait: int, memory: int = 10_000) -> None:
+    def __init__(
+        self,
+        key: Callable[[T], str],
+        marker: str | None,
+        wait: int,
+        memory: int | None = 10_000,
+    ) -> None:
         self.marker = marker
         self.done = False
+        self._key = key
         self._wait = wait
         self._memory = memory
         self._seen: dict[str, None] = {} if marker is None else {marker: None}
 
-    def advance(self, messages: list[Message]) -> list[Message]:
-        """The new messages of one read; without long polling, an empty read ends it."""
-        if not messages:
+    def advance(self, items: Sequence[T]) -> list[T]:
+        """The new items of one read; without long polling, an empty read ends it."""
+        if not items:
             self.done = self._wait == 0
             return []
-        self.marker = messages[-1].id
-        fresh = [m for m in messages if m.id not in self._seen]
-        self._seen.update(dict.fromkeys(m.id for m in fresh))
-        excess = len(self._seen) - self._memory
-        for old in list(itertools.islice(self._seen, max(0, excess))):
-            del self._seen[old]
+        self.marker = self._key(items[-1])
+        fresh = [item for item in items if self._key(item) not in self._seen]
+        self._seen.update(dict.fromkeys(map(self._key, fresh)))
+        if self._memory is not None:
+            excess = len(self._seen) - self._memory
+            for old in list(itertools.islice(self._seen, max(0, excess))):
+                del self._seen[old]
         return fresh

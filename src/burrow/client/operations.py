@@ -1,29 +1,43 @@
 """The client's operations over its servers, shared by the blocking and asyncio clients.
 
 `calls` says what each operation sends; this module says which servers it goes
-to (see docs/client-servers.md). With one server every operation is the one
-call it always was.
+to (see docs/client-servers.md), and where an operation reads or deletes
+everything, how it pages on each server (see `paging`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Generic
 
 from burrow.client.calls import AccountCalls, Body, QueueCalls, as_draft
-from burrow.client.loops import Cursor
+from burrow.client.loops import Cursor, message_id
+from burrow.client.paging import every_page, until_empty
 from burrow.client.routing import L, Router, Taken
 from burrow.client.wire import Call
 from burrow.ids import new_id
 from burrow.model import Draft, Message
 from burrow.placement import message_key
 
+NamesPage = Callable[[int | None, str | None], Call[list[str]]]
+"""A listing of names, given its `limit` and `marker`."""
+
 
 def merged(answers: list[list[str]], limit: int | None = None) -> list[str]:
     """Names from several servers: in server order, each once, at most `limit`."""
     return list(dict.fromkeys(itertools.chain.from_iterable(answers)))[:limit]
+
+
+async def deleted_everywhere(router: Router[L], call: Call[list[str]]) -> list[str]:
+    """What `call` (a delete of everything) deletes on every server, repeated on each
+    until it deletes nothing there (a server deletes a page per call)."""
+
+    async def emptied(server: L) -> list[str]:
+        return await until_empty(lambda: router.to(server, call))
+
+    return merged(await router.each(emptied, every=True))
 
 
 class AccountOperations(Generic[L]):
@@ -34,13 +48,25 @@ class AccountOperations(Generic[L]):
         self._calls = calls
 
     async def accounts(self, limit: int | None, marker: str | None) -> list[str]:
-        return merged(await self._router.each(self._calls.accounts(limit, marker)), limit)
+        return await self._names(self._calls.accounts, limit, marker)
 
     async def queues(self, limit: int | None, marker: str | None) -> list[str]:
-        return merged(await self._router.each(self._calls.queues(limit, marker)), limit)
+        return await self._names(self._calls.queues, limit, marker)
+
+    async def _names(self, page: NamesPage, limit: int | None, marker: str | None) -> list[str]:
+        """A page of `limit` names from each server, or with no limit all of their names."""
+
+        async def listed(server: L) -> list[str]:
+            if limit is not None:
+                return await self._router.to(server, page(limit, marker))
+            return await every_page(
+                lambda after: self._router.to(server, page(None, after)), str, marker
+            )
+
+        return merged(await self._router.each(listed), limit)
 
     async def delete(self) -> list[str]:
-        return merged(await self._router.each(self._calls.delete(), every=True))
+        return await deleted_everywhere(self._router, self._calls.delete())
 
 
 class QueueOperations(Generic[L]):
@@ -71,12 +97,28 @@ class QueueOperations(Generic[L]):
     async def get(
         self, limit: int | None, marker: str | None, match_hidden: bool, wait: int
     ) -> list[Message]:
+        """With a limit, the first server's messages; with none, every server's, each
+        server's in order, once one of them has a message (within `wait`)."""
         taken = await self._router.take(
             lambda _, seconds: self._calls.get(limit, marker, match_hidden, seconds),
             lambda _, seconds: self._calls.probe(marker, match_hidden, seconds),
             wait,
         )
-        return taken.messages
+        if limit is not None or not taken.messages:
+            return taken.messages
+
+        async def listed(server: L) -> list[Message]:
+            first = taken.messages if server is taken.where else None
+            return await every_page(
+                lambda after: self._router.to(
+                    server, self._calls.get(None, after, match_hidden, 0)
+                ),
+                message_id,
+                marker,
+                first,
+            )
+
+        return list(itertools.chain.from_iterable(await self._router.each(listed)))
 
     async def claim(self, limit: int, hide: int, wait: int) -> Taken[L]:
         return await self._router.take(
@@ -107,7 +149,7 @@ class QueueOperations(Generic[L]):
         await self._router.to(taken.where, self._calls.delete(message.id))
 
     async def delete_all(self) -> list[str]:
-        return merged(await self._router.each(self._calls.delete_all(), every=True))
+        return await deleted_everywhere(self._router, self._calls.delete_all())
 
     def follow(self, wait: int, marker: str | None, match_hidden: bool) -> Follow[L]:
         return Follow(self._router, self._calls, wait, marker, match_hidden)
@@ -128,7 +170,9 @@ class Follow(Generic[L]):
         self._calls = calls
         self._wait = wait
         self._match_hidden = match_hidden
-        self._cursors = {server.url: Cursor(marker, wait) for server in router.servers.all}
+        self._cursors = {
+            server.url: Cursor(message_id, marker, wait) for server in router.servers.all
+        }
         self.done = False
         """Set once a read without long polling found nothing new anywhere."""
 

@@ -109,8 +109,9 @@ class Router(Generic[L]):
             raise unavailable(failures)
         raise missing
 
-    async def each(self, call: Call[T], *, every: bool = False) -> list[T]:
-        """The answers of the servers, in their given order.
+    async def each(self, ask: Callable[[L], Awaitable[T]], *, every: bool = False) -> list[T]:
+        """What `ask(server)` (one call or several, see `to`) returns from each server, in
+        their given order.
 
         By default the servers not skipped are asked and those that fail are
         left out (unless all do). With `every`, every server is asked and any
@@ -121,7 +122,7 @@ class Router(Generic[L]):
         failures: list[BackendUnavailable] = []
         for server in self.servers.all if every else self.servers.live():
             try:
-                answers.append(await self.to(server, call))
+                answers.append(await ask(server))
             except BackendUnavailable as error:
                 failures.append(error)
         if failures and (every or not answers):

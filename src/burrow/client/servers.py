@@ -106,7 +106,12 @@ class Servers(Generic[E]):
 
 
 def unavailable(errors: Sequence[BackendUnavailable]) -> BackendUnavailable:
-    """The error for a call no server could answer (the one error if one server was tried)."""
+    """The error for a call no server could answer (the one error if one server was tried).
+
+    Its `retry_after` is the shortest any server asked for: one of them may answer then.
+    """
     if len(errors) == 1:
         return errors[0]
-    return BackendUnavailable("no server answered: " + "; ".join(e.message for e in errors))
+    waits = [e.retry_after for e in errors if e.retry_after is not None]
+    message = "no server answered: " + "; ".join(e.message for e in errors)
+    return BackendUnavailable(message, min(waits, default=None))

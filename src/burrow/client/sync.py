@@ -43,7 +43,7 @@ class Client(ClientBase[BlockingEndpoint]):
     """
 
     def _open(self, url: str) -> BlockingEndpoint:
-        return BlockingEndpoint(url, self.headers, self.timeout, self._connections)
+        return BlockingEndpoint(url, self.headers, self.timeout, self._connections, self._tls)
 
     async def _race(
         self, probes: list[tuple[BlockingEndpoint, Call[bool]]], seconds: float
@@ -53,7 +53,7 @@ class Client(ClientBase[BlockingEndpoint]):
         return asyncio.run(self._race_async([(s.url, call) for s, call in probes], seconds))
 
     async def _race_async(self, probes: list[tuple[str, Call[bool]]], seconds: float) -> Raced:
-        twins = [AsyncEndpoint(url, self.headers, self.timeout, 1) for url, _ in probes]
+        twins = [AsyncEndpoint(url, self.headers, self.timeout, 1, self._tls) for url, _ in probes]
         try:
             return await race([t.send(c) for t, (_, c) in zip(twins, probes, strict=True)], seconds)
         finally:
@@ -65,11 +65,13 @@ class Client(ClientBase[BlockingEndpoint]):
         return blocking(self._router.send(call))
 
     def accounts(self, limit: int | None = None, marker: str | None = None) -> list[str]:
-        """Names of the accounts holding messages ([] if none)."""
+        """Names of the accounts holding messages ([] if none): all of them, page after
+        page, without a `limit`."""
         return blocking(self._operations.accounts(limit, marker))
 
     def queues(self, limit: int | None = None, marker: str | None = None) -> list[str]:
-        """Names of this account's queues holding messages ([] if none)."""
+        """Names of this account's queues holding messages ([] if none): all of them
+        without a `limit`."""
         return blocking(self._operations.queues(limit, marker))
 
     def delete(self) -> list[str]:
@@ -124,7 +126,9 @@ class Queue(QueueHandle[Client]):
     ) -> list[Message]:
         """Read messages without changing them, oldest first; long polls up to `wait` s.
 
-        With several servers, those of the first server that has any.
+        Without a `limit`, every matching message, page after page. With several
+        servers: with a `limit`, those of the first server that has any; without,
+        those of every server, server after server, once one has any.
         """
         return blocking(self._operations.get(limit, marker, match_hidden, wait))
 

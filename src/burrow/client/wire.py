@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import email.utils
 import functools
+import math
+import os
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, NoReturn, TypeVar
+from datetime import UTC
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -22,17 +27,13 @@ import orjson
 
 from burrow.codec import message_from_fields
 from burrow.errors import (
+    ERROR_BY_STATUS,
     BackendUnavailable,
     BurrowError,
-    Conflict,
-    Forbidden,
     InvalidRequest,
     MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
     QuotaExceeded,
     RateLimited,
-    Unauthorized,
 )
 from burrow.model import Attributes, Detail, Filters, Message
 
@@ -42,15 +43,12 @@ API_ROOT = "/v1.0"
 JSON = "application/json"
 OCTETS = "application/octet-stream"
 
-_ERRORS: dict[int, type[BurrowError]] = {
-    400: InvalidRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-    429: RateLimited,
-}
+Verify = bool | str | os.PathLike[str] | ssl.SSLContext
+"""How a client checks https servers' certificates, as httpx takes it: True (the default
+CA bundle), False (not at all), the path of a PEM CA bundle, or an `ssl.SSLContext`."""
+
+Tls = Literal[True, False] | ssl.SSLContext
+"""A `Verify` ready for use: a CA bundle path is loaded (True is, lazily, by `tls_context`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +158,7 @@ def headers(token: str | None, zone: str | None = None) -> dict[str, str]:
 
 
 def client_options(
-    url: str, sent: dict[str, str], timeout: float, connections: int = 100
+    url: str, sent: dict[str, str], timeout: float, connections: int = 100, tls: Tls = True
 ) -> dict[str, Any]:
     """Keyword arguments for `httpx.Client` / `httpx.AsyncClient` talking to `url`."""
     return {
@@ -171,8 +169,16 @@ def client_options(
         "limits": httpx.Limits(max_connections=connections, max_keepalive_connections=100),
         # A plain-http server never uses TLS (no redirects are followed), and not
         # loading the CA bundle saves ~100 ms per client, i.e. per CLI command.
-        "verify": False if url.startswith("http://") else tls_context(),
+        "verify": False if url.startswith("http://") else tls_context() if tls is True else tls,
     }
+
+
+def tls_setting(verify: Verify) -> Tls:
+    """`verify` ready for `client_options`: a CA bundle path is loaded now, so that a bad
+    one is refused (`ValueError`) when the client is made, not at its first request."""
+    if isinstance(verify, bool | ssl.SSLContext):
+        return verify
+    return _ca_bundle(os.fspath(verify))
 
 
 @functools.cache
@@ -180,6 +186,15 @@ def tls_context() -> ssl.SSLContext:
     """One TLS context for every https client: loading the CA bundle takes ~100 ms, and
     the blocking client opens short-lived clients for each wait on several servers."""
     return httpx.create_ssl_context()
+
+
+@functools.cache
+def _ca_bundle(path: str) -> ssl.SSLContext:
+    """Trust only the CAs of the PEM file at `path` (as `curl --cacert` does)."""
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"cannot load the CA bundle {path}: {error}") from error
 
 
 # Bodies --------------------------------------------------------------------------------
@@ -229,20 +244,39 @@ def raiser(error: Callable[[], BurrowError]) -> Callable[[], NoReturn]:
 
 
 def error_for(response: httpx.Response) -> BurrowError:
-    """The `burrow.errors` exception for an error response (404 is the call's own)."""
+    """The `burrow.errors` exception for an error response (a 404 is usually the call's
+    own, see `Call.missing`): the category of its status, any other 4xx an
+    `InvalidRequest`, any other 5xx `BackendUnavailable`."""
     status = response.status_code
     document = _error_document(response)
     text = _error_text(response, document)
+    retry_after = _retry_after(response)
+    if retry_after is not None:
+        text += f" (retry after {retry_after} s)"
     if status == 409 and isinstance(document.get("quota"), str):
         return QuotaExceeded(document["quota"], text)
     if status == 405:
         allowed = tuple(m.strip() for m in response.headers.get("Allow", "").split(",") if m)
         return MethodNotAllowed(response.request.method, allowed)
-    if status == 429 and "Retry-After" in response.headers:
-        return RateLimited(f"{text} (retry after {response.headers['Retry-After']} s)")
+    if status == 429:
+        return RateLimited(text) if retry_after is None else RateLimited(text, retry_after)
     if status >= 500:
-        return BackendUnavailable(f"server error {status}: {text}")
-    return _ERRORS.get(status, InvalidRequest)(text)
+        return BackendUnavailable(f"server error {status}: {text}", retry_after)
+    return ERROR_BY_STATUS.get(status, InvalidRequest)(text)
+
+
+def _retry_after(response: httpx.Response) -> int | None:
+    """The seconds of a Retry-After header (a number, or an HTTP date); None if absent."""
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is in GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0, math.ceil(when.timestamp() - time.time()))
 
 
 def _error_document(response: httpx.Response) -> dict[str, Any]:
@@ -266,4 +300,14 @@ def reaching(url: str) -> Iterator[None]:
         yield
     except httpx.TransportError as error:
         reason = str(error) or type(error).__name__
+        if _untrusted_certificate(error):
+            reason += " (for a private CA, give its certificate: --cacert PATH, verify=PATH)"
         raise BackendUnavailable(f"cannot reach {url}: {reason}") from error
+
+
+def _untrusted_certificate(error: BaseException) -> bool:
+    """Whether a transport error is, underneath, a certificate that failed its check."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    return cause is not None
