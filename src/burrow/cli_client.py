@@ -1,13 +1,18 @@
 """The client commands of `burrow`: put, get, claim, pop, delete, ls, watch.
 
 Each takes `--server` (env `BURROW_URL`; several servers by repeating it or
-separating URLs by commas), `--token` (env `BURROW_TOKEN`) and `--json`.
+separating URLs by commas; each a server's root URL, `http(s)://host[:port]`),
+`--token` (env `BURROW_TOKEN`), `--cacert` (env `BURROW_CACERT`) and `--json`.
 Output: one line per message, `ID<TAB>ttl=N<TAB>hide=N<TAB>BODY` (the body as
 text with control characters escaped, or `<N bytes>` when it is not UTF-8), one
 line per name; with `--json`, one JSON document (messages as the server renders
 them at `detail=all`), except `watch`, which prints one per line.
-Exit status: 0 on success, 1 on an API error (nothing matched included), 2 on
-a usage error.
+Without `--limit`, `ls` and `get` list everything, page after page.
+Exit status: 0 on success, 1 on an API error, 2 on a usage error. `ls` lists
+what there is: an empty listing is a success (`no accounts`, … on stderr;
+`[]` with `--json`). `get`, `claim`, `pop` and `delete` ask for messages: none
+matching is status 1 (`no messages matched` on stderr), so that scripts can
+test for it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import click
 import orjson
 
 from burrow.client import Client
+from burrow.client.endpoint import server_root
+from burrow.client.wire import Tls, tls_setting
 from burrow.codec import message_fields
 from burrow.errors import BurrowError, NoMatch
 from burrow.model import Message
@@ -40,10 +47,11 @@ class Session:
 
     servers: list[str]
     token: str | None
+    tls: Tls
     as_json: bool
 
     def client(self, account: str | None = None) -> Client:
-        return Client(self.servers, account, token=self.token)
+        return Client(self.servers, account, token=self.token, verify=self.tls)
 
     def show(self, document: Any, lines: Iterable[str]) -> None:
         if self.as_json:
@@ -52,18 +60,25 @@ class Session:
             for line in lines:
                 click.echo(line)
 
-    def names(self, names: list[str], what: str) -> None:
-        if not names:
-            raise NoMatch(what)
-        self.show(names, names)
+    def listing(self, document: list[Any], lines: Iterable[str], what: str) -> None:
+        """What `ls` found; finding nothing is an answer too: `[]`, or `no WHAT` on stderr."""
+        if not document and not self.as_json:
+            click.echo(f"no {what}", err=True)
+        self.show(document, lines)
 
     def messages(self, messages: list[Message]) -> None:
+        """Messages asked for (get, claim, pop): none is an error, `NoMatch`."""
         if not messages:
             raise NoMatch()
-        self.show([message_fields(m) for m in messages], map(message_line, messages))
+        self.show(*message_rows(messages))
 
     def message(self, message: Message) -> None:
         self.show(message_fields(message), [message_line(message)])
+
+
+def message_rows(messages: list[Message]) -> tuple[list[dict[str, Any]], Iterable[str]]:
+    """Messages as a JSON document and as lines."""
+    return [message_fields(m) for m in messages], map(message_line, messages)
 
 
 def message_line(message: Message) -> str:
@@ -101,12 +116,23 @@ def client_command(func: Callable[..., None]) -> Callable[..., None]:
         help="A Burrow server; repeat it or separate URLs by commas for several (env BURROW_URL).",
     )
     @click.option("--token", envvar="BURROW_TOKEN", help="Credential (env BURROW_TOKEN).")
+    @click.option(
+        "--cacert",
+        envvar="BURROW_CACERT",
+        type=click.Path(exists=True, dir_okay=False),
+        metavar="PATH",
+        help="Trust only this PEM CA bundle for https servers (env BURROW_CACERT).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @functools.wraps(func)
     def command(
-        servers: tuple[str, ...], token: str | None, as_json: bool, **arguments: Any
+        servers: tuple[str, ...],
+        token: str | None,
+        cacert: str | None,
+        as_json: bool,
+        **arguments: Any,
     ) -> None:
-        session = Session(_server_urls(servers), token or None, as_json)
+        session = Session(_server_urls(servers), token or None, _tls(cacert), as_json)
         with reported():
             func(session, **arguments)
 
@@ -117,12 +143,20 @@ def _server_urls(values: tuple[str, ...]) -> list[str]:
     urls = [url.strip() for value in values for url in value.split(",") if url.strip()]
     if not urls:
         raise click.BadParameter("give a server URL", param_hint="--server")
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise click.BadParameter(f"{url!r} is not an http(s):// URL", param_hint="--server")
-    if len({url.rstrip("/") for url in urls}) != len(urls):
+    try:
+        roots = [server_root(url) for url in urls]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--server") from None
+    if len(set(roots)) != len(roots):
         raise click.BadParameter("a server is given twice", param_hint="--server")
-    return urls
+    return roots
+
+
+def _tls(cacert: str | None) -> Tls:
+    try:
+        return True if cacert is None else tls_setting(cacert)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--cacert") from None
 
 
 # Commands ---------------------------------------------------------------------------------
@@ -134,7 +168,8 @@ def _server_urls(values: tuple[str, ...]) -> list[str]:
 @click.argument("message_id", metavar="[ID]", required=False)
 @click.option("--ttl", type=SECONDS, help="Seconds until it expires, 0 for never.")
 @click.option("--hide", type=SECONDS, help="Seconds it stays hidden.  [default: 0]")
-@click.option("--body", help="The body (read from stdin if not given).")
+@click.option("--body", help="The body, as given (read from stdin if not given).")
+@click.option("--raw", is_flag=True, help="Keep the trailing newline of a body read from stdin.")
 @client_command
 def put(
     cli: Session,
@@ -144,19 +179,32 @@ def put(
     ttl: int | None,
     hide: int | None,
     body: str | None,
+    raw: bool,
 ) -> None:
-    """Create or replace a message; prints its id (the server picks one without ID)."""
-    data = sys.stdin.buffer.read() if body is None else body.encode()
+    """Create or replace a message; prints its id (the server picks one without ID).
+
+    A body read from stdin loses one trailing newline (so that `echo hi | burrow put`
+    stores `hi`), unless --raw is given.
+    """
+    data = body.encode() if body is not None else _stdin_body(raw)
     with cli.client(account) as client:
         new_id = client.queue(queue).put(data, message_id, ttl=ttl, hide=hide)
     cli.show({"id": new_id}, [new_id])
+
+
+def _stdin_body(raw: bool) -> bytes:
+    """The body piped in: as it is with `raw`, else without one trailing newline."""
+    data = sys.stdin.buffer.read()
+    if raw:
+        return data
+    return data.removesuffix(b"\r\n") if data.endswith(b"\r\n") else data.removesuffix(b"\n")
 
 
 @click.command()
 @click.argument("account")
 @click.argument("queue")
 @click.argument("message_id", metavar="[ID]", required=False)
-@click.option("--limit", type=LIMIT, help="At most this many messages.")
+@click.option("--limit", type=LIMIT, help="At most this many messages (default: all).")
 @click.option("--marker", help="Start after this message id.")
 @click.option("--match-hidden", is_flag=True, help="Include hidden messages.")
 @click.option("--wait", type=SECONDS, default=0, help="Seconds to wait for a message.")
@@ -236,20 +284,27 @@ def delete(cli: Session, account: str, queue: str | None, message_id: str | None
 @click.command()
 @click.argument("account", required=False)
 @click.argument("queue", required=False)
-@click.option("--limit", type=LIMIT, help="At most this many.")
+@click.option("--limit", type=LIMIT, help="At most this many (default: all).")
 @click.option("--marker", help="Start after this name or id.")
 @client_command
 def ls(
     cli: Session, account: str | None, queue: str | None, limit: int | None, marker: str | None
 ) -> None:
-    """List accounts, an account's queues, or all of a queue's messages (hidden too)."""
+    """List accounts, an account's queues, or all of a queue's messages (hidden too).
+
+    Without --limit, everything, page after page. An empty listing is no error: it
+    prints `no accounts` (queues, messages) on stderr, or `[]` with --json.
+    """
     with cli.client(account) as client:
         if account is None:
-            cli.names(client.accounts(limit, marker), "accounts")
+            names = client.accounts(limit, marker)
+            cli.listing(names, names, "accounts")
         elif queue is None:
-            cli.names(client.queues(limit, marker), "queues")
+            names = client.queues(limit, marker)
+            cli.listing(names, names, "queues")
         else:
-            cli.messages(client.queue(queue).get(limit, marker, match_hidden=True))
+            messages = client.queue(queue).get(limit, marker, match_hidden=True)
+            cli.listing(*message_rows(messages), "messages")
 
 
 @click.command()
