@@ -9,7 +9,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -241,7 +241,9 @@ def test_a_rate_limited_client_is_told_how_long_to_wait(
 E = TypeVar("E", bound=BurrowError)
 
 
-def answered(category: type[E], status: int, headers: dict[str, str] | None = None) -> E:
+def answered(
+    category: type[E], status: int, headers: Mapping[str, str] | Mapping[bytes, bytes] | None = None
+) -> E:
     """The error a client raises for an error answer (`error_for` does no I/O); it must
     be a `category`."""
     request = httpx.Request("PATCH", "http://127.0.0.1:8080/v1.0/a/q")
@@ -271,7 +273,8 @@ def test_retry_after_is_kept_as_the_server_gave_it() -> None:
     assert answered(BackendUnavailable, 503).retry_after is None
     later = email.utils.formatdate(time.time() + 120, usegmt=True)
     assert 100 <= answered(RateLimited, 429, {"Retry-After": later}).retry_after <= 120
-    assert answered(RateLimited, 429, {"Retry-After": "soon"}).retry_after == 1
+    for unreadable in (b"soon", b"-5", "\u00b2".encode()):
+        assert answered(RateLimited, 429, {b"Retry-After": unreadable}).retry_after == 1
 
 
 def test_no_server_answering_waits_the_shortest_retry_after() -> None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any, Generic, Literal, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -47,7 +47,7 @@ Verify = bool | str | os.PathLike[str] | ssl.SSLContext
 """How a client checks https servers' certificates, as httpx takes it: True (the default
 CA bundle), False (not at all), the path of a PEM CA bundle, or an `ssl.SSLContext`."""
 
-Tls = Literal[True, False] | ssl.SSLContext
+Tls = bool | ssl.SSLContext
 """A `Verify` ready for use: a CA bundle path is loaded (True is, lazily, by `tls_context`)."""
 
 
@@ -167,10 +167,16 @@ def client_options(
         "timeout": timeout,
         # Long polls each hold a connection for their whole wait.
         "limits": httpx.Limits(max_connections=connections, max_keepalive_connections=100),
-        # A plain-http server never uses TLS (no redirects are followed), and not
-        # loading the CA bundle saves ~100 ms per client, i.e. per CLI command.
-        "verify": False if url.startswith("http://") else tls_context() if tls is True else tls,
+        "verify": _verify(url, tls),
     }
+
+
+def _verify(url: str, tls: Tls) -> Tls:
+    # A plain-http server never uses TLS (no redirects are followed), and not
+    # loading the CA bundle saves ~100 ms per client, i.e. per CLI command.
+    if url.startswith("http://"):
+        return False
+    return tls_context() if tls is True else tls
 
 
 def tls_setting(verify: Verify) -> Tls:
@@ -268,7 +274,7 @@ def error_for(response: httpx.Response) -> BurrowError:
 def _retry_after(response: httpx.Response) -> int | None:
     """The seconds of a Retry-After header (a number, or an HTTP date); None if absent."""
     value = response.headers.get("Retry-After", "").strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return int(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
