@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from burrow.auth import OpenAccess
 from burrow.config import Limits
+from burrow.errors import BurrowError
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.openapi import document
 from burrow.service import Service
@@ -35,16 +39,65 @@ def test_every_route_and_parameter_is_documented() -> None:
     assert {"/", "/health", "/openapi.json"} <= paths.keys()
 
 
+V1_STATUSES = {400, 401, 403, 404, 405, 408, 429, 503}  # any call below /v1.0
+BODY_STATUSES = {409, 413}  # a call that takes a body, besides
+META_STATUSES = {200, 400, 405, 408}  # `/`, `/health` (and 503), `/openapi.json`
+
+
+def test_every_status_the_server_answers_is_documented() -> None:
+    paths = document(Limits())["paths"]
+    documented: set[int] = set()
+    for path, item in paths.items():
+        for method, operation in item.items():
+            statuses = {int(status) for status in operation["responses"]}
+            documented |= statuses
+            if not path.startswith("/v1.0"):
+                expected = META_STATUSES | ({503} if path == "/health" else set())
+            else:
+                expected = V1_STATUSES | (BODY_STATUSES if "requestBody" in operation else set())
+            assert expected <= statuses, (path, method, expected - statuses)
+    answered = {category.status for category in BurrowError.__subclasses__()}
+    assert answered - {BurrowError.status} <= documented  # (500: not an answer of the API)
+    assert paths["/v1.0"]["get"]["responses"]["405"]["headers"].keys() == {"Allow"}
+    assert paths["/v1.0"]["get"]["responses"]["429"]["headers"].keys() == {"Retry-After"}
+
+
+def test_a_method_a_path_does_not_list_answers_405_naming_those_it_lists(server_url: str) -> None:
+    paths = httpx.get(server_url + "/openapi.json").json()["paths"]
+    for template, item in paths.items():
+        url = server_url + template.format(account="a", queue="q", message="m")
+        listed = {method.upper() for method in item}
+        for method in {"GET", "PUT", "POST", "DELETE", "PATCH"} - listed:
+            response = httpx.request(method, url)
+            assert response.status_code == 405, (method, template)
+            assert set(response.headers["allow"].split(", ")) == listed
+
+
+def _parameter(document: dict[str, Any], path: str, method: str, name: str) -> dict[str, Any]:
+    (found,) = [p for p in document["paths"][path][method]["parameters"] if p["name"] == name]
+    return dict(found)
+
+
+@pytest.mark.parametrize("spelling", ["true", "false", "True", "False", "TRUE", "fAlSe"])
+def test_match_hidden_is_true_or_false_in_any_letter_case(spelling: str) -> None:
+    schema = _parameter(document(Limits()), "/v1.0/{account}/{queue}", "get", "match_hidden")
+    assert re.fullmatch(schema["schema"]["pattern"], spelling)
+    assert not re.fullmatch(schema["schema"]["pattern"], spelling + "y")
+
+
 def test_served_document_uses_the_configured_limits(
     start_server: ServerFactory, tmp_path: Path
 ) -> None:
     config = tmp_path / "burrow.toml"
-    config.write_text("[limits]\nmax_limit = 7\n")
+    config.write_text("[limits]\nmax_limit = 70\ndefault_limit = 7\n")
     server = start_server("memory://", "--config", str(config))
     served = httpx.get(server.url + "/openapi.json").json()
-    params = served["paths"]["/v1.0/{account}/{queue}"]["get"]["parameters"]
-    (limit,) = [p for p in params if p["name"] == "limit"]
-    assert limit["schema"]["maximum"] == 7
+    limit = _parameter(served, "/v1.0/{account}/{queue}", "get", "limit")
+    assert (limit["schema"]["maximum"], limit["schema"]["default"]) == (70, 7)
+    assert (
+        "first 7" in _parameter(served, "/v1.0/{account}/{queue}", "delete", "limit")["description"]
+    )
+    assert "default" not in _parameter(served, "/v1.0", "delete", "limit")["schema"]  # all
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(

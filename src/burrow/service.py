@@ -60,9 +60,13 @@ class Service:
         return value
 
     @staticmethod
-    def check_filters(filters: Filters, limits: Limits) -> Filters:
+    def check_filters(filters: Filters, limits: Limits, paged: bool = True) -> Filters:
+        """Check `limit`; a paged call that gives none gets the first `default_limit` matches
+        (so one request's answer and work stay bounded; clients page on with `marker`)."""
         if filters.limit is not None:
             check_number("limit", filters.limit, limits.max_limit, minimum=1)
+        elif paged:
+            return Filters(limits.default_limit, filters.marker, filters.match_hidden)
         return filters
 
     @staticmethod
@@ -86,19 +90,22 @@ class Service:
         )
 
     # Accounts and queues -----------------------------------------------------
+    # Listings take the default page; deletes take every match unless given a `limit`,
+    # as in v1.0 (`DELETE /v1.0` and `DELETE /v1.0/{a}` mean "delete everything").
 
     async def get_accounts(self, filters: Filters) -> list[str]:
         return await self.backend.get_accounts(self.check_filters(filters, self.limits))
 
     async def delete_accounts(self, filters: Filters) -> list[str]:
-        return await self.backend.delete_accounts(self.check_filters(filters, self.limits))
+        filters = self.check_filters(filters, self.limits, paged=False)
+        return await self.backend.delete_accounts(filters)
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
         filters = self._account_call(account, filters)
         return await self.backend.get_queues(account, filters)
 
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
-        filters = self._account_call(account, filters)
+        filters = self._account_call(account, filters, paged=False)
         return await self.backend.delete_queues(account, filters)
 
     # Messages of a queue ---------------------------------------------------------
@@ -129,9 +136,12 @@ class Service:
         )
 
     async def delete_messages(
-        self, account: str, queue: str, filters: Filters, wait: int = 0
+        self, account: str, queue: str, filters: Filters, wait: int = 0, *, returning: bool = True
     ) -> list[Message]:
-        filters, _ = self._queue_call(account, queue, filters, wait)
+        """Delete the matched messages (a pop). A caller that does not answer with them
+        (`returning=False`: a purge, v1.0's default for DELETE) takes every match when it
+        gives no `limit`, as in v1.0; one that does takes the default page."""
+        filters, _ = self._queue_call(account, queue, filters, wait, paged=returning)
         return await self._waiting_for(
             account,
             queue,
@@ -230,17 +240,18 @@ class Service:
         self.check_id("message", message_id)
         return self._queue_ids(account, queue)
 
-    def _account_call(self, account: str, filters: Filters) -> Filters:
-        """Check the account id and the filters against its limits."""
-        return self.check_filters(filters, self.limits_for(self.check_id("account", account)))
+    def _account_call(self, account: str, filters: Filters, paged: bool = True) -> Filters:
+        """Check the account id and the filters against its limits (see `check_filters`)."""
+        limits = self.limits_for(self.check_id("account", account))
+        return self.check_filters(filters, limits, paged)
 
     def _queue_call(
-        self, account: str, queue: str, filters: Filters, wait: int
+        self, account: str, queue: str, filters: Filters, wait: int, paged: bool = True
     ) -> tuple[Filters, Limits]:
         """Check ids, `wait` and the filters; returns the filters and the account's limits."""
         limits = self._queue_ids(account, queue)
         check_number("wait", wait, limits.max_wait)
-        return self.check_filters(filters, limits), limits
+        return self.check_filters(filters, limits, paged), limits
 
 
 def check_number(name: str, value: int, maximum: int, minimum: int = 0) -> int:

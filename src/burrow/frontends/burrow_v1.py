@@ -31,8 +31,9 @@ from burrow.service import Service
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
 DETAILS = {detail.value: detail for detail in Detail}  # quicker than calling the enum
-FILTERS = frozenset({"limit", "marker", "detail"})
-QUEUE_FILTERS = FILTERS | {"match_hidden", "wait"}
+# v1.0 read these from every call but a PUT, and its client sends whichever its caller
+# gives: each is accepted wherever v1.0 took it, and checked even where it has no effect.
+FILTERS = frozenset({"limit", "marker", "match_hidden", "detail", "wait"})
 MATCHING = frozenset({"limit", "marker", "match_hidden"})  # what `Filters` holds
 ATTRIBUTES = frozenset({"ttl", "hide"})
 # A caller (a proxy in front of this server) may ask for quotas stricter than ours.
@@ -67,13 +68,32 @@ class Params:
             raise InvalidRequest(f"{name} must be a non-negative integer, not {value!r}")
         return int(value)
 
+    def flag(self, name: str) -> bool:
+        """A boolean: `true` or `false` in any letter case (v1.0 clients send `True`)."""
+        value = self._raw.get(name)
+        if value is None:
+            return False
+        lowered = value.lower()
+        if lowered not in ("true", "false"):
+            raise InvalidRequest(f"{name} must be true or false, not {value!r}")
+        return lowered == "true"
+
     def filters(self) -> Filters:
         if MATCHING.isdisjoint(self._raw):
             return ALL_ITEMS
-        match_hidden = self._raw.get("match_hidden", "false")
-        if match_hidden not in ("true", "false"):
-            raise InvalidRequest("match_hidden must be true or false")
-        return Filters(self.integer("limit"), self._raw.get("marker"), match_hidden == "true")
+        return Filters(self.integer("limit"), self._raw.get("marker"), self.flag("match_hidden"))
+
+    def name_filters(self) -> Filters:
+        """Filters of an account or queue listing, which `match_hidden` and `wait` do not
+        change (checked all the same)."""
+        self.wait()
+        filters = self.filters()
+        return Filters(filters.limit, filters.marker) if filters.match_hidden else filters
+
+    def check_unused_filters(self) -> None:
+        """A call on one message has no use for filters; a v1.0 client may still send them."""
+        self.filters()
+        self.wait()
 
     def attributes(self) -> Attributes:
         if ATTRIBUTES.isdisjoint(self._raw):
@@ -112,14 +132,14 @@ class BurrowV1:
             (0, "DELETE"): (self.delete_accounts, FILTERS),
             (1, "GET"): (self.get_queues, FILTERS),
             (1, "DELETE"): (self.delete_queues, FILTERS),
-            (2, "GET"): (self.get_messages, QUEUE_FILTERS),
-            (2, "POST"): (self.update_messages, QUEUE_FILTERS | ATTRIBUTES),
-            (2, "DELETE"): (self.delete_messages, QUEUE_FILTERS),
+            (2, "GET"): (self.get_messages, FILTERS),
+            (2, "POST"): (self.update_messages, FILTERS | ATTRIBUTES),
+            (2, "DELETE"): (self.delete_messages, FILTERS),
             (2, "PUT"): (self.put_batch, ATTRIBUTES | QUOTAS | {"detail"}),
-            (3, "GET"): (self.get_message, frozenset({"detail"})),
+            (3, "GET"): (self.get_message, FILTERS),
             (3, "PUT"): (self.put_message, ATTRIBUTES | QUOTAS),
-            (3, "POST"): (self.update_message, ATTRIBUTES | {"detail"}),
-            (3, "DELETE"): (self.delete_message, frozenset({"detail"})),
+            (3, "POST"): (self.update_message, FILTERS | ATTRIBUTES),
+            (3, "DELETE"): (self.delete_message, FILTERS),
         }
 
     async def handle(
@@ -144,19 +164,19 @@ class BurrowV1:
 
     async def get_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.ID, NAME_DETAILS)
-        return _names(await self.service.get_accounts(p.filters()), detail)
+        return _names(await self.service.get_accounts(p.name_filters()), detail)
 
     async def delete_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE, NAME_DETAILS)
-        return _names(await self.service.delete_accounts(p.filters()), detail)
+        return _names(await self.service.delete_accounts(p.name_filters()), detail)
 
     async def get_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.ID, NAME_DETAILS)
-        return _names(await self.service.get_queues(path[0], p.filters()), detail)
+        return _names(await self.service.get_queues(path[0], p.name_filters()), detail)
 
     async def delete_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE, NAME_DETAILS)
-        return _names(await self.service.delete_queues(path[0], p.filters()), detail)
+        return _names(await self.service.delete_queues(path[0], p.name_filters()), detail)
 
     # Messages of a queue -----------------------------------------------------------
 
@@ -174,7 +194,9 @@ class BurrowV1:
 
     async def delete_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE)
-        deleted = await self.service.delete_messages(path[0], path[1], p.filters(), p.wait())
+        deleted = await self.service.delete_messages(
+            path[0], path[1], p.filters(), p.wait(), returning=detail is not Detail.NONE
+        )
         return _messages(deleted, detail)
 
     async def put_batch(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
@@ -191,6 +213,7 @@ class BurrowV1:
 
     async def get_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.ALL)
+        p.check_unused_filters()
         return _one(await self.service.get_message(*path), detail)
 
     async def put_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
@@ -203,11 +226,13 @@ class BurrowV1:
 
     async def update_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE)
+        p.check_unused_filters()
         updated = await self.service.update_message(path[0], path[1], path[2], p.attributes())
         return _one(updated, detail)
 
     async def delete_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE)
+        p.check_unused_filters()
         return _one(await self.service.delete_message(*path), detail)
 
 

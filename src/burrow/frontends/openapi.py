@@ -19,11 +19,23 @@ ERRORS = {
     401: "no, unknown or revoked credentials",
     403: "the credentials do not allow this",
     404: "unknown path, nothing matched, or no such message",
-    408: "the request body did not arrive in time",
+    405: "a method this path does not have (any not listed here); `Allow` names those it has",
+    408: "the request's headers or body did not arrive in time",
     409: "a quota of the account would be exceeded (`quota` names it)",
     413: "body or batch too large",
-    429: "over a rate limit",
+    429: "over a rate limit; `Retry-After` says in how many seconds to try again",
+    503: "the storage backend is unavailable",
 }
+# The headers some errors always carry.
+ERROR_HEADERS = {
+    401: "WWW-Authenticate",
+    405: "Allow",
+    429: "Retry-After",
+}
+# Every call below /v1.0 may answer these; the calls that take a body add 409 and 413.
+V1_ERRORS = (400, 401, 403, 404, 405, 408, 429, 503)
+# `/`, `/health` and `/openapi.json` take no credentials and no query.
+META_ERRORS = (400, 405, 408)
 
 
 def _ref(name: str) -> Schema:
@@ -40,6 +52,24 @@ def _param(name: str, where: str, schema: Schema, description: str) -> Schema:
             "description": description}  # fmt: skip
 
 
+def _unused(param: Schema) -> Schema:
+    """A filter v1.0 accepted on a call it does not change: still taken (and checked)."""
+    description = "Has no effect here; accepted (and checked) as v1.0 accepted it."
+    return {**param, "deprecated": True, "description": description}
+
+
+def _error(status: int) -> Schema:
+    response = _json(ERRORS[status], _ref("Error"))
+    if status in ERROR_HEADERS:
+        header = {"required": True, "schema": {"type": "string"}}
+        response["headers"] = {ERROR_HEADERS[status]: header}
+    return response
+
+
+def _errors(*statuses: int) -> dict[str, Schema]:
+    return {str(status): _error(status) for status in statuses}
+
+
 def _operation(
     summary: str,
     params: list[Schema],
@@ -47,18 +77,16 @@ def _operation(
     *errors: int,
     body: Schema | None = None,
 ) -> Schema:
-    statuses = (400, 401, 403, 404, 429, *errors)
-    all_responses = {**responses, **{str(s): _json(ERRORS[s], _ref("Error")) for s in statuses}}
+    all_responses = {**responses, **_errors(*V1_ERRORS, *errors)}
     operation: Schema = {"summary": summary, "parameters": params, "responses": all_responses}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": body}
     return operation
 
 
-def _meta(summary: str, schema: Schema) -> Schema:
-    return {
-        "get": {"summary": summary, "security": [], "responses": {"200": _json(summary, schema)}}
-    }
+def _meta(summary: str, schema: Schema, *errors: int) -> Schema:
+    responses = {"200": _json(summary, schema), **_errors(*META_ERRORS, *errors)}
+    return {"get": {"summary": summary, "security": [], "responses": responses}}
 
 
 def document(limits: Limits) -> Schema:
@@ -67,10 +95,19 @@ def document(limits: Limits) -> Schema:
     seconds = {"type": "integer", "minimum": 0}
     ttl = _param("ttl", "query", {**seconds, "maximum": limits.max_ttl}, "Seconds to live.")
     hide = _param("hide", "query", {**seconds, "maximum": limits.max_hide}, "Seconds hidden.")
+    count = {"type": "integer", "minimum": 1, "maximum": limits.max_limit}
+    page = limits.default_limit
     limit = _param(
-        "limit", "query", {"type": "integer", "minimum": 1, "maximum": limits.max_limit},
-        "At most this many items.",
+        "limit", "query", {**count, "default": page},
+        f"At most this many items; without it, the first {page} (the server's default_limit): "
+        "page on with marker.",
     )  # fmt: skip
+    pop_limit = _param(
+        "limit", "query", count,
+        f"At most this many messages; without it, the first {page} (the server's "
+        "default_limit) when the answer returns them, and every match at detail=none (a purge).",
+    )  # fmt: skip
+    delete_limit = _param("limit", "query", count, "At most this many; without it, every match.")
     marker = _param("marker", "query", {"type": "string"}, "Start strictly after this id.")
     name_detail = _param(
         "detail", "query", {"type": "string", "enum": ["none", "id", "all"]},
@@ -82,8 +119,10 @@ def document(limits: Limits) -> Schema:
         "How much of each message to return.",
     )  # fmt: skip
     match_hidden = _param(
-        "match_hidden", "query", {"type": "string", "enum": ["true", "false"]},
-        "Include hidden messages.",
+        "match_hidden", "query",
+        {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$",
+         "default": "false"},
+        "Include hidden messages: true or false, in any letter case (v1.0 clients send True).",
     )  # fmt: skip
     wait = _param(
         "wait", "query", {**seconds, "maximum": limits.max_wait},
@@ -105,8 +144,11 @@ def document(limits: Limits) -> Schema:
     account = [_param("account", "path", ident, "The account (tenant).")]
     queue = [*account, _param("queue", "path", ident, "The queue.")]
     message = [*queue, _param("message", "path", ident, "The message id.")]
-    name_filters = [limit, marker, name_detail]
-    queue_filters = [limit, marker, match_hidden, wait, message_detail]
+    unused = [_unused(match_hidden), _unused(wait)]
+    name_list = [limit, marker, name_detail, *unused]
+    name_delete = [delete_limit, marker, name_detail, *unused]
+    queue_filters = [marker, match_hidden, wait, message_detail]
+    one_filters = [message_detail, _unused(delete_limit), _unused(marker), *unused]
 
     none: dict[str, Schema] = {"204": {"description": "detail=none, or nothing to return"}}
     names = {"200": _json("names", _ref("Names")), **none}
@@ -130,52 +172,58 @@ def document(limits: Limits) -> Schema:
         "info": {
             "title": "Burrow",
             "version": "1.0",
-            "description": "A multi-tenant message queue service: the v1.0 REST API.",
+            "description": (
+                "A multi-tenant message queue service: the v1.0 REST API. A listing, claim or "
+                f"pop without `limit` answers the first {page} matches (default_limit); page "
+                "on with `marker`. A method a path does not list answers 405."
+            ),
         },
         "security": [{"token": []}, {"bearer": []}, {}],
         "paths": {
             "/": _meta("API versions", strings),
-            "/health": _meta("Health, for load balancers", {"type": "object"}),
+            "/health": _meta("Health, for load balancers", {"type": "object"}, 503),
             "/openapi.json": _meta("This document", {"type": "object"}),
             "/v1.0": {
-                "get": _operation("List accounts (admin)", name_filters, names),
-                "delete": _operation("Delete all in matched accounts (admin)", name_filters, names),
+                "get": _operation("List accounts (admin)", name_list, names),
+                "delete": _operation("Delete all in matched accounts (admin)", name_delete, names),
             },
             "/v1.0/{account}": {
-                "get": _operation("List the account's queues", account + name_filters, names),
-                "delete": _operation("Delete matched queues", account + name_filters, names),
+                "get": _operation("List the account's queues", account + name_list, names),
+                "delete": _operation("Delete matched queues", account + name_delete, names),
             },
             "/v1.0/{account}/{queue}": {
-                "get": _operation("List messages (fan-out)", queue + queue_filters, messages),
+                "get": _operation(
+                    "List messages (fan-out)", [*queue, limit, *queue_filters], messages
+                ),
                 "post": _operation(
                     "Update matched messages (a claim with hide)",
-                    [*queue, *queue_filters, ttl, hide],
+                    [*queue, limit, *queue_filters, ttl, hide],
                     messages,
                 ),
-                "delete": _operation("Delete matched (a pop)", queue + queue_filters, messages),
+                "delete": _operation(
+                    "Delete matched (a pop)", [*queue, pop_limit, *queue_filters], messages
+                ),
                 "put": _operation(
                     "Batch insert (extension)",
                     [*queue, ttl, hide, batch_detail, *quotas],
                     created,
-                    408,
                     409,
                     413,
                     body=batch_body,
                 ),
             },
             "/v1.0/{account}/{queue}/{message}": {
-                "get": _operation("One message, hidden or not", [*message, message_detail], one),
+                "get": _operation("One message, hidden or not", [*message, *one_filters], one),
                 "put": _operation(
                     "Create or replace",
                     [*message, ttl, hide, *quotas],
                     put_one,
-                    408,
                     409,
                     413,
                     body=raw_body,
                 ),
-                "post": _operation("Update attributes", [*message, ttl, hide, message_detail], one),
-                "delete": _operation("Delete the message", [*message, message_detail], one),
+                "post": _operation("Update attributes", [*message, ttl, hide, *one_filters], one),
+                "delete": _operation("Delete the message", [*message, *one_filters], one),
             },
         },
         "components": {
