@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-READY = re.compile(r"Uvicorn running on (https?)://([\d.]+):(\d+)")
+READY = re.compile(r"Burrow ready at (https?)://([\d.]+):(\d+)")
 START_TIMEOUT = 20.0
 
 

@@ -192,7 +192,7 @@ def test_no_auth_off_loopback_needs_insecure(tmp_path: Path) -> None:
     result = burrow(
         "serve", "--host", "0.0.0.0", "--port", "0", "--backend", "memory://", cwd=tmp_path
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "refusing to serve on 0.0.0.0 with no authentication" in result.stderr
 
 
@@ -254,7 +254,11 @@ def test_signed_urls_expire_and_die_with_their_key(
     deadline = time.monotonic() + 5
     while httpx.get(long).status_code != 401 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert httpx.get(long).status_code == 401
+    revoked = httpx.get(long)
+    assert revoked.status_code == 401
+    assert revoked.json() == {"error": "signed URL's key revoked or unknown"}
+    malformed = httpx.get(retarget(long, server, sig_expires="soon"))
+    assert malformed.json() == {"error": "malformed signed URL"}
 
 
 def test_the_client_signs_urls_with_its_token(start_server: ServerFactory, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from tests.engines.redis import Deployment, free_port, wait_for
 from tests.servers import BurrowServer
 
 REPO = Path(__file__).resolve().parent.parent
-WORKER = re.compile(r"Uvicorn running on http://[\d.]+:\d+ \(worker (\d+)\)")
+WORKER = re.compile(r"Burrow ready at http://[\d.]+:\d+ \(worker (\d+)\)")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn, Protocol
 
 from burrow import keys
-from burrow.errors import Forbidden, InvalidRequest, Unauthorized
+from burrow.errors import ConfigError, Forbidden, Unauthorized
 from burrow.keys import Key, Role
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ class Credentials:
 
 
 class Guard(Protocol):
+    @property
+    def description(self) -> str:
+        """The mode, for the ready line: `none`, or `keys:/abs/keys.json (3 keys)`."""
+
     def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
         """Raise Unauthorized/Forbidden unless the credentials allow `method` on `account`.
 
@@ -47,10 +51,10 @@ class Guard(Protocol):
 
 
 class OpenAccess:
-    """Every request is allowed: for local development only."""
+    """Every request is allowed: for local development only (the server says so when
+    it is ready)."""
 
-    def __init__(self) -> None:
-        logger.warning("authentication is off: every request is accepted")
+    description = "none"
 
     def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
         return None
@@ -60,12 +64,23 @@ class KeyGuard:
     """Tokens checked against a key file, reread when it changes (no restart needed)."""
 
     def __init__(self, path: Path) -> None:
+        """Raises ConfigError unless the file holds keys: a server with none would refuse
+        every request."""
         self.path = path
         self._keys: dict[str, Key] = {}
         self._stamp: tuple[int, int] | None = None
         self._next_look = 0.0
+        make_one = f"make one with `burrow keys add --file {path}`"
+        if not path.exists():
+            raise ConfigError(f"auth keys:{path}: no such key file; {make_one}")
         self._reload()
-        logger.info("authentication: %d key(s) from %s", len(self._keys), path)
+        if not self._keys:
+            raise ConfigError(f"auth keys:{path}: the key file holds no keys; {make_one}")
+
+    @property
+    def description(self) -> str:
+        count = len(self._keys)
+        return f"keys:{os.path.abspath(self.path)} ({count} key{'' if count == 1 else 's'})"
 
     def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
         self._maybe_reload()
@@ -94,10 +109,12 @@ class KeyGuard:
     ) -> Key:
         """The key behind a signed URL, if the signature holds and covers this request."""
         found = keys.grant_from_query(signed)
-        key = None if found is None else self._keys.get(found[0].key_id)
-        if key is None or found is None:
+        if found is None:
             self._refuse(Unauthorized("malformed signed URL"), None, method, account)
         grant, signature = found
+        key = self._keys.get(grant.key_id)
+        if key is None:  # the file cannot tell a revoked key from one that never was
+            self._refuse(Unauthorized("signed URL's key revoked or unknown"), None, method, account)
         if not hmac.compare_digest(grant.signature(key.secret_sha256), signature):
             self._refuse(Unauthorized("bad signature"), key, method, account)
         if not grant.covers(method, path):
@@ -126,7 +143,7 @@ class KeyGuard:
             self._next_look = now + RELOAD_INTERVAL
             try:
                 self._reload()
-            except InvalidRequest as error:  # keep serving with the keys we have
+            except ConfigError as error:  # keep serving with the keys we have
                 logger.error("key file not reloaded: %s", error.message)
 
     def _reload(self) -> None:
@@ -147,4 +164,4 @@ def open_guard(spec: str) -> Guard:
     kind, colon, path = spec.partition(":")
     if kind == "keys" and colon and path:
         return KeyGuard(Path(path))
-    raise InvalidRequest(f"--auth must be none or keys:PATH, not {spec!r}")
+    raise ConfigError(f"auth must be none or keys:PATH, not {spec!r}")

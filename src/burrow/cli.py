@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -14,61 +15,64 @@ import click
 from burrow import keys
 from burrow.cli_client import register, reported
 from burrow.config import Settings
+from burrow.errors import ConfigError, InvalidRequest
 from burrow.keys import Role
 
 
-@click.group("burrow")
-@click.version_option(package_name="burrow")
+@click.group("burrow", context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="burrow", prog_name="burrow")
 def main() -> None:
     """Burrow, a multi-tenant message queue service with a REST API."""
 
 
+class BadSetting(click.ClickException):
+    """A setting `burrow serve` cannot start with: one line, exit status 2 (usage error)."""
+
+    exit_code = 2
+
+
+@contextlib.contextmanager
+def refused_settings() -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as error:
+        raise BadSetting(error.message) from error
+
+
+# Values are passed on as given: `Settings.load` checks them, as it does those of the
+# environment and the config file, and names the one that is wrong.
 @main.command()
 @click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
-@click.option("--port", type=int, help="Port to listen on.  [default: 8080]")
-@click.option("--backend", help="Storage URL.  [default: sqlite:///data/burrow.db]")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file.")
-@click.option("--workers", type=int, help="Worker processes.  [default: 1]")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--port", metavar="PORT", help="1-65535, or 0 for any free port.  [default: 8080]")
+@click.option("--backend", metavar="URL", help="Storage URL.  [default: sqlite:///data/burrow.db]")
+@click.option(
+    "--config",
+    "config_file",
+    envvar="BURROW_CONFIG",
+    metavar="FILE",
+    help="TOML file of settings (env BURROW_CONFIG).",
+)
+@click.option("--workers", metavar="N", help="Worker processes.  [default: 1]")
+@click.option("--log-level", help="debug, info, warning or error.  [default: info]")
 @click.option("--access-log/--no-access-log", default=None, help="Log every request.")
 @click.option("--auth", help="none, or keys:PATH (a file made by `burrow keys`).  [default: none]")
 @click.option(
     "--insecure", is_flag=True, default=None, help="Allow --auth none off the loopback address."
 )
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
-def serve(
-    host: str | None,
-    port: int | None,
-    backend: str | None,
-    config_file: str | None,
-    workers: int | None,
-    log_level: str | None,
-    access_log: bool | None,
-    auth: str | None,
-    insecure: bool | None,
-    tls_cert: str | None,
-    tls_key: str | None,
-) -> None:
-    """Serve the REST API until interrupted (SIGINT or SIGTERM)."""
+@click.option("--tls-cert", metavar="FILE", help="PEM certificate (with --tls-key: HTTPS).")
+@click.option("--tls-key", metavar="FILE", help="PEM private key of --tls-cert.")
+def serve(config_file: str | None, **flags: str | bool | None) -> None:
+    """Serve the REST API until interrupted (SIGINT or SIGTERM).
+
+    Every setting may also come from the config file or the environment
+    (BURROW_PORT, BURROW_LIMITS_MAX_BODY_BYTES, ...); see docs/configuration.md.
+    """
     from burrow.server import serve as run_server
 
     status = 0
-    with reported(), contextlib.suppress(KeyboardInterrupt):
+    with reported(), refused_settings(), contextlib.suppress(KeyboardInterrupt):
         # Ctrl-C is not an error: the server has already shut down gracefully.
-        settings = Settings.load(
-            config_file,
-            host=host,
-            port=port,
-            backend=backend,
-            workers=workers,
-            log_level=log_level,
-            access_log=access_log,
-            auth=auth,
-            insecure=insecure,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-        )
+        settings = Settings.load(config_file, flags=flags)
         logging.basicConfig(
             level=settings.log_level.upper(),
             format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
@@ -121,10 +125,23 @@ def keys_revoke(path: Path, key_id: str) -> None:
         keys.revoke(path, key_id)
 
 
+def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    try:
+        return keys.signable_methods(value.split(","))
+    except InvalidRequest as error:
+        raise click.BadParameter(error.message) from error
+
+
 @main.command("sign")
 @KEY_FILE
 @click.option("--key-id", required=True, help="The key whose grant the URL carries.")
-@click.option("--method", "methods", required=True, help="Comma-separated, e.g. GET,POST.")
+@click.option(
+    "--method",
+    "methods",
+    required=True,
+    callback=_methods,
+    help="Comma-separated, of GET, PUT, POST, DELETE.",
+)
 @click.option("--path", "prefix", required=True, help="Path prefix, e.g. /v1.0/acct/queue.")
 @click.option(
     "--expires",
@@ -134,11 +151,13 @@ def keys_revoke(path: Path, key_id: str) -> None:
     help="Seconds the URL stays valid.",
 )
 @click.option("--server", envvar="BURROW_URL", default="http://127.0.0.1:8080", show_default=True)
-def sign(path: Path, key_id: str, methods: str, prefix: str, expires: int, server: str) -> None:
+def sign(
+    path: Path, key_id: str, methods: tuple[str, ...], prefix: str, expires: int, server: str
+) -> None:
     """Print a URL that allows METHODS below PATH until it expires, with no token."""
     with reported():
         key = keys.find(keys.load(path), path, key_id)
-        query = keys.sign(key.id, key.secret_sha256, methods.split(","), prefix, expires)
+        query = keys.sign(key.id, key.secret_sha256, list(methods), prefix, expires)
     click.echo(f"{server.rstrip('/')}{prefix}?{urlencode(query)}")
 
 

@@ -1,16 +1,26 @@
-"""Settings: built once from defaults, an optional TOML file, the environment and flags."""
+"""Settings: built once from defaults, an optional TOML file, the environment and flags.
+
+Each setting is looked up, last one wins, in: its default < the config file (`[server]`,
+`[limits]`, `[accounts.NAME]`) < the environment (`BURROW_<SETTING>` for a [server] one,
+`BURROW_LIMITS_<FIELD>` for a limit) < the command line. Every value is checked here,
+before anything is opened or bound: one of the wrong type or out of range is a
+`ConfigError` that names the setting as it was given (flag, variable or file entry) and
+says what is allowed. docs/configuration.md lists them all.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from burrow.backends import DEFAULT_BACKEND_URL
-from burrow.errors import InvalidRequest
+from burrow.errors import ConfigError
 from burrow.model import Quota
 
 
@@ -47,12 +57,40 @@ class Limits:
         return Quota(self.max_queue_messages, self.max_account_queues, self.max_account_bytes)
 
 
+# Read once for the whole server, so an `[accounts.NAME]` table may not set them: ids
+# are checked before any account is looked up, the header timeout runs before the
+# request is parsed, and a credential's bucket spans every account it grants.
+SERVER_WIDE = frozenset(
+    {"max_id_length", "header_timeout", "rate_per_credential", "burst_per_credential"}
+)
+# Limits that must be at least 1 (above 0 for the timeouts); every other one may be 0.
+AT_LEAST_ONE = frozenset(
+    {
+        "max_body_bytes",
+        "max_batch_bytes",
+        "max_batch_messages",
+        "max_id_length",
+        "max_limit",
+        "default_limit",
+        "body_timeout",
+        "header_timeout",
+        "burst_per_account",
+        "burst_per_credential",
+    }
+)
+# A default and the limit it may not exceed. A default left unset is lowered to its
+# limit (`max_limit = 50` alone gives pages of 50); one set above it is an error.
+BOUNDED_DEFAULTS = (("default_limit", "max_limit"), ("default_ttl", "max_ttl"))
+LOG_LEVELS = ("debug", "info", "warning", "error")
+TRUE, FALSE = frozenset({"1", "true", "yes"}), frozenset({"0", "false", "no"})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything `burrow serve` needs; passed explicitly, never global."""
 
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = 8080  # 0: any free port (the ready line says which)
     backend: str = DEFAULT_BACKEND_URL
     workers: int = 1
     log_level: str = "info"
@@ -63,71 +101,206 @@ class Settings:
     tls_key: str = ""
     limits: Limits = field(default_factory=Limits)
     # Accounts whose limits differ from `limits`: `[accounts.NAME]` in the config file
-    # sets any `Limits` field for that account, the rest coming from `[limits]`.
+    # sets any `Limits` field but the `SERVER_WIDE` ones for that account, the rest
+    # coming from `[limits]`.
     accounts: dict[str, Limits] = field(default_factory=dict)
 
     @classmethod
     def load(
         cls,
         config_file: str | None = None,
-        environ: dict[str, str] | None = None,
-        **overrides: Any,
+        environ: Mapping[str, str] | None = None,
+        flags: Mapping[str, object] | None = None,
     ) -> Settings:
-        """Defaults < config file < `BURROW_*` environment < explicit overrides (flags)."""
-        values: dict[str, Any] = {}
-        limits: dict[str, Any] = {}
-        accounts: dict[str, dict[str, Any]] = {}
+        """Defaults < config file < `BURROW_*` environment < `flags` (a flag's setting by
+        name, None when it was not given).
+
+        Raises ConfigError for anything that cannot work.
+        """
+        server: Given = {}
+        limits: Given = {}
+        accounts: dict[str, Given] = {}
         if config_file is not None:
-            values, limits, accounts = _read_toml(Path(config_file))
+            server, limits, accounts = _read_toml(Path(config_file))
         env = os.environ if environ is None else environ
-        for name in ("host", "port", "backend", "workers", "log_level", "auth"):
-            if f"BURROW_{name.upper()}" in env:
-                values[name] = env[f"BURROW_{name.upper()}"]
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        base = Limits(**_typed(Limits, limits))
-        overrides = {
-            name: dataclasses.replace(base, **_typed(Limits, override))
-            for name, override in accounts.items()
+        server |= _environment(env, "BURROW_", SERVER_TYPES)
+        limits |= _environment(env, "BURROW_LIMITS_", LIMIT_TYPES)
+        _refuse_unknown_limit_variables(env)
+        server |= {
+            name: Setting(value, "--" + name.replace("_", "-"))
+            for name, value in (flags or {}).items()
+            if value is not None
         }
-        return cls(**_typed(cls, values), limits=base, accounts=overrides)
+        base = _limits(limits, Limits())
+        own = {name: _account_limits(given, base) for name, given in accounts.items()}
+        return cls(**_server(server), limits=base, accounts=own)
 
 
-Sections = tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]
+def boolean(value: object) -> bool:
+    """1/0, true/false or yes/no, in any letter case; anything else is a ValueError."""
+    text = str(value).strip().lower()
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise ValueError(f"not a boolean: {value!r}")
 
 
-def _read_toml(path: Path) -> Sections:
+class Setting(NamedTuple):
+    """A value as given, and where: a flag, a variable, or an entry of the config file."""
+
+    value: object
+    where: str
+
+
+Given = dict[str, Setting]
+
+
+def _types(kind: type[Any]) -> dict[str, str]:
+    return {f.name: str(f.type) for f in dataclasses.fields(kind) if f.type != "Limits"}
+
+
+LIMIT_TYPES = _types(Limits)
+SERVER_TYPES = {name: kind for name, kind in _types(Settings).items() if name != "accounts"}
+
+
+def _read_toml(path: Path) -> tuple[Given, Given, dict[str, Given]]:
     """The `[server]`, `[limits]` and `[accounts.NAME]` tables of a config file."""
     try:
         document = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise InvalidRequest(f"cannot read config file {path}: {error}") from error
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from error
     unknown = set(document) - {"server", "limits", "accounts"}
     if unknown:
-        raise InvalidRequest(f"unknown sections in {path}: {', '.join(sorted(unknown))}")
+        raise ConfigError(
+            f"{path}: unknown sections {', '.join(sorted(unknown))}; "
+            "the sections are [server], [limits] and [accounts.NAME]"
+        )
     accounts = document.get("accounts", {})
-    if not all(isinstance(table, dict) for table in accounts.values()):
-        raise InvalidRequest(f"{path}: each [accounts.NAME] must be a table of limits")
-    return dict(document.get("server", {})), dict(document.get("limits", {})), accounts
+    if not isinstance(accounts, dict):
+        raise ConfigError(f"{path}: [accounts] holds one [accounts.NAME] table per account")
+    return (
+        _entries(document.get("server", {}), "server", path, SERVER_TYPES),
+        _entries(document.get("limits", {}), "limits", path, LIMIT_TYPES),
+        {
+            name: _entries(table, f"accounts.{name}", path, LIMIT_TYPES)
+            for name, table in accounts.items()
+        },
+    )
 
 
-def _typed(kind: type[Any], values: dict[str, Any]) -> dict[str, Any]:
-    """Check names and coerce strings (from the environment) to each field's type."""
-    fields = {f.name: f for f in dataclasses.fields(kind) if f.name not in ("limits", "accounts")}
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if name not in fields:
-            raise InvalidRequest(f"unknown setting {name!r}")
-        wanted = fields[name].type
+def _entries(table: object, title: str, path: Path, known: dict[str, str]) -> Given:
+    """The entries of one table of the file, each a known setting."""
+    if not isinstance(table, dict):
+        what = "limits" if known is LIMIT_TYPES else "settings"
+        raise ConfigError(f"{path}: [{title}] must be a table of {what}")
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting {unknown[0]!r} in [{title}]; known: {', '.join(known)}"
+        )
+    return {key: Setting(value, f"[{title}] {key} in {path}") for key, value in table.items()}
+
+
+def _environment(env: Mapping[str, str], prefix: str, known: dict[str, str]) -> Given:
+    found = {name: f"{prefix}{name.upper()}" for name in known}
+    return {
+        name: Setting(env[variable], variable)
+        for name, variable in found.items()
+        if variable in env
+    }
+
+
+def _refuse_unknown_limit_variables(env: Mapping[str, str]) -> None:
+    """`BURROW_LIMITS_*` names limits only: a misspelt one would otherwise be ignored."""
+    known = {f"BURROW_LIMITS_{name.upper()}" for name in LIMIT_TYPES}
+    for variable in sorted(env):
+        if variable.startswith("BURROW_LIMITS_") and variable not in known:
+            raise ConfigError(
+                f"unknown variable {variable}; the limits are BURROW_LIMITS_ and one of "
+                f"{', '.join(name.upper() for name in LIMIT_TYPES)}"
+            )
+
+
+def _typed(kind: str, setting: Setting) -> Any:
+    """The value as its field's type: strings (from the environment) are converted."""
+    value, where = setting
+    if kind == "bool":
         try:
-            if wanted == "int":
-                out[name] = int(value)
-            elif wanted == "float":
-                out[name] = float(value)
-            elif wanted == "bool":
-                out[name] = value if isinstance(value, bool) else str(value).lower() == "true"
-            else:
-                out[name] = str(value)
-        except ValueError as error:
-            kind_name = {"int": "an integer", "float": "a number"}[str(wanted)]
-            raise InvalidRequest(f"setting {name!r} must be {kind_name}: {value!r}") from error
-    return out
+            return boolean(value)
+        except ValueError:
+            raise ConfigError(
+                f"{where} must be true or false (1/0, yes/no), not {value!r}"
+            ) from None
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, not {value!r}")
+        return value
+    wanted = {"int": (int, "an integer"), "float": (float, "a number")}[kind]
+    if isinstance(value, bool) or (kind == "int" and isinstance(value, float)):
+        raise ConfigError(f"{where} must be {wanted[1]}, not {value!r}")
+    try:
+        return wanted[0](value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be {wanted[1]}, not {value!r}") from None
+
+
+def _server(given: Given) -> dict[str, Any]:
+    values = {name: _typed(SERVER_TYPES[name], setting) for name, setting in given.items()}
+    where = {name: setting.where for name, setting in given.items()}
+    if not 0 <= values.get("port", 0) <= 65535:
+        raise ConfigError(
+            f"{where['port']} must be a port from 1 to 65535, or 0 for any free port, "
+            f"not {values['port']}"
+        )
+    if values.get("workers", 1) < 1:
+        raise ConfigError(f"{where['workers']} must be an integer >= 1, not {values['workers']}")
+    if "log_level" in values:
+        values["log_level"] = values["log_level"].lower()
+        if values["log_level"] not in LOG_LEVELS:
+            raise ConfigError(
+                f"{where['log_level']} must be one of {', '.join(LOG_LEVELS)}, "
+                f"not {given['log_level'].value!r}"
+            )
+    if not values.get("host", "-"):
+        raise ConfigError(f"{where['host']} must not be empty (0.0.0.0 for every interface)")
+    if bool(values.get("tls_cert")) != bool(values.get("tls_key")):
+        one = "tls_cert" if values.get("tls_cert") else "tls_key"
+        raise ConfigError(
+            f"{where[one]}: tls_cert and tls_key go together (a PEM certificate and its key)"
+        )
+    return values
+
+
+def _limits(given: Given, inherited: Limits) -> Limits:
+    """`inherited` with the given fields, each checked against its range."""
+    values = {name: _typed(LIMIT_TYPES[name], setting) for name, setting in given.items()}
+    for name, value in values.items():
+        _check_limit(value, name in AT_LEAST_ONE, given[name].where)
+    limits = dataclasses.replace(inherited, **values)
+    for default, maximum in BOUNDED_DEFAULTS:
+        value, ceiling = getattr(limits, default), getattr(limits, maximum)
+        if default in given and value > ceiling:
+            raise ConfigError(
+                f"{given[default].where} must be at most {maximum} ({ceiling}), not {value}"
+            )
+        limits = dataclasses.replace(limits, **{default: min(value, ceiling)})
+    return limits
+
+
+def _check_limit(value: float, at_least_one: bool, where: str) -> None:
+    if isinstance(value, int):
+        if value < at_least_one:
+            raise ConfigError(f"{where} must be an integer >= {int(at_least_one)}, not {value}")
+    elif not math.isfinite(value) or value < 0 or (at_least_one and value == 0):
+        raise ConfigError(
+            f"{where} must be a number {'> 0' if at_least_one else '>= 0'}, not {value}"
+        )
+
+
+def _account_limits(given: Given, base: Limits) -> Limits:
+    misplaced = sorted(SERVER_WIDE & set(given))
+    if misplaced:
+        raise ConfigError(
+            f"{given[misplaced[0]].where}: {misplaced[0]} is server-wide, the same for every "
+            "account; set it in [limits]"
+        )
+    return _limits(given, base)

@@ -1,6 +1,7 @@
 """One exception hierarchy for Burrow; each category carries its HTTP status.
 
     BurrowError (500)
+    ├── ConfigError          a setting the server cannot start with (never an answer)
     ├── InvalidRequest (400)
     ├── Unauthorized (401)
     ├── Forbidden (403)
@@ -30,6 +31,13 @@ class BurrowError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ConfigError(BurrowError):
+    """A setting that cannot work, found at start-up: `burrow serve` exits with status 2.
+
+    Not a request error: no client ever gets one as an answer.
+    """
 
 
 class InvalidRequest(BurrowError):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from burrow.errors import InvalidRequest
+from burrow.errors import ConfigError, InvalidRequest
 
 
 class Role(StrEnum):
@@ -52,20 +52,20 @@ def split_token(token: str) -> tuple[str, str] | None:
 
 
 def load(path: Path) -> dict[str, Key]:
-    """Keys by id; a missing file holds none."""
+    """Keys by id; a missing file holds none. A file that cannot be read is a ConfigError."""
     try:
         raw = orjson.loads(path.read_bytes())
     except FileNotFoundError:
         return {}
     except (OSError, orjson.JSONDecodeError) as error:
-        raise InvalidRequest(f"cannot read key file {path}: {error}") from error
+        raise ConfigError(f"cannot read key file {path}: {error}") from error
     try:
         keys = [
             Key(k["id"], k["secret_sha256"], tuple(k["accounts"]), Role(k["role"]), k["created"])
             for k in raw["keys"]
         ]
     except (KeyError, TypeError, ValueError) as error:
-        raise InvalidRequest(f"key file {path} is malformed: {error}") from error
+        raise ConfigError(f"key file {path} is malformed: {error!r}") from error
     return {key.id: key for key in keys}
 
 
@@ -163,13 +163,26 @@ def grant_from_query(params: dict[str, str]) -> tuple[Grant, str] | None:
     return grant, params["sig"]
 
 
+API_METHODS = ("DELETE", "GET", "POST", "PUT")  # every method of the v1.0 API
+
+
+def signable_methods(methods: list[str]) -> tuple[str, ...]:
+    """The methods a signed URL may grant, upper-case and sorted: API methods only."""
+    upper = tuple(sorted({m.strip().upper() for m in methods if m.strip()}))
+    unknown = [m for m in upper if m not in API_METHODS]
+    if unknown or not upper:
+        named = f"no method {unknown[0]} in the API" if unknown else "no method given"
+        raise InvalidRequest(f"{named}: a signed URL grants some of {', '.join(API_METHODS)}")
+    return upper
+
+
 def sign(
     key_id: str, secret_sha256: str, methods: list[str], prefix: str, seconds: int
 ) -> dict[str, str]:
     """Query parameters that let anyone holding them call `methods` below `prefix`."""
-    upper = tuple(sorted({m.strip().upper() for m in methods if m.strip()}))
-    if not upper or not prefix.startswith("/v1.0/") or seconds <= 0:
-        raise InvalidRequest("a signed URL needs methods, a /v1.0/… path and a positive expiry")
+    upper = signable_methods(methods)
+    if not prefix.startswith("/v1.0/") or seconds <= 0:
+        raise InvalidRequest("a signed URL needs a /v1.0/… path and a positive expiry")
     grant = Grant(key_id, upper, prefix, int(time.time()) + seconds)
     return grant.query(secret_sha256)
 

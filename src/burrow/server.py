@@ -1,20 +1,29 @@
-"""Assembly: settings → backend → service → frontends → one ASGI app, and serving it."""
+"""Assembly: settings → backend → service → frontends → one ASGI app, and serving it.
+
+Start-up, in order: every setting is checked (`Settings.load`, then `build_app`: TLS
+files, backend URL, key file), the port is bound, the backend is opened, and the ready
+line is logged: `Burrow ready at http://H:P (worker PID): backend …, auth …`. A setting
+that cannot work is a ConfigError before anything is bound or opened; a backend that
+cannot be opened (its engine down) is one log line and exit status 3.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import ipaddress
 import logging
 import os
 import socket
+import ssl
 
 import uvicorn
 
-from burrow.auth import Guard, open_guard
-from burrow.backends import open_backend
+from burrow.auth import Guard, OpenAccess, open_guard
+from burrow.backends import backend_kind, describe_backend, open_backend
 from burrow.backends.base import Backend
 from burrow.config import Settings
-from burrow.errors import BurrowError, InvalidRequest, MethodNotAllowed, NotFound
+from burrow.errors import BurrowError, ConfigError, InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends import openapi
 from burrow.frontends.asgi import (
     Receive,
@@ -27,18 +36,26 @@ from burrow.frontends.asgi import (
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
 from burrow.service import Service
-from burrow.workers import Supervisor
+from burrow.workers import Supervisor, listening_socket
 
 logger = logging.getLogger(__name__)
 
 VERSIONS = Response.json(["v1.0"])
+BACKEND_DOWN = 3  # exit status when the backend cannot be opened (uvicorn's for a failed start)
 
 
 class App:
-    """The ASGI application: `/`, `/health`, `/openapi.json`, and `/v1.0/…` (v1.0 frontend)."""
+    """The ASGI application: `/`, `/health`, `/openapi.json`, and `/v1.0/…` (v1.0 frontend).
+
+    Its backend is opened and closed by the server around serving (`serve`), not by
+    ASGI lifespan events, so that a backend that cannot open stops the server first.
+    """
 
     def __init__(self, backend: Backend, settings: Settings, guard: Guard) -> None:
         self.backend = backend
+        self.guard = guard
+        self.backend_description = describe_backend(settings.backend)
+        self.description = f"backend {self.backend_description}, auth {guard.description}"
         self.service = Service(backend, settings.limits, settings.accounts)
         self.v1 = BurrowV1(self.service, guard)
         self.meta = {
@@ -49,8 +66,6 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await (await self._respond(scope, receive)).send(send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
         try:
@@ -86,32 +101,34 @@ class App:
         if query:
             raise InvalidRequest("this path takes no query parameters")
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.backend.open()
-                except Exception as error:
-                    logger.exception("cannot open the backend")
-                    await send({"type": "lifespan.startup.failed", "message": str(error)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.backend.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
 
 def build_app(settings: Settings) -> App:
-    if bool(settings.tls_cert) != bool(settings.tls_key):
-        raise InvalidRequest("--tls-cert and --tls-key go together")
+    """The app for `settings`, once every setting it uses is checked (ConfigError)."""
     if settings.auth == "none" and not settings.insecure and not _loopback(settings.host):
-        raise InvalidRequest(
+        raise ConfigError(
             f"refusing to serve on {settings.host} with no authentication: "
             "use --auth keys:PATH, or --insecure if you really mean it"
         )
+    if settings.tls_cert:
+        _check_tls(settings.tls_cert, settings.tls_key)
     return App(open_backend(settings.backend), settings, open_guard(settings.auth))
+
+
+def _check_tls(cert: str, key: str) -> None:
+    """Load the certificate and key once now: a bad one stops the server before it starts."""
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if not os.path.isfile(path):
+            raise ConfigError(f"{name} {path}: no such file")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cert)
+    except ssl.SSLError as error:
+        raise ConfigError(f"tls_cert {cert} is not a PEM certificate ({error})") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except ssl.SSLError as error:
+        raise ConfigError(
+            f"tls_key {key} is not the PEM private key of tls_cert {cert} ({error})"
+        ) from None
 
 
 def _tune_gc() -> None:
@@ -138,44 +155,68 @@ def _loopback(host: str) -> bool:
         return False
 
 
-class _DrainingServer(uvicorn.Server):
-    """Tunes the collector once up; answers pending long polls as soon as shutdown
-    starts, so it is quick."""
+class _BurrowServer(uvicorn.Server):
+    """Opens the backend before serving and says it is ready in one line; answers pending
+    long polls as soon as shutdown starts, so it is quick, and closes the backend last."""
 
     def __init__(self, config: uvicorn.Config, app: App) -> None:
         super().__init__(config)
         self.burrow = app
 
+    async def run_app(self, sock: socket.socket) -> int:
+        """Serve on `sock` until SIGINT/SIGTERM; returns the exit status."""
+        try:
+            await self.burrow.backend.open()
+        except BurrowError as error:
+            logger.error(
+                "cannot open the backend, %s: %s", self.burrow.backend_description, error.message
+            )
+            sock.close()
+            return BACKEND_DOWN
+        await self.serve([sock])
+        return 0
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if not self.started:
+        if not self.started or not sockets:
             return
         _tune_gc()
-        if sockets:  # uvicorn only says where it listens when it binds
-            scheme = "https" if self.config.ssl else "http"
-            host, port = sockets[0].getsockname()[:2]
-            logger.info(
-                "Uvicorn running on %s://%s:%d (worker %d)", scheme, host, port, os.getpid()
-            )
+        scheme = "https" if self.config.ssl else "http"
+        host, port = sockets[0].getsockname()[:2]
+        address = f"[{host}]" if ":" in host else host
+        logger.info(
+            "Burrow ready at %s://%s:%d (worker %d): %s",
+            scheme,
+            address,
+            port,
+            os.getpid(),
+            self.burrow.description,
+        )
+        if isinstance(self.burrow.guard, OpenAccess):
+            logger.warning("authentication is off: every request is accepted")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.burrow.service.drain()
         await super().shutdown(sockets)
+        # Here rather than after `serve`: uvicorn re-raises the signal that stopped it as
+        # `serve` returns, and SIGTERM's default action ends the process there and then.
+        await self.burrow.backend.close()
+        logger.info("Burrow stopped (worker %d)", os.getpid())
 
 
 def serve(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; in-flight requests finish, waiters are answered.
 
-    Returns the exit status.
+    Returns the exit status. Raises ConfigError for a setting that cannot work.
     """
     app = build_app(settings)
     if settings.workers == 1:
-        _serve_one(settings, app)
-        return 0
-    if settings.workers < 1 or not app.backend.shared_between_processes:
-        raise InvalidRequest(
-            "--workers > 1 needs a backend shared between processes (redis, postgresql); "
-            f"{settings.backend.split(':')[0]} lives in one process"
+        return _serve_one(settings, app, listening_socket(settings.host, settings.port))
+    if not app.backend.shared_between_processes:
+        raise ConfigError(
+            "--workers > 1 needs a backend shared between processes (redis, postgresql, "
+            "http, ring); "
+            f"{backend_kind(settings.backend)} lives in one process"
         )
     # Each worker builds its own app (and backend connections) after the fork; what this
     # process holds is frozen first, so the workers' collections leave the pages they
@@ -190,14 +231,12 @@ def serve(settings: Settings) -> int:
     return supervisor.run()
 
 
-def _serve_one(settings: Settings, app: App, sock: socket.socket | None = None) -> None:
+def _serve_one(settings: Settings, app: App, sock: socket.socket) -> int:
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
         loop="uvloop",
         http=bounded_protocol(settings.limits.header_timeout),
-        lifespan="on",
+        lifespan="off",  # the backend is opened by `_BurrowServer.run_app`
         access_log=settings.access_log,
         log_config=None,
         timeout_graceful_shutdown=30,
@@ -206,4 +245,5 @@ def _serve_one(settings: Settings, app: App, sock: socket.socket | None = None) 
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,
     )
-    _DrainingServer(config, app).run(sockets=None if sock is None else [sock])
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        return runner.run(_BurrowServer(config, app).run_app(sock))

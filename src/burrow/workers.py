@@ -17,24 +17,36 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from burrow.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 # A worker that fails by itself (not killed by a signal) sooner than this after its
-# start cannot start (a bad backend URL, say): starting it again would loop, so the
-# whole server stops instead.
+# start cannot start (its backend down, say): starting it again would loop, so the
+# whole server stops instead, with that worker's exit status.
 MIN_UPTIME = 5.0
 BACKLOG = 2048
 
-Worker = Callable[[socket.socket], None]
+Worker = Callable[[socket.socket], int]  # serves on the socket; returns the exit status
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound with SO_REUSEPORT, so that every worker can bind the same port."""
+def listening_socket(host: str, port: int, shared: bool = False) -> socket.socket:
+    """A socket bound to host:port; `shared` (SO_REUSEPORT) lets every worker bind it.
+
+    Binding is the last check of the settings: a port in use, or an address that is not
+    this machine's, is a ConfigError.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        reason = error.strerror or str(error)
+        raise ConfigError(f"cannot listen on host {host} port {port}: {reason}") from None
     return sock
 
 
@@ -46,7 +58,7 @@ class Supervisor:
         self.host = host
         self.worker = worker
         # Bound, never listening: it only reserves the port for the workers.
-        self._reserved = listening_socket(host, port)
+        self._reserved = listening_socket(host, port, shared=True)
         self.port: int = self._reserved.getsockname()[1]
         self._started: dict[int, float] = {}  # pid -> when
         self._stopping = False
@@ -69,7 +81,7 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(wait_status)
             if code > 0 and time.monotonic() - started < MIN_UPTIME:
                 logger.error("worker %d exited (%d) right after starting; stopping", pid, code)
-                status = 1
+                status = code
                 self._stop(signal.SIGTERM, None)
             else:
                 logger.warning("worker %d exited (%d); starting another", pid, code)
@@ -90,13 +102,12 @@ class Supervisor:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         try:
-            sock = listening_socket(self.host, self.port)
+            sock = listening_socket(self.host, self.port, shared=True)
             sock.listen(BACKLOG)
-            self.worker(sock)
+            return self.worker(sock)
         except BaseException:
             logger.exception("worker %d failed", os.getpid())
             return 1
-        return 0
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True

@@ -38,11 +38,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from burrow.backends import postgres_sql as sql
+from burrow.backends import redacted
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.backends.postgres_schema import migrate
-from burrow.errors import BackendUnavailable, InvalidRequest, MessageNotFound, NoMatch
+from burrow.errors import (
+    BackendUnavailable,
+    ConfigError,
+    InvalidRequest,
+    MessageNotFound,
+    NoMatch,
+)
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
 logger = logging.getLogger(__name__)
@@ -72,19 +79,57 @@ _DRIVER_ERRORS = (
 Row: TypeAlias = asyncpg.Record
 
 
+# Burrow's own query options, and the connection parameters asyncpg reads from a DSN
+# (asyncpg 0.32, `connect_utils`). asyncpg would send any other one to the server as a
+# setting, where a misspelt option fails only once connecting: refused here instead.
+OPTIONS = ("pool_size", "command_timeout")
+DRIVER_OPTIONS = (
+    "host",
+    "port",
+    "dbname",
+    "database",
+    "user",
+    "password",
+    "passfile",
+    "service",
+    "sslmode",
+    "sslcert",
+    "sslkey",
+    "sslrootcert",
+    "sslnegotiation",
+    "sslcrl",
+    "sslpassword",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "target_session_attrs",
+    "krbsrvname",
+    "gsslib",
+)
+
+
 def parse_url(url: str) -> tuple[str, int, float]:
     """(DSN for asyncpg, pool size, command timeout) from a backend URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
-        raise InvalidRequest(f"not a postgresql URL: {url!r}")
-    query = dict(parse_qsl(parts.query))
+        raise ConfigError(f"not a postgresql URL: {redacted(url)!r}")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(query) - {*OPTIONS, *DRIVER_OPTIONS})
+    if unknown:
+        raise ConfigError(
+            f"backend {redacted(url)!r}: unknown option {unknown[0]!r}; the options are "
+            f"{', '.join(OPTIONS)} and the driver's {', '.join(DRIVER_OPTIONS)}"
+        )
     try:
         pool_size = int(query.pop("pool_size", POOL_SIZE))
         command_timeout = float(query.pop("command_timeout", COMMAND_TIMEOUT))
+        valid = pool_size >= 1 and 0 < command_timeout < math.inf
     except ValueError:
-        raise InvalidRequest(f"bad postgresql URL {url!r}") from None
-    if pool_size < 1 or command_timeout <= 0:
-        raise InvalidRequest(f"bad postgresql URL {url!r}")
+        valid = False
+    if not valid:
+        raise ConfigError(
+            f"backend {redacted(url)!r}: pool_size must be an integer >= 1 and "
+            "command_timeout a number of seconds > 0"
+        )
     dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(query), ""))
     return dsn, pool_size, command_timeout
 

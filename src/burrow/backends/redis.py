@@ -66,12 +66,14 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
+from burrow.backends import redacted
 from burrow.backends import redis_scripts as lua
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.backends.redis_wakeups import Wakeups, channel_for
-from burrow.errors import BackendUnavailable, InvalidRequest, MessageNotFound, NoMatch
+from burrow.config import boolean
+from burrow.errors import BackendUnavailable, ConfigError, MessageNotFound, NoMatch
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
 logger = logging.getLogger(__name__)
@@ -100,35 +102,64 @@ class RedisURL:
 
     @classmethod
     def parse(cls, url: str) -> RedisURL:
+        """Check every part of the URL; any problem is a ConfigError naming it."""
         parts = urlsplit(url)
         kind = {"redis": "redis", "redis+sentinel": "sentinel", "redis+cluster": "cluster"}[
             parts.scheme
         ]
+        if "@" in parts.netloc:
+            raise ConfigError(f"backend {redacted(url)!r}: a redis URL takes no user or password")
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        unknown = sorted(set(query) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"backend {url!r}: unknown option {unknown[0]!r}; "
+                f"the options are {', '.join(OPTIONS)}"
+            )
         try:
             hosts = [_host_port(h) for h in parts.netloc.split(",") if h]
-            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-            durable = query.pop("durable", "0") not in ("0", "false", "")
-            replicas = int(query.pop("replicas", "1" if durable else "0"))
-            wait_ms = int(query.pop("wait_ms", "1000"))
         except ValueError as exc:
-            raise InvalidRequest(f"bad redis URL {url!r}: {exc}") from None
+            raise ConfigError(f"backend {url!r}: {exc}") from None
+        try:
+            durable = boolean(query.get("durable", "0"))
+        except ValueError:
+            raise ConfigError(
+                f"backend {url!r}: durable must be 1/0, true/false or yes/no"
+            ) from None
+        replicas = _option(query, "replicas", 1 if durable else 0, 0, url)
+        wait_ms = _option(query, "wait_ms", 1000, 1, url)
         path = parts.path.strip("/")
-        if query or not hosts or replicas < 0 or wait_ms <= 0:
-            raise InvalidRequest(f"bad redis URL {url!r}")
+        if not hosts:
+            raise ConfigError(f"backend {url!r}: no host")
         if kind == "sentinel":
             if not path:
-                raise InvalidRequest(f"redis+sentinel URL needs a master name: {url!r}")
+                raise ConfigError(f"backend {url!r}: a redis+sentinel URL needs a master name")
             return cls(kind, hosts, master=path, replicas=replicas, wait_ms=wait_ms)
         if kind == "cluster" and path:
-            raise InvalidRequest(f"redis+cluster URL takes no database: {url!r}")
+            raise ConfigError(f"backend {url!r}: a redis+cluster URL takes no database")
         if kind == "redis" and (len(hosts) != 1 or (path and not path.isdigit())):
-            raise InvalidRequest(f"redis URL must look like redis://host:port/db: {url!r}")
+            raise ConfigError(f"backend {url!r} must look like redis://host:port/db")
         return cls(kind, hosts, db=int(path or 0), replicas=replicas, wait_ms=wait_ms)
+
+
+# The query options of a Redis URL (docs/redis.md).
+OPTIONS = ("durable", "replicas", "wait_ms")
+
+
+def _option(query: dict[str, str], name: str, default: int, minimum: int, url: str) -> int:
+    text = query.get(name, str(default))
+    if not text.isdigit() or int(text) < minimum:
+        raise ConfigError(f"backend {url!r}: {name} must be an integer >= {minimum}, not {text!r}")
+    return int(text)
 
 
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    return (host, int(port)) if host else (text, 6379)
+    if not host:
+        return text, 6379
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not host:port (a port from 1 to 65535)")
+    return host, int(port)
 
 
 # Every Redis call goes once: a retried write could be applied twice (a pop

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import TypeVar
@@ -29,12 +30,34 @@ from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
 from burrow.backends.notify import Notifier
 from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
-from burrow.errors import BackendUnavailable
+from burrow.errors import BackendUnavailable, ConfigError
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 CHECKPOINT_INTERVAL = 1.0
+
+
+def check_location(path: str) -> None:
+    """Refuse, before anything opens, a database SQLite could not keep there."""
+    if path == ":memory:" or path.startswith("file::memory:"):
+        raise ConfigError(
+            "backend sqlite:///:memory: is not supported: an in-memory SQLite database lives "
+            "in one connection, and Burrow uses two; use memory:// for a store that does "
+            "not persist"
+        )
+    database = Path(path).absolute()
+    if database.is_dir():
+        raise ConfigError(f"backend sqlite: {database} is a directory, not a database file")
+    # The data directory is made on open, and holds the log next to the database: the
+    # nearest directory that exists must let us write there.
+    directory = next(d for d in database.parents if d.exists())
+    if not directory.is_dir():
+        raise ConfigError(f"backend sqlite: {directory} is a file, not a data directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"backend sqlite: the data directory {directory} is not writable")
+    if database.exists() and not os.access(database, os.R_OK | os.W_OK):
+        raise ConfigError(f"backend sqlite: {database} is not readable and writable")
 
 
 class SQLiteBackend(Backend):
@@ -45,6 +68,7 @@ class SQLiteBackend(Backend):
     """
 
     def __init__(self, path: str, *, purge_interval: float = 1.0, purge_chunk: int = 1000) -> None:
+        check_location(path)
         self.path = path
         self._purge_interval = purge_interval
         self._purge_chunk = purge_chunk
