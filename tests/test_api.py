@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from burrow.config import Limits
 from tests.conftest import ServerFactory
 from tests.engines.postgres import TEMPLATE, PostgresCluster
 from tests.engines.redis import Deployment
@@ -290,3 +291,18 @@ def test_batch_takes_default_attributes_from_query(http: httpx.Client, account: 
     queue = f"/v1.0/{account}/q"
     http.put(queue, json=[{"body": "a"}, {"body": "b", "ttl": 9}], params={"ttl": 70})
     assert [m["ttl"] for m in http.get(queue).json()] == [70, 9]
+
+
+def test_without_limit_one_page_and_marker_pages_on(http: httpx.Client, account: str) -> None:
+    queue = f"/v1.0/{account}/q"
+    page = Limits().default_limit
+    response = http.put(queue, json=[{"id": f"m{i:04}", "body": "x"} for i in range(page + 5)])
+    ids = response.json()
+    first = http.get(queue, params={"detail": "id"}).json()
+    assert first == ids[:page]
+    assert http.get(queue, params={"detail": "id", "marker": first[-1]}).json() == ids[page:]
+    claimed = http.post(queue, params={"hide": 60, "detail": "id"}).json()
+    assert claimed == ids[:page]
+    assert http.delete(queue, params={"detail": "id"}).json() == ids[page:]  # a pop: a page
+    assert http.delete(queue, params={"match_hidden": "True"}).status_code == 204  # a purge: all
+    assert http.get(queue, params={"match_hidden": "TRUE"}).status_code == 404
