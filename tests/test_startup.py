@@ -8,7 +8,9 @@ bound or opened, so each case takes about as long as Python takes to start.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from click.testing import CliRunner
 
 from burrow.backends import describe_backend
 from burrow.cli import main
-from burrow.config import Settings
+from burrow.config import Limits, Settings
 from tests.conftest import ServerFactory
 from tests.engines.redis import free_port
 
@@ -379,3 +381,20 @@ def test_sign_refuses_methods_the_api_does_not_have(tmp_path: Path) -> None:
     assert "no method PATCH in the API: a signed URL grants some of DELETE, GET, POST, PUT" in (
         result.stderr
     )
+
+
+ROW = re.compile(r"^\| `(\w+)` \|(?: [^|]+ \|)? `(BURROW_\w+)` \| `([^`]*)`", re.MULTILINE)
+
+
+def test_the_configuration_docs_give_every_setting_its_variable_and_default() -> None:
+    documented = {
+        name: (variable, default.strip('"'))
+        for name, variable, default in ROW.findall(
+            (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+        )
+    }
+    fields = [f.name for f in dataclasses.fields(Settings) if f.name not in ("limits", "accounts")]
+    assert sorted(documented) == sorted([*fields, *(f.name for f in dataclasses.fields(Limits))])
+    for variable, default in documented.values():
+        # The variable is the one read, and its documented default is the default.
+        assert Settings.load(environ={variable: default}) == Settings(), variable
