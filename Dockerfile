@@ -36,7 +36,8 @@ ENV BURROW_HOST=0.0.0.0 \
     BURROW_AUTH=keys:/data/keys.json
 EXPOSE 8080
 
-# The slim image has no curl: ask /health with Python.
+# The slim image has no curl: ask /health with Python, on BURROW_PORT (change the port
+# with `-e BURROW_PORT=…`, not a flag, so that this follows).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('BURROW_PORT', '8080'), timeout=4)"]
 
