@@ -51,9 +51,11 @@ def _construct(kind: str, url: str) -> Backend:
             raise ConfigError(f"backend {redacted(url)!r}: memory:// takes nothing after it")
         return MemoryBackend()
     if kind == "sqlite":
-        from burrow.backends.sqlite import SQLiteBackend
+        from burrow.backends.sqlite import SQLiteBackend, check_location
 
-        return SQLiteBackend(file_path(url, "sqlite"))
+        path = file_path(url, "sqlite")
+        check_location(path)
+        return SQLiteBackend(path)
     if kind == "ring":
         from burrow.backends.ring import RingBackend
         from burrow.backends.ring_placement import load_ring

@@ -39,7 +39,8 @@ CHECKPOINT_INTERVAL = 1.0
 
 
 def check_location(path: str) -> None:
-    """Refuse, before anything opens, a database SQLite could not keep there."""
+    """Refuse, before anything opens, a database SQLite could not keep there (what `open`
+    would find too late, as a BackendUnavailable)."""
     if path == ":memory:" or path.startswith("file::memory:"):
         raise ConfigError(
             "backend sqlite:///:memory: is not supported: an in-memory SQLite database lives "
@@ -68,7 +69,6 @@ class SQLiteBackend(Backend):
     """
 
     def __init__(self, path: str, *, purge_interval: float = 1.0, purge_chunk: int = 1000) -> None:
-        check_location(path)
         self.path = path
         self._purge_interval = purge_interval
         self._purge_chunk = purge_chunk
