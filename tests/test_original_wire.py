@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -353,3 +354,18 @@ def test_deleting_a_queue_still_empties_it_past_the_default_page(client: Origina
     assert client.delete_messages("a", "q") == []  # v1.0's "delete this queue": all of it
     with pytest.raises(NotFound):
         client.get_messages("a", "q", {"match_hidden": True})
+
+
+def test_names_outside_ascii_must_be_percent_encoded(client: OriginalClient) -> None:
+    """The original client put such names into the URL as raw UTF-8; HTTP request lines
+    are ASCII, and Burrow's HTTP layer refuses them (a documented difference)."""
+    url = httpx.URL(client.base_url)
+    raw = b"PUT /v1.0/caf\xc3\xa9/q/m HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
+    with socket.create_connection((url.host, url.port), timeout=30) as connection:
+        connection.sendall(raw)
+        answer = b""
+        while chunk := connection.recv(4096):  # until the server closes the connection
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert client.create_message("caf%C3%A9", "q", "m", b"x") is True
+    assert client.get_accounts() == ["café"]
