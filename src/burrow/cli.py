@@ -42,7 +42,7 @@ def refused_settings() -> Iterator[None]:
 # Values are passed on as given: `Settings.load` checks them, as it does those of the
 # environment and the config file, and names the one that is wrong.
 @main.command()
-@click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
+@click.option("--host", metavar="HOST", help="Address to listen on.  [default: 127.0.0.1]")
 @click.option("--port", metavar="PORT", help="1-65535, or 0 for any free port.  [default: 8080]")
 @click.option("--backend", metavar="URL", help="Storage URL.  [default: sqlite:///data/burrow.db]")
 @click.option(
@@ -53,9 +53,13 @@ def refused_settings() -> Iterator[None]:
     help="TOML file of settings (env BURROW_CONFIG).",
 )
 @click.option("--workers", metavar="N", help="Worker processes.  [default: 1]")
-@click.option("--log-level", help="debug, info, warning or error.  [default: info]")
+@click.option("--log-level", metavar="LEVEL", help="debug, info, warning, error.  [default: info]")
 @click.option("--access-log/--no-access-log", default=None, help="Log every request.")
-@click.option("--auth", help="none, or keys:PATH (a file made by `burrow keys`).  [default: none]")
+@click.option(
+    "--auth",
+    metavar="MODE",
+    help="none, or keys:PATH (a file made by `burrow keys`).  [default: none]",
+)
 @click.option(
     "--insecure", is_flag=True, default=None, help="Allow --auth none off the loopback address."
 )
