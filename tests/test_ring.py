@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from burrow.backends import open_backend
+from burrow.backends import file_path, open_backend
 from burrow.backends.ring import RingBackend
 from burrow.backends.ring_placement import Member, RingConfig, load_ring
+from burrow.backends.sqlite import SQLiteBackend
 from burrow.errors import InvalidRequest, NoMatch
-from burrow.model import ALL_ITEMS, Attributes, Filters, NewMessage
+from burrow.ids import new_id
+from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage
+from burrow.placement import message_key, rendezvous
 
 A, Q = "acct", "q"
 
@@ -111,30 +114,124 @@ def new(i: int) -> NewMessage:
     return NewMessage(f"m{i:03}", b"x", 600, 0)
 
 
-async def test_messages_spread_over_the_set_and_read_member_by_member(
-    spread: RingBackend,
-) -> None:
-    await spread.put_messages(A, Q, [new(i) for i in range(60)])
-    per_member = []
-    for state in spread.live_set(A):
-        held = [m.id for m in await state.backend.get_messages(A, Q, ALL_ITEMS)]
-        assert held == sorted(held)  # FIFO within each member
-        per_member.append(held)
-    assert all(len(held) >= 10 for held in per_member)
-    listed = [m.id for m in await spread.get_messages(A, Q, ALL_ITEMS)]
-    assert listed == [i for held in per_member for i in held]
-    # Paging with limit and marker walks the same order, without gaps or repeats.
+def made(count: int) -> list[NewMessage]:
+    """Messages with ids the server would make (time-ordered), in creation order."""
+    return [NewMessage(new_id(), b"x", 600, 0) for _ in range(count)]
+
+
+async def page_through(ring: RingBackend, limit: int, marker: str | None = None) -> list[str]:
+    """Every id listed after `marker`, page after page of `limit`."""
     paged: list[str] = []
-    marker = None
     while True:
         try:
-            page = await spread.get_messages(A, Q, Filters(limit=7, marker=marker))
+            page = await ring.get_messages(A, Q, Filters(limit=limit, marker=marker))
         except NoMatch:
-            break
-        assert len(page) <= 7
+            return paged
+        assert len(page) <= limit
         paged += [m.id for m in page]
         marker = page[-1].id
-    assert paged == listed
+
+
+async def test_messages_spread_over_the_set_are_listed_in_creation_order(
+    spread: RingBackend, tmp_path: Path
+) -> None:
+    messages = made(60)
+    for start in range(0, 60, 7):  # batches spread over the members, too
+        await spread.put_messages(A, Q, messages[start : start + 7])
+    created = [m.id for m in messages]
+    for state in spread.live_set(A):
+        held = [m.id for m in await state.backend.get_messages(A, Q, ALL_ITEMS)]
+        assert 10 <= len(held) and held == [i for i in created if i in held]
+    assert [m.id for m in await spread.get_messages(A, Q, ALL_ITEMS)] == created
+    # Paging with limit and marker walks the same order, without gaps or repeats, on
+    # this proxy (which remembers its pages) and on another (which works them out).
+    assert await page_through(spread, 7) == created
+    other = open_backend(f"ring:///{tmp_path / 'ring.toml'}")
+    async with other:
+        assert isinstance(other, RingBackend)
+        assert await page_through(other, 7) == created
+        assert await page_through(other, 5, marker=created[22]) == created[23:]
+
+
+async def test_a_follower_sees_what_any_member_gets_after_its_marker(
+    spread: RingBackend,
+) -> None:
+    first, then = made(20), made(20)
+    await spread.put_messages(A, Q, first)
+    assert await page_through(spread, 6) == [m.id for m in first]
+    await spread.put_messages(A, Q, then)  # onto every member, before and after the last
+    assert await page_through(spread, 6, marker=first[-1].id) == [m.id for m in then]
+
+
+async def test_claims_and_pops_take_the_oldest_across_members(spread: RingBackend) -> None:
+    messages = made(40)
+    await spread.put_messages(A, Q, messages)
+    claimed = [
+        m.id
+        for _ in range(4)
+        for m in await spread.update_messages(A, Q, Attributes(hide=60), Filters(limit=7))
+    ]
+    assert claimed == [m.id for m in messages[:28]]
+    popped = [m.id for m in await spread.delete_messages(A, Q, Filters(limit=5))]
+    assert popped == [m.id for m in messages[28:33]]
+
+
+class Recording(SQLiteBackend):
+    """A member that notes the filters of every listing it is asked for."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.asked: list[Filters] = []
+
+    async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        self.asked.append(filters)
+        return await super().get_messages(account, queue, filters)
+
+
+async def test_a_page_asks_each_member_for_one_page_after_its_own_place(tmp_path: Path) -> None:
+    members = [(f"sqlite:///{tmp_path}/m{i}.db", "az1") for i in range(3)]
+    config = load_ring(ring_file(tmp_path / "ring.toml", members))
+    recorders: list[Recording] = []
+
+    def open_member(url: str) -> Recording:
+        recorders.append(Recording(file_path(url, "sqlite")))
+        return recorders[-1]
+
+    async with RingBackend(config, open_member) as ring:
+        await ring.put_messages(A, Q, made(300))
+        page = await ring.get_messages(A, Q, Filters(limit=10))
+        later = await ring.get_messages(A, Q, Filters(limit=10, marker=page[-1].id))
+    first_page, second_page = zip(*(member.asked for member in recorders), strict=True)
+    assert {f.limit for f in first_page + second_page} == {10}
+    assert all(f.marker is None for f in first_page)
+    # After the page, each member goes on after the last of its own messages it gave.
+    places = {f.marker for f in second_page}
+    assert places <= {m.id for m in page} and page[-1].id in places
+    assert [m.id for m in page + later] == sorted(m.id for m in page + later)
+
+
+async def test_queues_are_listed_in_the_order_their_members_agree_on(
+    spread: RingBackend,
+) -> None:
+    """`beta` is created after `zeta` and before `alpha`, on one member only."""
+    states = spread.live_set(A)
+    lone = states[-1].member
+
+    def messages(queue: str, count: int, only_on_lone: bool = False) -> list[NewMessage]:
+        ids = (f"id{i}" for i in range(1000))
+        if only_on_lone:
+            members = [s.member for s in states]
+            ids = (i for i in ids if rendezvous(message_key(A, queue, i), members)[0] == lone)
+        return [NewMessage(i, b"x", 600, 0) for _, i in zip(range(count), ids, strict=False)]
+
+    await spread.put_messages(A, "zeta", messages("zeta", 30))
+    await spread.put_messages(A, "beta", messages("beta", 2, only_on_lone=True))
+    await spread.put_messages(A, "alpha", messages("alpha", 30))
+    held = [await s.backend.get_queues(A, ALL_ITEMS) for s in states]
+    assert held[0] == ["zeta", "alpha"] and held[-1] == ["zeta", "beta", "alpha"]
+    assert await spread.get_queues(A, ALL_ITEMS) == ["zeta", "beta", "alpha"]
+    assert await spread.get_queues(A, Filters(limit=1, marker="zeta")) == ["beta"]
+    assert await spread.get_accounts(ALL_ITEMS) == [A]
 
 
 async def test_claims_across_members_are_exactly_once_and_within_limit(

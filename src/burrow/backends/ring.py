@@ -5,14 +5,17 @@ a request uses the set of the caller's zone (`X-Burrow-Zone`, else the proxy's)
 and another zone's only while its own has no live member. Within the set, a
 message lives on the first live member of its id's order.
 
-Reading across a set: the set's members are read one after the other, in the
-set's order, each in its own FIFO order (so a queue spread over members is
-FIFO per member, and exactly FIFO when `replicas` is 1). A marker is looked up
-on the members in its id's order; the listing goes on after it there, then
-through the members that follow. Claims and pops take what they can from each
-member in turn with the limit that is left, so they never return more than
-`limit` and never take messages they then drop: each message is still claimed
-or popped exactly once. A long poll waits on every live member at once.
+Reading across a set: listings merge the members' own orders (see `ring_merge`),
+which is creation order across members when ids grow with time, as the ids the
+server makes do. A page asks every member at once for at most `limit` messages
+after its own place. After a marker, the member holding it goes on after it; each
+other member goes on where the page that ended at that marker left it (remembered
+by this proxy) or, for a marker this proxy did not hand out, from its first
+message with a greater id. Claims and pops look at the members' next matches
+first, then ask each member to take its share of the first `limit`, so they never
+return more than `limit` and never take messages they then drop: each message is
+still claimed or popped exactly once. Accounts and queues merge every member's
+whole list of names. A long poll waits on every live member at once.
 
 Health: a member whose call fails with `BackendUnavailable` is skipped, for a
 backoff that doubles from 0.5 s to 30 s; a background probe brings it back when
@@ -25,12 +28,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
+from burrow.backends.ring_merge import Cursors, Merged, merge
 from burrow.backends.ring_placement import Member, RingConfig
 from burrow.breaker import Breaker
 from burrow.errors import BackendUnavailable, BurrowError, MessageNotFound, NoMatch
@@ -44,6 +49,8 @@ P = ParamSpec("P")
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 PROBE_INTERVAL = 0.25
+# Pages remembered, so that the page after one goes on where each member left off.
+REMEMBERED_PAGES = 4096
 
 
 @dataclass(slots=True, eq=False)  # compared and hashed by identity
@@ -64,6 +71,49 @@ class MemberState:
         return "probing" if self.usable(time.monotonic()) else "down"
 
 
+@dataclass(frozen=True, slots=True)
+class Past:
+    """A member's place after a marker that another member holds: its first message
+    with a greater id (exact when ids grow with time)."""
+
+    marker: str
+
+
+Start: TypeAlias = str | Past | None
+"""Where a member's part of a listing starts: after its own message, at its oldest, or `Past`."""
+
+
+@dataclass(slots=True)
+class _Page:
+    """A member's next messages in a listing, and the marker they follow there."""
+
+    state: MemberState
+    start: str | None
+    messages: list[Message]
+    complete: bool  # the member has no more after these
+    answered: bool = True  # False when it is down (and `start` is no more than a guess)
+
+
+def _message_id(message: Message) -> str:
+    return message.id
+
+
+def _merged(pages: list[_Page], limit: int | None) -> Merged[Message]:
+    return merge(
+        [p.messages for p in pages], _message_id, limit, complete=[p.complete for p in pages]
+    )
+
+
+def _places(pages: list[_Page], consumed: list[int] | None = None) -> dict[Member, str | None]:
+    """Each member's place after the first `consumed` messages of its page (none: its start)."""
+    counts = consumed or [0] * len(pages)
+    return {
+        page.state.member: page.messages[n - 1].id if n else page.start
+        for page, n in zip(pages, counts, strict=True)
+        if page.answered
+    }
+
+
 class RingBackend(Backend):
     shared_between_processes = True
 
@@ -73,6 +123,10 @@ class RingBackend(Backend):
         self._prober: asyncio.Task[None] | None = None
         self._subscriptions: set[_RingSubscription] = set()
         self._repairs: set[asyncio.Future[None]] = set()  # read repairs under way
+        # (account, queue, match_hidden, a page's last id) -> each member's place after it
+        self._cursors: Cursors[tuple[str, str, bool, str], dict[Member, str | None]] = Cursors(
+            REMEMBERED_PAGES
+        )
 
     async def open(self) -> None:
         for state in self._states.values():
@@ -201,12 +255,14 @@ class RingBackend(Backend):
         filters: Filters,
         what: str,
     ) -> list[str]:
-        """The members' names merged (first seen first), then marker and limit applied."""
-        merged: dict[str, None] = {}
-        for names in await self._each(members, listing):
-            merged.update(dict.fromkeys(names))
-        names = list(merged)
-        if filters.marker in merged:
+        """The members' names merged (see `ring_merge`), then marker and limit applied.
+
+        Most names are on several members: where one falls among another member's
+        names can only be told from whole listings, so each member gives all of its own.
+        """
+        merged = merge(await self._each(members, listing), key=lambda name: name)
+        names = [step[0][1] for step in merged.steps]
+        if filters.marker in names:
             names = names[names.index(filters.marker) + 1 :]
         if filters.limit is not None:
             names = names[: filters.limit]
@@ -234,14 +290,111 @@ class RingBackend(Backend):
     # Messages in a queue --------------------------------------------------------------
 
     async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        found = await self._through(
-            account, queue, filters, lambda b, f: b.get_messages(account, queue, f)
+        starts, fresh = await self._starts(self.live_set(account), account, queue, filters)
+        pages = await self._pages(starts, account, queue, filters.limit, filters.match_hidden)
+        merged = _merged(pages, filters.limit)
+        if len(pages) > 1:
+            scope = (account, queue, filters.match_hidden)
+            if fresh and filters.marker is not None:  # the next long-poll round needs it again
+                self._cursors.put((*scope, filters.marker), _places(pages))
+            if merged.steps:
+                last = merged.steps[-1][0][1].id
+                self._cursors.put((*scope, last), _places(pages, merged.consumed))
+        found = [(pages[i].state, message) for step in merged.steps for i, message in step]
+        if not found:
+            raise NoMatch()
+        return [message for _, message in self._repaired(account, queue, found)]
+
+    async def _starts(
+        self, members: list[MemberState], account: str, queue: str, filters: Filters
+    ) -> tuple[dict[MemberState, Start], bool]:
+        """Where each member's part of a listing after `filters.marker` starts, and
+        whether that was worked out just now (rather than remembered)."""
+        marker = filters.marker
+        if marker is None or len(members) == 1:
+            return {state: marker for state in members}, False
+        known = self._cursors.get((account, queue, filters.match_hidden, marker))
+        fresh = known is None
+        if known is None:
+            holder = await self._find(members, account, queue, marker)
+            if holder is None:
+                return {state: None for state in members}, False  # unknown: from the start
+            known = {holder.member: marker}
+        starts: dict[MemberState, Start] = {
+            state: known[state.member] if state.member in known else Past(marker)
+            for state in members
+        }
+        return starts, fresh
+
+    async def _pages(
+        self,
+        starts: dict[MemberState, Start],
+        account: str,
+        queue: str,
+        limit: int | None,
+        match_hidden: bool,
+    ) -> list[_Page]:
+        """Each member's next `limit` messages from its start, all asked at once."""
+        return list(
+            await asyncio.gather(
+                *(
+                    self._page(state, start, account, queue, limit, match_hidden)
+                    for state, start in starts.items()
+                )
+            )
         )
-        return self._repaired(account, queue, found)
+
+    async def _page(
+        self,
+        state: MemberState,
+        start: Start,
+        account: str,
+        queue: str,
+        limit: int | None,
+        match_hidden: bool,
+    ) -> _Page:
+        if isinstance(start, Past):
+            return await self._page_past(state, start.marker, account, queue, limit, match_hidden)
+        try:
+            messages = await self._on(
+                state, lambda b: b.get_messages(account, queue, Filters(limit, start, match_hidden))
+            )
+        except NoMatch:
+            messages = []
+        except BackendUnavailable:
+            return _Page(state, start, [], complete=True, answered=False)
+        return _Page(state, start, messages, complete=limit is None or len(messages) < limit)
+
+    async def _page_past(
+        self,
+        state: MemberState,
+        marker: str,
+        account: str,
+        queue: str,
+        limit: int | None,
+        match_hidden: bool,
+    ) -> _Page:
+        """The member's messages from the first whose id sorts after `marker`, read from
+        its oldest on (a marker that another member holds, and no page remembered)."""
+        start: str | None = None
+        while True:
+            page = await self._page(state, start, account, queue, limit, match_hidden)
+            later = next((i for i, m in enumerate(page.messages) if m.id > marker), None)
+            if later is None:
+                if page.complete:
+                    end = page.messages[-1].id if page.messages else start
+                    return _Page(state, end, [], complete=True, answered=page.answered)
+                start = page.messages[-1].id
+                continue
+            if later:
+                start = page.messages[later - 1].id
+                if not page.complete:  # what follows `start` fills a whole page
+                    return await self._page(state, start, account, queue, limit, match_hidden)
+            return _Page(state, start, page.messages[later:], complete=page.complete)
 
     def _repaired(
         self, account: str, queue: str, found: list[tuple[MemberState, Message]]
-    ) -> list[Message]:
+    ) -> list[tuple[MemberState, Message]]:
         """Listed messages with one copy per id: the one earliest in the id's order.
 
         Two copies of an id exist when it was written to a fallback member while its
@@ -251,13 +404,15 @@ class RingBackend(Backend):
         holders: dict[str, list[MemberState]] = {}
         for state, message in found:
             holders.setdefault(message.id, []).append(state)
+        if len(holders) == len(found):
+            return found  # one copy of each: the usual case
         keep: dict[str, MemberState] = {}
         for message_id, states in holders.items():
             best = self._for_id(states, account, queue, message_id)[0]
             keep[message_id] = best
             for stale in (s for s in states if s is not best):
                 self._background(stale.backend.delete_message(account, queue, message_id))
-        return [m for state, m in found if keep[m.id] is state]
+        return [(state, m) for state, m in found if keep[m.id] is state]
 
     def _background(self, work: Awaitable[object]) -> None:
         async def quietly() -> None:
@@ -271,46 +426,114 @@ class RingBackend(Backend):
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
-        found = await self._through(
-            account, queue, filters, lambda b, f: b.update_messages(account, queue, attributes, f)
+        return await self._take(
+            account,
+            queue,
+            filters,
+            lambda b, f: b.update_messages(account, queue, attributes, f),
+            gone_after=False,
         )
-        return [message for _, message in found]
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        found = await self._through(
-            account, queue, filters, lambda b, f: b.delete_messages(account, queue, f)
+        return await self._take(
+            account,
+            queue,
+            filters,
+            lambda b, f: b.delete_messages(account, queue, f),
+            gone_after=True,
         )
-        return [message for _, message in found]
 
-    async def _through(
+    async def _take(
         self,
         account: str,
         queue: str,
         filters: Filters,
         call: Callable[[Backend, Filters], Awaitable[list[Message]]],
-    ) -> list[tuple[MemberState, Message]]:
-        """Apply `call` member after member, in the listing order, until `limit` is reached.
+        gone_after: bool,
+    ) -> list[Message]:
+        """Apply `call` (a claim, a pop, an update) to the first `limit` matches.
 
-        Returns what each member answered, with the member."""
-        members = self.live_set(account)
-        start, marker = 0, None
-        if filters.marker is not None:
-            holder = await self._find(members, account, queue, filters.marker)
-            if holder is not None:
-                start, marker = members.index(holder), filters.marker
-        found: list[tuple[MemberState, Message]] = []
-        for state in members[start:]:
-            left = None if filters.limit is None else filters.limit - len(found)
+        Each round looks at the members' next matches, merges them, and asks each
+        member to apply `call` to as many as are its own among the first ones still
+        wanted; so no member takes a message that is then dropped. A member that
+        applies it to fewer (a concurrent call took some) has no more matches; the
+        next round looks again at the others. `gone_after`: what `call` applies to no
+        longer matches (a pop), so a member goes on where it was; otherwise after
+        the last message it took.
+        """
+        starts, _ = await self._starts(self.live_set(account), account, queue, filters)
+        placed = {s: start for s, start in starts.items() if not isinstance(start, Past)}
+        if len(placed) == len(starts) and (len(starts) == 1 or filters.limit is None):
+            # Nothing to choose: one member, or every match of every member is wanted.
+            wanted = [
+                (state, Filters(filters.limit, start, filters.match_hidden))
+                for state, start in placed.items()
+            ]
+            taken = await self._apply(call, wanted)
+        else:
+            taken = await self._take_in_rounds(account, queue, filters, call, gone_after, starts)
+        if not taken:
+            raise NoMatch()
+        return [message for _, message in self._repaired(account, queue, taken)]
+
+    async def _take_in_rounds(
+        self,
+        account: str,
+        queue: str,
+        filters: Filters,
+        call: Callable[[Backend, Filters], Awaitable[list[Message]]],
+        gone_after: bool,
+        starts: dict[MemberState, Start],
+    ) -> list[tuple[MemberState, Message]]:
+        taken: list[tuple[MemberState, Message]] = []
+        taken_ids: set[str] = set()
+        while starts:
+            left = None if filters.limit is None else filters.limit - len(taken_ids)
             if left == 0:
                 break
-            own = Filters(left, marker if state is members[start] else None, filters.match_hidden)
+            pages = await self._pages(starts, account, queue, left, filters.match_hidden)
+            places = {page.state: page.start for page in pages if page.answered}
+            merged = _merged(pages, left)
+            found = [(pages[i].state, m) for step in merged.steps for i, m in step]
+            shares = Counter(state for state, _ in self._repaired(account, queue, found))
+            if not shares:
+                break
+            got = await self._apply(
+                call,
+                [
+                    (state, Filters(count, places[state], filters.match_hidden))
+                    for state, count in shares.items()
+                ],
+            )
+            for state, count in shares.items():
+                mine = [m for s, m in got if s is state]
+                if len(mine) < count:
+                    del places[state]  # no more matches there now
+                elif not gone_after:
+                    places[state] = mine[-1].id
+            taken += got
+            taken_ids.update(m.id for _, m in got)
+            starts = {state: place for state, place in places.items()}
+            if left is None:
+                break
+        return taken
+
+    async def _apply(
+        self,
+        call: Callable[[Backend, Filters], Awaitable[list[Message]]],
+        wanted: list[tuple[MemberState, Filters]],
+    ) -> list[tuple[MemberState, Message]]:
+        """`call` on each member with its filters, at once; the answers merged."""
+
+        async def one(state: MemberState, filters: Filters) -> list[Message]:
             try:
-                found += [(state, m) for m in await self._on(state, call, own)]
+                return await self._on(state, call, filters)
             except (NoMatch, BackendUnavailable):
-                pass  # nothing there, or down: its messages wait for it
-        if not found:
-            raise NoMatch()
-        return found
+                return []  # nothing there, or down: its messages wait for it
+
+        answers = await asyncio.gather(*(one(state, f) for state, f in wanted))
+        merged = merge(answers, key=_message_id)
+        return [(wanted[i][0], m) for step in merged.steps for i, m in step]
 
     async def _find(
         self, members: list[MemberState], account: str, queue: str, message_id: str
