@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -45,6 +46,23 @@ from burrow.model import (
 )
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+
+class _RequestsAtDebug(logging.Filter):
+    """httpx logs every request at INFO. For a server that forwards each call to
+    another, that is a line per upstream call: debug detail, logged as DEBUG and
+    only when this module's debug logging is on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logger.isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("httpx").addFilter(_RequestsAtDebug())
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONNECTIONS = 10_000
