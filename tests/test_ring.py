@@ -16,7 +16,7 @@ from burrow.backends import file_path, open_backend
 from burrow.backends.ring import RingBackend
 from burrow.backends.ring_placement import Member, RingConfig, load_ring
 from burrow.backends.sqlite import SQLiteBackend
-from burrow.errors import InvalidRequest, NoMatch
+from burrow.errors import InvalidRequest, MessageNotFound, NoMatch
 from burrow.ids import new_id
 from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage
 from burrow.placement import message_key, rendezvous
@@ -232,6 +232,35 @@ async def test_queues_are_listed_in_the_order_their_members_agree_on(
     assert await spread.get_queues(A, ALL_ITEMS) == ["zeta", "beta", "alpha"]
     assert await spread.get_queues(A, Filters(limit=1, marker="zeta")) == ["beta"]
     assert await spread.get_accounts(ALL_ITEMS) == [A]
+
+
+async def test_a_stale_copy_on_a_second_member_is_listed_once_and_passed_by_markers(
+    spread: RingBackend, tmp_path: Path
+) -> None:
+    messages = made(12)
+    await spread.put_messages(A, Q, messages)
+    copied = messages[5]
+    order = rendezvous(message_key(A, Q, copied.id), [s.member for s in spread.live_set(A)])
+    fallback = next(s for s in spread.live_set(A) if s.member == order[1])
+    # As if written there while its first choice was down, before the rewrite.
+    await fallback.backend.put_message(A, Q, NewMessage(copied.id, b"stale", 600, 0))
+    created = [m.id for m in messages]
+    listed = await spread.get_messages(A, Q, ALL_ITEMS)
+    assert [m.id for m in listed] == created
+    assert next(m.body for m in listed if m.id == copied.id) == b"x"
+    other = open_backend(f"ring:///{tmp_path / 'ring.toml'}")
+    async with other:
+        assert isinstance(other, RingBackend)
+        assert await page_through(other, 4, marker=copied.id) == created[6:]
+    # The listing deleted the stale copy in the background.
+    for _ in range(100):
+        try:
+            await fallback.backend.get_message(A, Q, copied.id)
+        except MessageNotFound:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the stale copy is still there")
 
 
 async def test_claims_across_members_are_exactly_once_and_within_limit(

@@ -37,6 +37,14 @@ def test_a_name_on_several_members_waits_for_all_and_comes_once() -> None:
     assert step == [(0, "x"), (1, "x")]
 
 
+def test_a_stale_copy_of_a_message_holds_nothing_back_and_joins_the_first() -> None:
+    lists = [["01", "05"], ["02", "03", "01"]]  # "01" rewritten on the second member
+    result = merge(lists, lambda k: k, copies_wait=False)
+    assert [step[0][1] for step in result.steps] == ["01", "02", "03", "05"]
+    assert result.steps[0] == [(0, "01"), (1, "01")]
+    assert result.consumed == [2, 3]
+
+
 def test_members_that_disagree_still_list_each_name_once() -> None:
     out = merged([["a", "b", "c"], ["c", "b", "a"], ["b"]])
     assert sorted(out) == ["a", "b", "c"]

@@ -99,9 +99,9 @@ def _message_id(message: Message) -> str:
 
 
 def _merged(pages: list[_Page], limit: int | None) -> Merged[Message]:
-    return merge(
-        [p.messages for p in pages], _message_id, limit, complete=[p.complete for p in pages]
-    )
+    messages = [p.messages for p in pages]
+    complete = [p.complete for p in pages]
+    return merge(messages, _message_id, limit, complete, copies_wait=False)
 
 
 def _places(pages: list[_Page], consumed: list[int] | None = None) -> dict[Member, str | None]:
@@ -300,7 +300,12 @@ class RingBackend(Backend):
             if merged.steps:
                 last = merged.steps[-1][0][1].id
                 self._cursors.put((*scope, last), _places(pages, merged.consumed))
-        found = [(pages[i].state, message) for step in merged.steps for i, message in step]
+        found = [
+            (pages[i].state, message)
+            for step in merged.steps
+            for i, message in step
+            if message.id != filters.marker  # a (stale) copy of the marker is not after it
+        ]
         if not found:
             raise NoMatch()
         return [message for _, message in self._repaired(account, queue, found)]
@@ -532,7 +537,7 @@ class RingBackend(Backend):
                 return []  # nothing there, or down: its messages wait for it
 
         answers = await asyncio.gather(*(one(state, f) for state, f in wanted))
-        merged = merge(answers, key=_message_id)
+        merged = merge(answers, _message_id, copies_wait=False)
         return [(wanted[i][0], m) for step in merged.steps for i, m in step]
 
     async def _find(

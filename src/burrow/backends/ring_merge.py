@@ -2,10 +2,13 @@
 
 Each member lists in its own creation order. The merge keeps every member's order
 and, between members, puts the smaller id (or name) first: the next item is the
-smallest of the members' next items that no member holds further on, so a name
-that several members hold waits until it comes next on all of them and is listed
-once. When every next item is held further on somewhere (the members disagree on
-the order), the smallest next item comes first.
+smallest of the members' next items. Names (accounts, queues) are on several
+members: a name waits until it comes next on all the members that hold it, and is
+listed once; when every next name is held further on somewhere (the members
+disagree on the order), the smallest next name comes first. Message ids are on one
+member each, but for stale copies (see `ring`): a copy of an id does not hold the
+others back; the id comes where its first copy does, and the copies met later
+join it there, so that read repair can keep the right one.
 
 With ids that grow with time, such as the time-ordered ids the server makes, every
 member's listing is in id order and the merge is creation order across members.
@@ -42,24 +45,31 @@ def merge(
     key: Callable[[T], str],
     limit: int | None = None,
     complete: Sequence[bool] | None = None,
+    *,
+    copies_wait: bool = True,
 ) -> Merged[T]:
     """`lists` merged (see the module); at most `limit` steps, and none past the end
-    of a list that is not `complete` (its next item, unknown, might come first)."""
+    of a list that is not `complete` (its next item, unknown, might come first).
+
+    `copies_wait`: an item on several lists waits until it is next on all of them
+    (names); otherwise its first copy sets its place (stale copies of messages).
+    """
     keys = [[key(item) for item in items] for items in lists]
     open_ended = [not c for c in complete] if complete is not None else [False] * len(lists)
-    holders = Counter(k for row in keys for k in row)
+    holders = Counter(k for row in keys for k in row) if copies_wait else None
     heads = [0] * len(lists)
     nexts: dict[str, list[int]] = {}  # each item next on some list: those lists
     ready: list[str] = []  # a heap of the next items that no list holds further on
-    done: set[str] = set()
     steps: list[list[tuple[int, T]]] = []
+    step_of: dict[str, list[tuple[int, T]]] = {}  # the items listed already
     ended = False  # a list that may hold more has given all it gave
 
     def settle(i: int) -> None:
-        """Move list i past what is listed already; note its next item."""
+        """Move list i past what is listed already (joining its step); note its next item."""
         nonlocal ended
         row, head = keys[i], heads[i]
-        while head < len(row) and row[head] in done:
+        while head < len(row) and row[head] in step_of:
+            step_of[row[head]].append((i, lists[i][head]))
             head += 1
         heads[i] = head
         if head == len(row):
@@ -67,7 +77,7 @@ def merge(
             return
         on = nexts.setdefault(row[head], [])
         on.append(i)
-        if len(on) == holders[row[head]]:
+        if len(on) == (1 if holders is None else holders[row[head]]):
             heapq.heappush(ready, row[head])
 
     for i in range(len(lists)):
@@ -75,9 +85,9 @@ def merge(
     while nexts and not ended and (limit is None or len(steps) < limit):
         # When no next item is ready, the lists disagree: the smallest breaks the tie.
         chosen = heapq.heappop(ready) if ready else min(nexts)
-        done.add(chosen)
         moved = nexts.pop(chosen)
-        steps.append([(i, lists[i][heads[i]]) for i in moved])
+        step_of[chosen] = [(i, lists[i][heads[i]]) for i in moved]
+        steps.append(step_of[chosen])
         for i in moved:
             heads[i] += 1
             settle(i)
