@@ -82,6 +82,10 @@ def serve(config_file: str | None, **flags: str | bool | None) -> None:
             format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+        # httpx logs each request at INFO: for a proxy (the http and ring backends) a
+        # line per upstream call, which is debug detail.
+        quiet = settings.log_level != "debug"
+        logging.getLogger("httpx").setLevel(logging.WARNING if quiet else logging.DEBUG)
         status = run_server(settings)
     if status:
         sys.exit(status)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -26,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from burrow.backends.base import Backend, Subscription
 from burrow.client import AsyncClient
+from burrow.client.paging import every_page, until_empty
 from burrow.errors import (
     BackendUnavailable,
     BurrowError,
@@ -47,22 +47,6 @@ from burrow.model import (
 
 T = TypeVar("T")
 
-logger = logging.getLogger(__name__)
-
-
-class _RequestsAtDebug(logging.Filter):
-    """httpx logs every request at INFO. For a server that forwards each call to
-    another, that is a line per upstream call: debug detail, logged as DEBUG and
-    only when this module's debug logging is on."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO:
-            return True
-        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
-        return logger.isEnabledFor(logging.DEBUG)
-
-
-logging.getLogger("httpx").addFilter(_RequestsAtDebug())
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONNECTIONS = 10_000
@@ -120,16 +104,41 @@ class HttpBackend(Backend):
         except (Unauthorized, Forbidden) as error:
             raise BackendUnavailable(f"{self.url} refused this server: {error.message}") from error
 
+    async def _every(
+        self,
+        filters: Filters,
+        read: Callable[[Filters], Awaitable[list[T]]],
+        key: Callable[[T], str],
+    ) -> list[T]:
+        """Every match of a call that gives no `limit`, as the Backend contract has it.
+
+        The remote server answers such a call with one page (its `default_limit`), so
+        this pages on with `marker` until a page comes back empty. The first call
+        raises `NoMatch` when nothing matched at all.
+        """
+        first = await self._call(lambda: read(filters))
+        if filters.limit is not None:
+            return first
+
+        async def page(marker: str | None) -> list[T]:
+            try:
+                return await self._call(lambda: read(Filters(None, marker, filters.match_hidden)))
+            except NoMatch:
+                return []
+
+        return await every_page(page, key, filters.marker, first)
+
     # Accounts and queues ---------------------------------------------------------------
+    # (A remote delete of accounts or queues takes every match: no paging needed.)
 
     async def get_accounts(self, filters: Filters) -> list[str]:
-        return await self._call(lambda: self.client.get_accounts(filters))
+        return await self._every(filters, self.client.get_accounts, _name)
 
     async def delete_accounts(self, filters: Filters) -> list[str]:
         return await self._call(lambda: self.client.delete_accounts(filters))
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
-        return await self._call(lambda: self.client.get_queues(account, filters))
+        return await self._every(filters, lambda f: self.client.get_queues(account, f), _name)
 
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
         return await self._call(lambda: self.client.delete_queues(account, filters))
@@ -137,17 +146,35 @@ class HttpBackend(Backend):
     # Messages ---------------------------------------------------------------------------
 
     async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        return await self._call(lambda: self.client.get_messages(account, queue, filters))
+        return await self._every(
+            filters, lambda f: self.client.get_messages(account, queue, f), _message_id
+        )
 
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
-        return await self._call(
-            lambda: self.client.update_messages(account, queue, attributes, filters)
+        return await self._every(
+            filters,
+            lambda f: self.client.update_messages(account, queue, attributes, f),
+            _message_id,
         )
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        return await self._call(lambda: self.client.delete_messages(account, queue, filters))
+        """A delete with no `limit` (a purge) is repeated until nothing is left: the
+        remote server deletes one page per call."""
+        first = await self._call(lambda: self.client.delete_messages(account, queue, filters))
+        if filters.limit is not None:
+            return first
+
+        async def again() -> list[Message]:
+            try:
+                return await self._call(
+                    lambda: self.client.delete_messages(account, queue, filters)
+                )
+            except NoMatch:
+                return []
+
+        return first + await until_empty(again)
 
     async def put_messages(
         self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
@@ -220,3 +247,11 @@ class _RemoteSubscription(Subscription):
 
     def close(self) -> None:
         self._backend._subscriptions.discard(self)
+
+
+def _name(name: str) -> str:
+    return name
+
+
+def _message_id(message: Message) -> str:
+    return message.id
