@@ -171,7 +171,7 @@ def sign(
 
 @main.group("ring")
 def ring_group() -> None:
-    """Inspect a ring file (for `serve --backend ring:///PATH`)."""
+    """Inspect a ring file (for `serve --backend ring:///relative.toml` or `ring:////absolute.toml`)."""
 
 
 @ring_group.command("show")
