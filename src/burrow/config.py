@@ -36,6 +36,9 @@ class Limits:
     # The page a listing, claim or pop gets when it gives no `limit` (v1.0 had none):
     # one request never walks a whole queue; clients page on with `marker`.
     default_limit: int = 100
+    # The bodies one listing, claim or pop answers with, in total: it stops at a message
+    # boundary (at least one message) and the client pages on with `marker`.
+    max_response_bytes: int = 8 * 1024 * 1024
     max_wait: int = 300
     max_ttl: int = 1_209_600  # 14 days
     max_hide: int = 1_209_600
@@ -72,6 +75,7 @@ AT_LEAST_ONE = frozenset(
         "max_id_length",
         "max_limit",
         "default_limit",
+        "max_response_bytes",
         "body_timeout",
         "header_timeout",
         "burst_per_account",

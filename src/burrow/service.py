@@ -10,13 +10,24 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from burrow.backends.base import Backend, Subscription
+from burrow.bounded import purge, take_within
 from burrow.config import Limits
 from burrow.errors import InvalidRequest, NoMatch, PayloadTooLarge
 from burrow.ids import new_id
 from burrow.limits import RateLimiter
-from burrow.model import NO_QUOTA, Attributes, Draft, Filters, Message, NewMessage, Quota
+from burrow.model import (
+    NO_QUOTA,
+    Attributes,
+    Detail,
+    Draft,
+    Filters,
+    Message,
+    NewMessage,
+    Quota,
+)
 
 T = TypeVar("T")
+WITH_BODIES = frozenset({Detail.BODY, Detail.ALL})
 
 
 class Service:
@@ -111,44 +122,82 @@ class Service:
     # Messages of a queue ---------------------------------------------------------
 
     async def get_messages(
-        self, account: str, queue: str, filters: Filters, wait: int = 0
+        self,
+        account: str,
+        queue: str,
+        filters: Filters,
+        wait: int = 0,
+        *,
+        detail: Detail = Detail.ALL,
     ) -> list[Message]:
-        filters, _ = self._queue_call(account, queue, filters, wait)
+        filters, limits = self._queue_call(account, queue, filters, wait)
+
+        def take(step: Filters) -> Awaitable[list[Message]]:
+            return self.backend.get_messages(account, queue, step)
+
+        bodies = detail in WITH_BODIES
         return await self._waiting_for(
             account,
             queue,
             filters,
             wait,
-            lambda: self.backend.get_messages(account, queue, filters),
+            lambda: take_within(take, filters, limits, bodies=bodies, consumes=False),
         )
 
     async def update_messages(
-        self, account: str, queue: str, attributes: Attributes, filters: Filters, wait: int = 0
+        self,
+        account: str,
+        queue: str,
+        attributes: Attributes,
+        filters: Filters,
+        wait: int = 0,
+        *,
+        detail: Detail = Detail.ALL,
     ) -> list[Message]:
         filters, limits = self._queue_call(account, queue, filters, wait)
         attributes = self.check_attributes(attributes, limits)
+
+        def take(step: Filters) -> Awaitable[list[Message]]:
+            return self.backend.update_messages(account, queue, attributes, step)
+
+        # A claim hides what it takes: its next step finds the next visible messages.
+        claims = bool(attributes.hide) and not filters.match_hidden
+        bodies = detail in WITH_BODIES
         return await self._waiting_for(
             account,
             queue,
             filters,
             wait,
-            lambda: self.backend.update_messages(account, queue, attributes, filters),
+            lambda: take_within(take, filters, limits, bodies=bodies, consumes=claims),
         )
 
     async def delete_messages(
-        self, account: str, queue: str, filters: Filters, wait: int = 0, *, returning: bool = True
+        self,
+        account: str,
+        queue: str,
+        filters: Filters,
+        wait: int = 0,
+        *,
+        detail: Detail = Detail.ALL,
     ) -> list[Message]:
         """Delete the matched messages (a pop). A caller that does not answer with them
-        (`returning=False`: a purge, v1.0's default for DELETE) takes every match when it
-        gives no `limit`, as in v1.0; one that does takes the default page."""
-        filters, _ = self._queue_call(account, queue, filters, wait, paged=returning)
-        return await self._waiting_for(
-            account,
-            queue,
-            filters,
-            wait,
-            lambda: self.backend.delete_messages(account, queue, filters),
-        )
+        (`detail` none: a purge, v1.0's default for DELETE) takes every match when it
+        gives no `limit`, as in v1.0, in chunks, and gets an empty list back; one that
+        does takes the default page."""
+        returning = detail is not Detail.NONE
+        filters, limits = self._queue_call(account, queue, filters, wait, paged=returning)
+
+        def take(step: Filters) -> Awaitable[list[Message]]:
+            return self.backend.delete_messages(account, queue, step)
+
+        async def attempt() -> list[Message]:
+            if filters.limit is None:
+                await purge(take, filters, limits)
+                return []
+            bodies = detail in WITH_BODIES
+            return await take_within(take, filters, limits, bodies=bodies, consumes=True)
+
+        return await self._waiting_for(account, queue, filters, wait, attempt)
 
     async def put_messages(
         self, account: str, queue: str, drafts: list[Draft], quota: Quota = NO_QUOTA

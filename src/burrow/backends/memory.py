@@ -25,13 +25,64 @@ from burrow.model import (
 
 
 class Queue(dict[str, StoredMessage]):
-    """A queue's messages by id, in order; counts deletions since it was last compacted."""
+    """A queue's messages by id, in order; counts deletions since it was last compacted.
+    Knows its body bytes, and each id's place in the order, so that a listing after a
+    marker starts there instead of walking up to it (the id must then be stored and
+    removed with `q[id] = message` and `q.remove(id)`; a copy of a Queue keeps both)."""
 
-    __slots__ = ("holes",)
+    __slots__ = ("bytes", "first", "holes", "order", "place")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.holes = 0
+        source = args[0] if args else None
+        # Ids in order from number `first` on, a removed one leaving a stale slot, and
+        # each stored id's number (numbers only grow, so trimming the front keeps them).
+        self.order: list[str] = source.order if isinstance(source, Queue) else []
+        self.place: dict[str, int] = source.place if isinstance(source, Queue) else {}
+        self.first: int = source.first if isinstance(source, Queue) else 0
+        self.bytes: int = source.bytes if isinstance(source, Queue) else 0
+
+    def __setitem__(self, message_id: str, message: StoredMessage) -> None:
+        old = self.get(message_id)
+        if old is None:
+            self.place[message_id] = self.first + len(self.order)
+            self.order.append(message_id)
+        else:
+            self.bytes -= len(old.body)  # a replace keeps its place
+        self.bytes += len(message.body)
+        super().__setitem__(message_id, message)
+
+    def remove(self, message_id: str) -> StoredMessage:
+        message = self.pop(message_id)
+        del self.place[message_id]
+        self.bytes -= len(message.body)
+        if len(self.order) > 2 * len(self) + _MIN_HOLES:
+            self._trim()
+        return message
+
+    def _trim(self) -> None:
+        """Drop the stale slots before the first stored id (a queue read from the front),
+        or renumber when most are between stored ids: an amortised constant per remove."""
+        front = self.place[next(iter(self))] - self.first if self else len(self.order)
+        del self.order[:front]
+        self.first += front
+        if len(self.order) > 2 * len(self) + _MIN_HOLES:
+            self.order = list(self)
+            self.place = {key: self.first + i for i, key in enumerate(self.order)}
+
+    def after(self, marker: str | None) -> Iterator[str]:
+        """Ids strictly after `marker`; from the start when it is None or not stored."""
+        number = None if marker is None else self.place.get(marker)
+        if number is None:
+            return iter(self)
+        return self._from(number + 1)
+
+    def _from(self, number: int) -> Iterator[str]:
+        order, place, first = self.order, self.place, self.first
+        for i in range(number - first, len(order)):
+            if place.get(order[i]) == first + i:
+                yield order[i]
 
 
 class Account(dict[str, Queue]):
@@ -44,10 +95,11 @@ class Account(dict[str, Queue]):
         self.bytes = 0
 
 
-_NO_MESSAGES: Mapping[str, StoredMessage] = MappingProxyType({})
+_NO_MESSAGES = Queue()  # (never stored into)
 _NO_QUEUES: Mapping[str, Queue] = MappingProxyType({})
 V = TypeVar("V")
 _MIN_HOLES = 1024
+_FREE_CHUNK = 5000  # messages freed between two turns of the loop (a few ms)
 
 
 def after_marker(keys: Iterable[str], marker: str | None, known: bool) -> Iterator[str]:
@@ -92,8 +144,8 @@ class MemoryBackend(Backend):
 
     async def delete_accounts(self, filters: Filters) -> list[str]:
         names = await self.get_accounts(filters)
-        for name in names:
-            del self._accounts[name]
+        gone = [queue for name in names for queue in self._accounts.pop(name).values()]
+        await _let_go(gone)
         return names
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
@@ -104,10 +156,11 @@ class MemoryBackend(Backend):
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
         names = await self.get_queues(account, filters)
         queues = self._accounts[account]
-        for name in names:
-            queues.bytes -= sum(len(m.body) for m in queues.pop(name).values())
+        gone = [queues.pop(name) for name in names]
+        queues.bytes -= sum(messages.bytes for messages in gone)
         if not queues:
             del self._accounts[account]
+        await _let_go(gone)
         return names
 
     @staticmethod
@@ -129,7 +182,7 @@ class MemoryBackend(Backend):
     def _match(self, account: str, queue: str, filters: Filters, now: float) -> list[StoredMessage]:
         messages = self._queue(account, queue)
         matched: list[StoredMessage] = []
-        for key in after_marker(messages, filters.marker, filters.marker in messages):
+        for key in messages.after(filters.marker):
             message = messages[key]
             if message.expired(now) or not (filters.match_hidden or message.visible(now)):
                 continue
@@ -177,7 +230,7 @@ class MemoryBackend(Backend):
             if old is not None:
                 queues.bytes -= len(old.body)
                 if old.expired(now):
-                    del stored[new.id]  # an expired message is gone: its successor goes last
+                    stored.remove(new.id)  # an expired message is gone: its successor goes last
             message = StoredMessage.create(new, now)
             stored[new.id] = message
             queues.bytes += len(new.body)
@@ -232,13 +285,13 @@ class MemoryBackend(Backend):
         hidden = (m.hidden_until for m in touched if m.hidden_until > now)
         self._notifier.written(account, queue, hidden)
 
-    def _queue(self, account: str, queue: str) -> Mapping[str, StoredMessage]:
+    def _queue(self, account: str, queue: str) -> Queue:
         return self._accounts.get(account, _NO_QUEUES).get(queue, _NO_MESSAGES)
 
     def _remove(self, account: str, queue: str, message_id: str) -> None:
         queues = self._accounts[account]
         messages = queues[queue]
-        queues.bytes -= len(messages.pop(message_id).body)
+        queues.bytes -= len(messages.remove(message_id).body)
         if not messages:
             del queues[queue]
             if not queues:
@@ -267,6 +320,21 @@ class MemoryBackend(Backend):
         while True:
             await asyncio.sleep(self._sweep_interval)
             self.purge_expired()
+
+
+async def _let_go(gone: list[Queue]) -> None:
+    """Free deleted queues a chunk of messages at a time, letting other requests run in
+    between (freeing 200,000 messages at once holds the loop for tens of milliseconds).
+    They are out of the account already: the delete itself was one atomic step."""
+    for messages in gone:
+        for held in (messages, messages.place):
+            while held:
+                for _ in range(min(_FREE_CHUNK, len(held))):
+                    held.popitem()
+                await asyncio.sleep(0)
+        while messages.order:
+            del messages.order[-_FREE_CHUNK:]
+            await asyncio.sleep(0)
 
 
 def _queue_live(messages: Queue, now: float) -> bool:

@@ -283,10 +283,16 @@ class PostgresBackend(Backend):
         return deleted
 
     async def _delete_queues(self, conn: asyncpg.Connection, keys: list[int]) -> list[str]:
-        async with conn.transaction():
-            locked = await conn.fetch(sql.LOCK_QUEUES, keys)
-            await conn.execute(sql.DELETE_QUEUES, [row[0] for row in locked])
-        return [row[1] for row in locked]
+        """Delete the queues' messages a chunk per statement (each a short transaction,
+        however big the queue), then drop the queues left empty; returns the names of
+        those that still existed. A failure leaves what was not reached yet."""
+        found = await conn.fetch(sql.QUEUE_NAMES, keys)
+        for key, _ in found:
+            last = await conn.fetchval(sql.LAST_SEQ, key)
+            while await conn.fetchval(sql.DELETE_CHUNK, key, last, PURGE_CHUNK) == PURGE_CHUNK:
+                pass
+            await self._drop_queue_if_empty(conn, key)
+        return [name for _, name in found]
 
     # Messages in a queue ----------------------------------------------------------------
 

@@ -62,12 +62,20 @@ WHERE account = $1
 ORDER BY seq LIMIT $3
 """
 
-# Lock the queues to delete (writers hold FOR KEY SHARE on a queue while they add to
-# it, so this waits for them), then delete their messages and them. $1 queue keys.
-LOCK_QUEUES = "SELECT seq, name FROM burrow.queues WHERE seq = ANY($1) ORDER BY seq FOR UPDATE"
-DELETE_QUEUES = """
-WITH gone AS (DELETE FROM burrow.messages WHERE queue = ANY($1))
-DELETE FROM burrow.queues WHERE seq = ANY($1)
+# A delete of queues takes each one's messages a chunk per statement, oldest first, up
+# to the last seq it had when the delete began (so it ends however fast others add),
+# then drops it if empty (`DROP_QUEUE`). $1 queue keys / key, $2 last seq, $3 chunk.
+QUEUE_NAMES = "SELECT seq, name FROM burrow.queues WHERE seq = ANY($1) ORDER BY seq"
+LAST_SEQ = "SELECT max(seq) FROM burrow.messages WHERE queue = $1"
+DELETE_CHUNK = """
+WITH doomed AS MATERIALIZED (
+    SELECT seq FROM burrow.messages WHERE queue = $1 AND seq <= $2 ORDER BY seq LIMIT $3
+    FOR UPDATE
+), gone AS (
+    DELETE FROM burrow.messages WHERE queue = $1 AND seq = ANY(ARRAY(SELECT seq FROM doomed))
+    RETURNING 1
+)
+SELECT count(*) FROM gone
 """
 ACCOUNT_QUEUES = "SELECT seq FROM burrow.queues WHERE account = $1"
 

@@ -121,13 +121,26 @@ class SQLiteBackend(Backend):
         return await self._read(store.get_accounts(filters))
 
     async def delete_accounts(self, filters: Filters) -> list[str]:
-        return await self._write(store.delete_accounts(filters))
+        names, keys, up_to = await self._read(store.matched_accounts(filters))
+        await self._delete_queues(keys, up_to)
+        return names
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
         return await self._read(store.get_queues(account, filters))
 
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
-        return await self._write(store.delete_queues(account, filters))
+        matched, up_to = await self._read(store.matched_queues(account, filters))
+        await self._delete_queues([key for key, _ in matched], up_to)
+        return [name for _, name in matched]
+
+    async def _delete_queues(self, keys: list[int], up_to: int) -> None:
+        """Delete the queues' messages up to seq `up_to`, a chunk per write: each chunk
+        is committed with the writes of other requests around it, instead of holding
+        the loop for the whole delete (a crash leaves what was not reached yet)."""
+        for key in keys:
+            chunk = store.delete_chunk(key, up_to, self._purge_chunk)
+            while await self._write(chunk) == self._purge_chunk:
+                pass
 
     # Messages in a queue ----------------------------------------------------------------
 

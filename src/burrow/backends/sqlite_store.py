@@ -208,17 +208,18 @@ def get_accounts(filters: Filters) -> Operation[list[str]]:
     return run
 
 
-def delete_accounts(filters: Filters) -> Operation[list[str]]:
-    def run(conn: sqlite3.Connection) -> Outcome[list[str]]:
+def matched_accounts(filters: Filters) -> Operation[tuple[list[str], list[int], int]]:
+    """What a delete of accounts takes: their names, the keys of their queues, and the
+    last message seq now (see `delete_chunk`)."""
+
+    def run(conn: sqlite3.Connection) -> Outcome[tuple[list[str], list[int], int]]:
         names = _account_names(conn, filters, time.time())
-        for name in names:
-            conn.execute(
-                "DELETE FROM messages WHERE queue IN (SELECT seq FROM queues WHERE account = ?)",
-                (name,),
-            )
-            conn.execute("DELETE FROM queues WHERE account = ?", (name,))
-            conn.execute("DELETE FROM accounts WHERE name = ?", (name,))
-        return Outcome(names)
+        keys = [
+            key
+            for name in names
+            for (key,) in conn.execute("SELECT seq FROM queues WHERE account = ?", (name,))
+        ]
+        return Outcome((names, keys, _last_seq(conn)))
 
     return run
 
@@ -230,16 +231,37 @@ def get_queues(account: str, filters: Filters) -> Operation[list[str]]:
     return run
 
 
-def delete_queues(account: str, filters: Filters) -> Operation[list[str]]:
-    def run(conn: sqlite3.Connection) -> Outcome[list[str]]:
-        matched = _queue_names(conn, account, filters, time.time())
-        for key, _ in matched:
-            conn.execute("DELETE FROM messages WHERE queue = ?", (key,))
-            conn.execute("DELETE FROM queues WHERE seq = ?", (key,))
-        _drop_account_if_empty(conn, account)
-        return Outcome([name for _, name in matched])
+def matched_queues(account: str, filters: Filters) -> Operation[tuple[list[tuple[int, str]], int]]:
+    """What a delete of queues takes: their (key, name), and the last message seq now."""
+
+    def run(conn: sqlite3.Connection) -> Outcome[tuple[list[tuple[int, str]], int]]:
+        return Outcome((_queue_names(conn, account, filters, time.time()), _last_seq(conn)))
 
     return run
+
+
+def delete_chunk(key: int, up_to: int, chunk: int) -> Operation[int]:
+    """Delete up to `chunk` of a queue's messages (hidden ones too), oldest first, among
+    those up to seq `up_to`: a delete of a queue takes it a chunk per write, so that
+    other writes go in between, and ends however fast others add to it. The last chunk
+    drops the queue, and its account if that was its last. Returns how many it deleted.
+    """
+
+    def run(conn: sqlite3.Connection) -> Outcome[int]:
+        sizes = conn.execute(
+            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages"
+            " WHERE queue = ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING length(body)",
+            (key, up_to, chunk),
+        ).fetchall()
+        if sizes:
+            _removed(conn, key, len(sizes), sum(size for (size,) in sizes))
+        return Outcome(len(sizes))
+
+    return run
+
+
+def _last_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT IFNULL(MAX(seq), 0) FROM messages").fetchone()[0])
 
 
 def _account_names(conn: sqlite3.Connection, filters: Filters, now: float) -> list[str]:

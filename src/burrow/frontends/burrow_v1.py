@@ -182,20 +182,22 @@ class BurrowV1:
 
     async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.ALL)
-        found = await self.service.get_messages(path[0], path[1], p.filters(), p.wait())
+        found = await self.service.get_messages(
+            path[0], path[1], p.filters(), p.wait(), detail=detail
+        )
         return _messages(found, detail)
 
     async def update_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE)
         updated = await self.service.update_messages(
-            path[0], path[1], p.attributes(), p.filters(), p.wait()
+            path[0], path[1], p.attributes(), p.filters(), p.wait(), detail=detail
         )
         return _messages(updated, detail)
 
     async def delete_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE)
         deleted = await self.service.delete_messages(
-            path[0], path[1], p.filters(), p.wait(), returning=detail is not Detail.NONE
+            path[0], path[1], p.filters(), p.wait(), detail=detail
         )
         return _messages(deleted, detail)
 
