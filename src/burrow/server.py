@@ -21,7 +21,7 @@ import uvicorn
 
 from burrow.auth import Guard, OpenAccess, open_guard
 from burrow.backends import backend_kind, describe_backend, open_backend
-from burrow.backends.base import Backend
+from burrow.backends.base import Backend, KnownFault
 from burrow.config import Settings
 from burrow.errors import BurrowError, ConfigError, InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends import openapi
@@ -41,11 +41,15 @@ from burrow.workers import Supervisor, listening_socket
 logger = logging.getLogger(__name__)
 
 VERSIONS = Response.json(["v1.0"])
+LIVE = Response.json({"status": "live"})
 BACKEND_DOWN = 3  # exit status when the backend cannot be opened (uvicorn's for a failed start)
 
 
 class App:
     """The ASGI application: `/`, `/health`, `/openapi.json`, and `/v1.0/…` (v1.0 frontend).
+
+    `/health` is the backend's `health()`, 503 when failing (readiness, for load
+    balancers); `/health?live` only says the process answers (liveness), always 200.
 
     Its backend is opened and closed by the server around serving (`serve`), not by
     ASGI lifespan events, so that a backend that cannot open stops the server first.
@@ -74,11 +78,10 @@ class App:
             if path and path[0] == "v1.0":
                 return await self.v1.handle(scope, receive, path[1:], query)
             if path == ["health"]:
-                self._check_meta(scope["method"], query)
-                return Response.json(await self.backend.health())
+                return await self._health(scope["method"], query)
             return self._meta(scope["method"], path, query)
         except BurrowError as error:
-            if error.status >= 500:
+            if error.status >= 500 and not isinstance(error, KnownFault):
                 logger.error("%s %s failed: %s", scope["method"], scope["path"], error.message)
             elif logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s %s: %s", scope["method"], scope["path"], error.message)
@@ -86,6 +89,15 @@ class App:
         except Exception:
             logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
             return Response.json({"error": "internal error"}, 500)
+
+    async def _health(self, method: str, query: dict[str, str]) -> Response:
+        self._check_meta(method, {})
+        if query == {"live": ""}:
+            return LIVE
+        if query:
+            raise InvalidRequest("/health takes no query parameter but live, with no value")
+        report = await self.backend.health()
+        return Response.json(report, 503 if report["status"] == "failing" else 200)
 
     def _meta(self, method: str, path: list[str], query: dict[str, str]) -> Response:
         """`/` and `/openapi.json` (and `/health`): open to all, GET only."""

@@ -20,7 +20,32 @@ import abc
 from types import TracebackType
 from typing import Any, Self
 
+from burrow.errors import BackendUnavailable
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+
+Health = dict[str, Any]
+"""What `Backend.health` reports: `status` (`ok`, `degraded`, `failing`), `reason` unless
+ok, and whatever else tells how the backend's parts are."""
+
+
+def healthy(**parts: Any) -> Health:
+    return {"status": "ok", **parts}
+
+
+def degraded(reason: str, **parts: Any) -> Health:
+    """Serving, with a part missing: `GET /health` still answers 200."""
+    return {"status": "degraded", "reason": reason, **parts}
+
+
+def failing(reason: str, **parts: Any) -> Health:
+    """Not serving (or not acknowledging writes): `GET /health` answers 503."""
+    return {"status": "failing", "reason": reason, **parts}
+
+
+class KnownFault(BackendUnavailable):
+    """A call refused for a fault the backend has logged already and `health` reports
+    (a database deleted under the server, a disk that refuses writes): a 503 that is not
+    logged again for each request."""
 
 
 class Subscription(abc.ABC):
@@ -73,9 +98,18 @@ class Backend(abc.ABC):
     async def close(self) -> None:  # noqa: B027
         """Release resources; pending waiters are woken and told to stop."""
 
-    async def health(self) -> dict[str, Any]:
-        """What `GET /health` reports; backends made of parts say how each part is."""
-        return {"status": "ok"}
+    async def health(self) -> Health:
+        """How the backend is, for `GET /health`: `healthy()`, `degraded(reason)` or
+        `failing(reason)`; backends made of parts say how each part is.
+
+        `failing` means calls fail or writes are not acknowledged (the engine does not
+        answer, the files are gone): the server answers 503 so that load balancers send
+        the traffic elsewhere. `degraded` means it serves, with less (a ring member
+        down, a wake-up connection being re-established): 200. Called for every probe
+        of a load balancer, so cheap: in-memory state, or one round trip to the engine
+        with a short timeout. Never raises.
+        """
+        return healthy()
 
     async def __aenter__(self) -> Self:
         await self.open()

@@ -23,9 +23,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from burrow.backends.base import Backend, Subscription
+import httpx
+
+from burrow.backends.base import Backend, Health, Subscription, failing, healthy
 from burrow.client import AsyncClient
 from burrow.client.paging import every_page, until_empty
+from burrow.client.wire import Call, Request
 from burrow.errors import (
     BackendUnavailable,
     BurrowError,
@@ -97,6 +100,17 @@ class HttpBackend(Backend):
         if self._client is None or self._closing:
             raise BackendUnavailable(f"http backend {self.url} is not open")
         return self._client
+
+    async def health(self) -> Health:
+        """The remote server's `/health`, its reason prefixed with the server's URL;
+        failing when the server cannot be reached."""
+        try:
+            report = await self.client.send(_REMOTE_HEALTH)
+        except BurrowError as error:
+            return failing(error.message)
+        if report["status"] == "ok":
+            return healthy()
+        return {"status": report["status"], "reason": f"{self.url}: {report.get('reason')}"}
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -203,6 +217,34 @@ class HttpBackend(Backend):
         else:
             self._subscriptions.add(subscription)
         return subscription
+
+
+class _HealthCall(Call[Health]):
+    """`GET /health`: the server's report, whether it answers 200 or 503."""
+
+    __slots__ = ()
+
+    def result(self, response: httpx.Response) -> Health:
+        if response.status_code == 503:
+            return _health_report(response)
+        return super().result(response)
+
+
+def _health_report(response: httpx.Response) -> Health:
+    try:
+        report = response.json()
+    except ValueError:
+        report = None
+    if isinstance(report, dict) and report.get("status") in ("ok", "degraded", "failing"):
+        return report
+    return failing(f"HTTP {response.status_code} from /health, with no report")
+
+
+def _no_health_route() -> Health:
+    return failing("the server has no /health")
+
+
+_REMOTE_HEALTH = _HealthCall(Request("GET", "/health"), _health_report, _no_health_route)
 
 
 class _RemoteSubscription(Subscription):

@@ -40,7 +40,7 @@ import asyncpg
 from burrow.backends import postgres_sql as sql
 from burrow.backends import redacted
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Subscription
+from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
 from burrow.backends.notify import Notifier
 from burrow.backends.postgres_schema import migrate
 from burrow.errors import (
@@ -66,6 +66,8 @@ _PUT_ATTEMPTS = 5
 # At most this many distinct hide delays travel in one notification (payloads are
 # limited to 8000 bytes; names take up to about 2 KB of it).
 _MAX_NOTICE_HIDES = 200
+# True where writes would fail: a standby, or a session whose transactions are read-only.
+_READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean"
 # What the driver raises when PostgreSQL fails or goes away (a connection lost in the
 # middle of an operation can surface as an InternalClientError).
 _DRIVER_ERRORS = (
@@ -225,16 +227,20 @@ class PostgresBackend(Backend):
             except (*_DRIVER_ERRORS, asyncio.CancelledError):
                 self._pool.terminate()
 
-    async def health(self) -> dict[str, Any]:
-        """Status "ok", or "degraded" while the listening connection is re-established.
-
-        Raises `BackendUnavailable` when PostgreSQL does not answer.
-        """
-        async with self._connection() as conn:
-            await conn.fetchval("SELECT 1")
+    async def health(self) -> Health:
+        """Failing when PostgreSQL does not answer or takes no writes (a standby, or
+        read-only transactions by default); degraded while the listening connection is
+        re-established."""
+        try:
+            async with self._connection() as conn:
+                read_only = await conn.fetchval(_READ_ONLY)
+        except BackendUnavailable as error:
+            return failing(error.message)
+        if read_only:
+            return failing("postgresql takes no writes: a standby, or read-only transactions")
         if not self._listening.is_set():
-            return {"status": "degraded", "listener": "reconnecting"}
-        return {"status": "ok"}
+            return degraded("the LISTEN connection is reconnecting", listener="reconnecting")
+        return healthy()
 
     def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
         key = (account, queue)

@@ -69,7 +69,7 @@ from redis.retry import Retry
 from burrow.backends import redacted
 from burrow.backends import redis_scripts as lua
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Subscription
+from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
 from burrow.backends.notify import Notifier
 from burrow.backends.redis_wakeups import Wakeups, channel_for
 from burrow.config import boolean
@@ -234,6 +234,19 @@ class RedisBackend(Backend):
                 await node.aclose()
         if self._client is not None:
             await self._client.aclose()
+
+    async def health(self) -> Health:
+        """Failing when Redis does not answer a PING; degraded while the pub/sub
+        connection (wake-ups from other servers) is re-established."""
+        if self._client is None or self._closed:
+            return failing("redis backend is not open")
+        try:
+            await self._client.ping()
+        except DRIVER_ERRORS as exc:
+            return failing(f"redis unreachable: {exc}")
+        if not self._wakeups.connected.is_set():
+            return degraded("the pub/sub connection is reconnecting")
+        return healthy()
 
     async def _connect_pubsub(self) -> PubSub:
         client = self._client

@@ -31,10 +31,10 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
+from typing import Concatenate, ParamSpec, TypeAlias, TypeVar
 
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Subscription
+from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
 from burrow.backends.ring_merge import Cursors, Merged, merge
 from burrow.backends.ring_placement import Member, RingConfig
 from burrow.breaker import Breaker
@@ -49,6 +49,8 @@ P = ParamSpec("P")
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 PROBE_INTERVAL = 0.25
+# Seconds a member may take to say how it is, when the ring is asked for its health.
+MEMBER_HEALTH_TIMEOUT = 5.0
 # Pages remembered, so that the page after one goes on where each member left off.
 REMEMBERED_PAGES = 4096
 
@@ -140,22 +142,36 @@ class RingBackend(Backend):
         for state in self._states.values():
             await state.backend.close()
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> Health:
+        """Each member's circuit breaker and own health. Degraded (200) while it can still
+        serve, with some members down or failing: the others take their accounts. Failing
+        (503) when no member can serve."""
+        states = list(self._states.values())
+        reports = await asyncio.gather(*(_member_health(s.backend) for s in states))
         members = [
             {
                 "url": s.member.url,
                 "zone": s.member.zone,
                 "state": s.state,
                 "failures": s.breaker.failures,
+                "status": report["status"],
+                **({"reason": report["reason"]} if "reason" in report else {}),
             }
-            for s in self._states.values()
+            for s, report in zip(states, reports, strict=True)
         ]
-        healthy = all(m["state"] == "up" for m in members)
-        return {
-            "status": "ok" if healthy else "degraded",
-            "zone": self.config.zone,
-            "members": members,
-        }
+        parts = {"zone": self.config.zone, "members": members}
+        unable = [m["url"] for m in members if m["state"] == "down" or m["status"] == "failing"]
+        if len(unable) == len(members):
+            return failing("no member can serve", **parts)
+        if unable:
+            return degraded(
+                f"{len(unable)} of {len(members)} members cannot serve: {', '.join(unable)}",
+                **parts,
+            )
+        lesser = [m["url"] for m in members if m["state"] != "up" or m["status"] != "ok"]
+        if lesser:
+            return degraded(f"members degraded or recovering: {', '.join(lesser)}", **parts)
+        return healthy(**parts)
 
     # Placement ------------------------------------------------------------------------
 
@@ -685,3 +701,10 @@ class _RingSubscription(Subscription):
         self._ring._subscriptions.discard(self)
         for _, sub in self._subscriptions:
             sub.close()
+
+
+async def _member_health(backend: Backend) -> Health:
+    try:
+        return await asyncio.wait_for(backend.health(), MEMBER_HEALTH_TIMEOUT)
+    except TimeoutError:
+        return failing(f"no health report within {MEMBER_HEALTH_TIMEOUT:g} s")

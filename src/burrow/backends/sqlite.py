@@ -13,6 +13,10 @@ second, in a thread of its own, so the loop does not wait for it.
 Wake-ups for long polls are in-process (`Notifier`), fired on the event loop once
 a write is on disk; hide deadlines already in the file are re-armed on open.
 The SQL itself lives in `sqlite_store`.
+
+The files are made private and checked before SQLite opens them, and watched while
+it has them open (`sqlite_files`): once deleted or replaced, or while writes fail,
+writes are answered 503 and `health()` says why.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import sqlite3
 from pathlib import Path
 from typing import TypeVar
 
+from burrow.backends import sqlite_files
 from burrow.backends import sqlite_store as store
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Subscription
+from burrow.backends.base import Backend, Health, KnownFault, Subscription, failing, healthy
 from burrow.backends.notify import Notifier
 from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
 from burrow.errors import BackendUnavailable, ConfigError
@@ -36,6 +41,7 @@ from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewM
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 CHECKPOINT_INTERVAL = 1.0
+FILE_CHECK_INTERVAL = 1.0
 
 
 def check_location(path: str) -> None:
@@ -57,8 +63,9 @@ def check_location(path: str) -> None:
         raise ConfigError(f"backend sqlite: {directory} is a file, not a data directory")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ConfigError(f"backend sqlite: the data directory {directory} is not writable")
-    if database.exists() and not os.access(database, os.R_OK | os.W_OK):
-        raise ConfigError(f"backend sqlite: {database} is not readable and writable")
+    problem = sqlite_files.unusable(database)
+    if problem is not None:
+        raise ConfigError(f"backend sqlite: {problem}")
 
 
 class SQLiteBackend(Backend):
@@ -70,6 +77,7 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: str, *, purge_interval: float = 1.0, purge_chunk: int = 1000) -> None:
         self.path = path
+        self._database = Path(path).absolute()
         self._purge_interval = purge_interval
         self._purge_chunk = purge_chunk
         self._notifier = Notifier()
@@ -87,9 +95,12 @@ class SQLiteBackend(Backend):
         if self._writer is not None or self._closed:
             raise BackendUnavailable("sqlite backend already opened")
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            problem = sqlite_files.unusable(self._database)  # checked at start-up, and here
+            if problem is not None:
+                raise BackendUnavailable(f"sqlite: {problem}")
+            sqlite_files.prepare(self._database)
             writer = _connect(self.path, writer=True)
-            self._writer = GroupCommitter(writer, f"{self.path}-wal", self._deliver)
+            self._writer = GroupCommitter(writer, self._database, self._deliver)
             self._reader = _connect(self.path, writer=False)
             for account, queue, at in await self._read(store.hidden_deadlines):
                 self._notifier.visible_at(account, queue, at)
@@ -99,6 +110,7 @@ class SQLiteBackend(Backend):
         self._tasks = [
             asyncio.create_task(self._purge_forever()),
             asyncio.create_task(self._checkpoint_forever()),
+            asyncio.create_task(self._watch_files_forever()),
         ]
 
     async def close(self) -> None:
@@ -111,6 +123,15 @@ class SQLiteBackend(Backend):
             self._reader.close()
         if self._writer is not None:
             await self._writer.close()
+
+    async def health(self) -> Health:
+        """Failing while writes are not acknowledged (refused until a restart, or failing
+        in SQLite), with the reason; reads may still work."""
+        if self._writer is None or self._closed:
+            return failing("sqlite: the backend is not open")
+        self._check_files()
+        problem = self._writer.problem
+        return healthy() if problem is None else failing(f"sqlite: {problem}")
 
     def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
         return self._notifier.subscribe(account, queue)
@@ -209,24 +230,59 @@ class SQLiteBackend(Backend):
             try:
                 while await self._write(self._purge_chunk_op) >= self._purge_chunk:
                     pass  # a full chunk: there may be more, go on after other writes
+            except KnownFault:
+                pass  # logged once already, and told by health()
             except BackendUnavailable as exc:
                 logger.warning("sqlite purge failed: %s", exc.message)
 
     async def _checkpoint_forever(self) -> None:
-        """Copy the log into the database every second, off the loop, without blocking writers."""
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        """Copy the log into the database every second, off the loop, without blocking writers.
+
+        After a failure the connection is made anew: SQLite opens a file it cannot write
+        read-only, and would keep it so after the file is writable again.
+        """
+        conn: sqlite3.Connection | None = None
         thread = concurrent.futures.ThreadPoolExecutor(1, "burrow-sqlite-checkpoint")
         loop = asyncio.get_running_loop()
+        failed = False  # logged when checkpoints start failing and when they work again
         try:
             while True:
                 await asyncio.sleep(CHECKPOINT_INTERVAL)
+                if conn is None:
+                    conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 try:
                     await loop.run_in_executor(thread, _checkpoint, conn)
                 except sqlite3.Error as exc:
-                    logger.warning("sqlite checkpoint failed: %s", exc)
+                    conn.close()
+                    conn = None
+                    if not failed:
+                        logger.warning("sqlite checkpoint failed: %s", exc)
+                    failed = True
+                else:
+                    if failed:
+                        logger.info("sqlite checkpoints work again")
+                    failed = False
         finally:
             thread.shutdown()
-            conn.close()
+            if conn is not None:
+                conn.close()
+
+    async def _watch_files_forever(self) -> None:
+        """Every second: refuse writes once the files are deleted or replaced; while
+        writes fail, or the files look unwritable, write a page to see how it goes."""
+        assert self._writer is not None
+        writer = self._writer
+        while True:
+            await asyncio.sleep(FILE_CHECK_INTERVAL)
+            self._check_files()
+            if writer.problem is not None or not writer.files.writable():
+                await writer.probe()
+
+    def _check_files(self) -> None:
+        assert self._writer is not None
+        changed = self._writer.files.changed()
+        if changed is not None:
+            self._writer.refuse(changed)
 
     def _purge_chunk_op(self, conn: sqlite3.Connection) -> store.Outcome[int]:
         purged = store.purge_expired(conn, self._purge_chunk)

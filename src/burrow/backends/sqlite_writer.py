@@ -17,20 +17,30 @@ would write the same hot index pages again and again. The loop never waits for
 the disk, and no operation is acknowledged before it is on disk.
 
 If an fsync fails, nothing after the last good one can be trusted to be on disk:
-those operations get `BackendUnavailable`, and so does every later write.
+those operations get `BackendUnavailable`, and so does every later write until a
+restart. So do they once the database or its log is deleted or replaced (each fsync
+is followed by a look at the files, see `sqlite_files`): what was written went to
+files nobody will open again. A write that fails in SQLite (a read-only or full
+disk, an I/O error) fails alone, but the committer remembers it until a write gets
+to disk again, so that `/health` can say so; `probe` tries a write of its own. Each
+of these is logged once, when it starts (and when it ends), not once per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from burrow.backends.base import KnownFault
+from burrow.backends.sqlite_files import WatchedFiles
 from burrow.backends.sqlite_store import Operation, Outcome
 from burrow.errors import BackendUnavailable, BurrowError
 
@@ -63,26 +73,34 @@ class GroupCommitter:
     """Owns the writer connection; runs writes, commits them, fsyncs them in groups."""
 
     def __init__(
-        self, conn: sqlite3.Connection, wal_path: str, deliver: Callable[[Done], None]
+        self, conn: sqlite3.Connection, database: Path, deliver: Callable[[Done], None]
     ) -> None:
         self._conn = conn
-        self._wal_path = wal_path
+        self._wal_path = f"{database}-wal"
         self._wal_fd: int | None = None
+        try:
+            self.files = WatchedFiles(database)
+        except BaseException:
+            conn.close()
+            raise
         self._deliver = deliver  # called on the loop once a group is on disk (or failed)
         self._loop = asyncio.get_running_loop()
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "burrow-sqlite-fsync")
         self._uncommitted: Done = []  # ran in the open transaction
         self._syncing = False
         self._commit_scheduled = False
-        self._broken: BaseException | None = None
+        self._refused: str | None = None  # why every write is refused until a restart
+        self._failure: str | None = None  # why the last write failed, until one succeeds
+        self._changes = 0  # the connection's count of changed rows before this transaction
+        self._probed = False  # the open transaction holds a probe
         self._idle = asyncio.Event()
         self._idle.set()
         self.stats = Stats()
 
     def submit(self, operation: Operation[Any]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = self._loop.create_future()
-        if self._broken is not None:
-            future.set_exception(unavailable(self._broken))
+        if self._refused is not None:
+            future.set_exception(self._refusal())
             return future
         self._idle.clear()
         self._run(operation, future)
@@ -101,20 +119,24 @@ class GroupCommitter:
         try:
             if not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")
+                self._changes = conn.total_changes
             conn.execute("SAVEPOINT job")
         except sqlite3.Error as exc:
-            self._uncommitted.append((future, unavailable(exc)))
+            self._uncommitted.append((future, self._write_failed(exc)))
             return
         try:
             outcome: Result = operation(conn)
         except Exception as exc:
+            error = self._write_failed(exc) if isinstance(exc, sqlite3.Error) else unavailable(exc)
             if not conn.in_transaction:
                 # SQLite abandoned the whole transaction: the earlier jobs are lost too.
-                self._uncommitted = [(f, unavailable(exc)) for f, _ in self._uncommitted]
-                self._uncommitted.append((future, unavailable(exc)))
+                self._uncommitted = [(f, error) for f, _ in self._uncommitted]
+                self._uncommitted.append((future, error))
                 return
             conn.execute("ROLLBACK TO job")
-            outcome = unavailable(exc)
+            outcome = error
+        else:
+            self._probed |= operation is _rewrite_schema_version
         conn.execute("RELEASE job")
         self.stats.operations += 1
         self._uncommitted.append((future, outcome))
@@ -126,39 +148,84 @@ class GroupCommitter:
         if not group:
             self._idle.set()
             return
+        # Whether this commit changed the file: only such a one shows that writes work.
+        wrote = self._probed or self._conn.total_changes != self._changes
+        self._probed = False
         if self._conn.in_transaction:
             try:
                 self._conn.commit()
                 self.stats.commits += 1
             except sqlite3.Error as exc:
                 self._rollback()
-                group = [(future, unavailable(exc)) for future, _ in group]
-        if self._broken is not None:
+                error = self._write_failed(exc)
+                group = [(future, error) for future, _ in group]
+                wrote = False
+        if self._refused is not None:
             # After a failed fsync a later one may "succeed" without the lost pages.
-            self._deliver([(future, unavailable(self._broken)) for future, _ in group])
+            self._deliver([(future, self._refusal()) for future, _ in group])
             self._idle.set()
             return
         self._syncing = True
         synced = self._loop.run_in_executor(self._thread, self._fsync_log)
-        synced.add_done_callback(lambda done: self._synced(group, done.exception()))
+        synced.add_done_callback(lambda done: self._synced(group, wrote, done))
 
-    def _fsync_log(self) -> None:
+    def _fsync_log(self) -> str | None:
+        """Put the log on disk; then, what makes that worthless (None: nothing)."""
         if self._wal_fd is None:
             self._wal_fd = os.open(self._wal_path, os.O_RDWR)
         # fdatasync, as SQLite itself uses: the data and the file's size, without
         # waiting for its timestamps to be journaled.
         os.fdatasync(self._wal_fd)
+        # The log opened here is SQLite's: were it another, the look would tell.
+        return self.files.changed()
 
-    def _synced(self, group: Done, error: BaseException | None) -> None:
+    def _synced(self, group: Done, wrote: bool, done: asyncio.Future[str | None]) -> None:
         self._syncing = False
-        if error is not None:
-            logger.error("sqlite: fsync of %s failed, refusing writes: %s", self._wal_path, error)
-            self._broken = error
-            group = [(future, unavailable(error)) for future, _ in group]
+        error = done.exception()
+        problem = f"fsync of {self._wal_path} failed ({error})" if error else done.result()
+        if problem is not None:
+            self.refuse(problem)
+            group = [(future, self._refusal()) for future, _ in group]
         else:
             self.stats.syncs += 1
+            if wrote and self._failure is not None:
+                logger.info("sqlite: writes reach the disk again")
+                self._failure = None
         self._deliver(group)
         self._schedule_commit()  # after the requests already read: they join the group
+
+    @property
+    def problem(self) -> str | None:
+        """Why writes are not acknowledged now (None: they are)."""
+        if self._refused is not None:
+            return f"{self._refused}; writes are refused until a restart"
+        return self._failure
+
+    def refuse(self, reason: str) -> None:
+        """Refuse every write from now on, until a restart; logged once."""
+        if self._refused is None:
+            logger.error("sqlite: %s; writes are refused until a restart", reason)
+            self._refused = reason
+
+    def _refusal(self) -> KnownFault:
+        return KnownFault(f"sqlite: {self.problem}")
+
+    def _write_failed(self, exc: sqlite3.Error) -> KnownFault:
+        """A write SQLite could not make: remembered (and logged once) until one succeeds."""
+        failure = f"writes fail ({exc})"
+        if failure != self._failure:
+            logger.error("sqlite: %s", failure)
+            self._failure = failure
+        error = KnownFault(f"sqlite: {failure}")
+        error.__cause__ = exc
+        return error
+
+    async def probe(self) -> None:
+        """Write one page, to learn whether writes work (again): see `problem`."""
+        if self._refused is not None:
+            return  # for good
+        with contextlib.suppress(BackendUnavailable):
+            await self.submit(_rewrite_schema_version)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -180,3 +247,10 @@ class GroupCommitter:
             self._conn.close()
         except sqlite3.Error as exc:
             logger.warning("sqlite close failed: %s", exc)
+
+
+def _rewrite_schema_version(conn: sqlite3.Connection) -> Outcome[None]:
+    """A write that changes nothing, yet puts a page in the log: the probe."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    conn.execute(f"PRAGMA user_version = {int(version)}")
+    return Outcome(None)

@@ -34,7 +34,7 @@ ERROR_HEADERS = {
 }
 # Every call below /v1.0 may answer these; the calls that take a body add 409 and 413.
 V1_ERRORS = (400, 401, 403, 404, 405, 408, 429, 503)
-# `/`, `/health` and `/openapi.json` take no credentials and no query.
+# `/`, `/health` and `/openapi.json` take no credentials and no query (but `/health?live`).
 META_ERRORS = (400, 405, 408)
 
 
@@ -84,9 +84,40 @@ def _operation(
     return operation
 
 
-def _meta(summary: str, schema: Schema, *errors: int) -> Schema:
-    responses = {"200": _json(summary, schema), **_errors(*META_ERRORS, *errors)}
+def _meta(summary: str, schema: Schema) -> Schema:
+    responses = {"200": _json(summary, schema), **_errors(*META_ERRORS)}
     return {"get": {"summary": summary, "security": [], "responses": responses}}
+
+
+def _health() -> Schema:
+    """`/health`: readiness (the backend's report; 503 when failing), or with `live`,
+    liveness (the process answers: always 200)."""
+    report = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"enum": ["ok", "degraded", "failing", "live"]},
+            "reason": {"type": "string", "description": "why it is degraded or failing"},
+        },
+    }
+    live = _param(
+        "live", "query", {"type": "string", "enum": [""]},
+        "Given (with no value): only whether the process answers, without asking the backend.",
+    )  # fmt: skip
+    responses = {
+        "200": _json("ok, or degraded (serving with a part missing); with live: live", report),
+        "503": _json("failing: the backend cannot serve, or writes are not acknowledged", report),
+        **_errors(*META_ERRORS),
+    }
+    summary = "Health, for load balancers (readiness; with live, liveness)"
+    return {
+        "get": {
+            "summary": summary,
+            "security": [],
+            "parameters": [{**live, "allowEmptyValue": True}],
+            "responses": responses,
+        }
+    }
 
 
 def document(limits: Limits) -> Schema:
@@ -181,7 +212,7 @@ def document(limits: Limits) -> Schema:
         "security": [{"token": []}, {"bearer": []}, {}],
         "paths": {
             "/": _meta("API versions", strings),
-            "/health": _meta("Health, for load balancers", {"type": "object"}, 503),
+            "/health": _health(),
             "/openapi.json": _meta("This document", {"type": "object"}),
             "/v1.0": {
                 "get": _operation("List accounts (admin)", name_list, names),
