@@ -6,9 +6,12 @@ a running server, engines and members stopped. `/health?live` answers 200 all al
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +124,56 @@ def test_health_fails_while_the_database_cannot_be_written_then_recovers(
         assert live(server)
     eventually(lambda: health(server) == (200, {"status": "ok"}), "/health to recover")
     assert put(server, "after") == 201
+
+
+@dataclass
+class LoopDisk:
+    """A small ext4 filesystem in a file (`image`), mounted at `mount` through a loop device."""
+
+    image: Path
+    mount: Path
+
+    @contextlib.contextmanager
+    def failing(self) -> Iterator[None]:
+        """Writes reach the page cache and fail on their way to the disk: fsync says EIO."""
+        with unwritable(self.image):
+            yield
+
+
+@pytest.fixture
+def loop_disk(tmp_path: Path) -> Iterator[LoopDisk]:
+    """Needs root (mount, a loop device); skipped, saying why, where that is not there.
+    Ask for it before `start_server`, so that the servers are gone before it unmounts."""
+    disk = LoopDisk(tmp_path / "disk.img", tmp_path / "disk")
+    disk.mount.mkdir()
+    with disk.image.open("wb") as image:
+        image.truncate(32 << 20)
+    for command in (
+        ["mkfs.ext4", "-q", "-F", str(disk.image)],
+        ["mount", "-o", "loop", str(disk.image), str(disk.mount)],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            pytest.skip(f"no loop-mounted filesystem here ({command[0]}): {done.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "--lazy", str(disk.mount)], check=True, timeout=60)
+
+
+def test_a_failed_fsync_refuses_writes_and_fails_health_until_a_restart(
+    loop_disk: LoopDisk, start_server: ServerFactory
+) -> None:
+    database = loop_disk.mount / "burrow.db"
+    server = start_server(f"sqlite:///{database}")
+    assert put(server, "before") == 201
+    with loop_disk.failing():
+        assert put(server, "lost") == 503
+    assert put(server, "after") == 503  # the disk takes writes again; the server cannot know
+    status, document = health(server)  # what the kernel dropped, and trusts it no more
+    assert (status, document["status"]) == (503, "failing")
+    assert document["reason"].startswith(f"sqlite: fsync of {database}-wal failed ([Errno 5]")
+    assert document["reason"].endswith(REFUSED)
+    assert live(server)
+    server.kill()
 
 
 def test_health_takes_live_and_nothing_else(start_server: ServerFactory) -> None:
