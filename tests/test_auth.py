@@ -261,13 +261,32 @@ def test_signed_urls_expire_and_die_with_their_key(
     assert malformed.json() == {"error": "malformed signed URL"}
 
 
-def test_the_client_signs_urls_with_its_token(start_server: ServerFactory, tmp_path: Path) -> None:
+def test_a_token_holder_gets_signed_urls_from_the_server(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
     keyfile = tmp_path / "keys.json"
     writer = add_key(keyfile, "writer", "a")
+    reader = add_key(keyfile, "reader", "a")
     server = start_server("memory://", "--auth", f"keys:{keyfile}")
     with Client(server.url, "a", token=writer) as client:
         client.queue("q").put(b"shared", "m")
-        url = client.signed_url("/v1.0/a/q", ["GET"], seconds=60)
-    assert url.startswith(server.url + "/v1.0/a/q?")
+    order = {"path": "/v1.0/a/q", "methods": ["GET"], "expires": 60}
+    signed = httpx.post(server.url + "/sign", json=order, headers={"X-Auth-Token": writer})
+    assert signed.status_code == 200, signed.text
+    url = server.url + signed.json()["url"]
+    assert url.startswith(server.url + "/v1.0/a/q?sig=")
     assert httpx.get(url).json()[0]["body"] == "shared"
     assert httpx.delete(url).status_code == 401
+    # Only within the token's own rights, and only for a token.
+    writes = order | {"methods": ["GET", "PUT"]}
+    assert (
+        httpx.post(server.url + "/sign", json=writes, headers={"X-Auth-Token": reader}).status_code
+        == 403
+    )
+    other = order | {"path": "/v1.0/b"}
+    assert (
+        httpx.post(server.url + "/sign", json=other, headers={"X-Auth-Token": writer}).status_code
+        == 403
+    )
+    assert httpx.post(server.url + "/sign", json=order).status_code == 401
+    assert httpx.post(server.url + "/sign?" + url.partition("?")[2], json=order).status_code == 400

@@ -1,28 +1,32 @@
-"""Who may do what: the guard every frontend calls before touching an account.
+"""Who may do what: the guard that admission (`Service.admit`) asks about every request.
 
 `OpenAccess` lets everything through (local development). `KeyGuard` checks the
-request's token against a key file (`burrow.keys`): no or unknown token → 401; a
-token that does not grant the account, or a reader's write → 403; calls across all
-accounts (`account` None) are for admins only. Every refusal is logged to the
-`burrow.audit` logger with the account and key id, never the token.
+request's token, or its signed URL, against a key file (`burrow.keys`): no or unknown
+token → 401; a token that does not grant the account, or a reader's write → 403; calls
+across all accounts (`account` None) are for admins only. A guard only judges: admission
+acts on its verdict, and audits refusals (`burrow.audit`) with the account and key id,
+never the token.
+
+Signed URLs are signed with a secret of their key's, derived from the server's signing
+secret (`burrow.signing_secret`), which is not in the key file: the key file alone lets
+no one make one.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Protocol
 
-from burrow import keys
-from burrow.errors import ConfigError, Forbidden, Unauthorized
+from burrow import keys, signing_secret
+from burrow.errors import ConfigError, Forbidden, InvalidRequest, Unauthorized
 from burrow.keys import Key, Role
 
 logger = logging.getLogger(__name__)
-audit = logging.getLogger("burrow.audit")
 
 READ_METHODS = frozenset({"GET"})
 RELOAD_INTERVAL = 1.0  # seconds between looks at the key file's modification time
@@ -37,17 +41,40 @@ class Credentials:
     signed: dict[str, str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What admission looks at: who asks, from where, to do what on which account."""
+
+    credentials: Credentials
+    method: str
+    account: str | None  # None for calls across all accounts
+    address: str | None  # the client's IP address, when the server knows it
+    zone: str | None = None  # the zone the caller says it is in (`X-Burrow-Zone`)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A guard's answer: the id of the key the credentials name (None when there is none,
+    or the key file has no such key), and why they are refused (None: allowed)."""
+
+    key_id: str | None
+    refusal: Unauthorized | Forbidden | None = None
+
+
+ALLOWED = Verdict(None)
+
+
 class Guard(Protocol):
     @property
     def description(self) -> str:
         """The mode, for the ready line: `none`, or `keys:/abs/keys.json (3 keys)`."""
 
-    def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
-        """Raise Unauthorized/Forbidden unless the credentials allow `method` on `account`.
+    def check(self, credentials: Credentials, method: str, account: str | None) -> Verdict:
+        """Whether the credentials allow `method` on `account` (None: across all accounts)."""
 
-        `account` is None for calls across all accounts. Returns the id of the key that
-        allowed it (None when no keys are in use), which rate limits and logs name.
-        """
+    def sign(self, key_id: str | None, methods: Iterable[str], prefix: str, seconds: int) -> str:
+        """A URL (path and query) that lets anyone call `methods` below `prefix` for
+        `seconds`, on the rights of key `key_id` (the one `check` named)."""
 
 
 class OpenAccess:
@@ -56,16 +83,19 @@ class OpenAccess:
 
     description = "none"
 
-    def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
-        return None
+    def check(self, credentials: Credentials, method: str, account: str | None) -> Verdict:
+        return ALLOWED
+
+    def sign(self, key_id: str | None, methods: Iterable[str], prefix: str, seconds: int) -> str:
+        raise InvalidRequest("authentication is off: there are no keys to sign URLs with")
 
 
 class KeyGuard:
     """Tokens checked against a key file, reread when it changes (no restart needed)."""
 
-    def __init__(self, path: Path) -> None:
-        """Raises ConfigError unless the file holds keys: a server with none would refuse
-        every request."""
+    def __init__(self, path: Path, signing_secret_file: Path | None = None) -> None:
+        """Raises ConfigError unless the file holds keys (a server with none would refuse
+        every request), and the signing secret can be had (`signing_secret.of_server`)."""
         self.path = path
         self._keys: dict[str, Key] = {}
         self._stamp: tuple[int, int] | None = None
@@ -76,66 +106,52 @@ class KeyGuard:
         self._reload()
         if not self._keys:
             raise ConfigError(f"auth keys:{path}: the key file holds no keys; {make_one}")
+        self._secret = signing_secret.of_server(path, signing_secret_file)
 
     @property
     def description(self) -> str:
         count = len(self._keys)
         return f"keys:{os.path.abspath(self.path)} ({count} key{'' if count == 1 else 's'})"
 
-    def check(self, credentials: Credentials, method: str, account: str | None) -> str | None:
+    def check(self, credentials: Credentials, method: str, account: str | None) -> Verdict:
         self._maybe_reload()
         if credentials.signed is not None:
-            key = self._signed_key(credentials.signed, credentials.path, method, account)
+            found = self._signed_key(credentials.signed, credentials.path, method)
         else:
-            key = self._key(credentials.token, method, account)
-        if key.role is Role.ADMIN:
-            return key.id
-        if account is None or account not in key.accounts:
-            self._refuse(Forbidden("this key does not grant that account"), key, method, account)
-        if key.role is Role.READER and method not in READ_METHODS:
-            self._refuse(Forbidden("this key may only read"), key, method, account)
-        return key.id
+            found = self._key(credentials.token)
+        if isinstance(found, Verdict):
+            return found
+        return Verdict(found.id, _forbidden(found, method, account))
 
-    def _key(self, token: str | None, method: str, account: str | None) -> Key:
+    def sign(self, key_id: str | None, methods: Iterable[str], prefix: str, seconds: int) -> str:
+        key = self._keys.get(key_id or "")
+        if key is None:  # revoked since `check`
+            raise Unauthorized("unknown or revoked token")
+        return keys.signed_url(key, self._secret, methods, prefix, seconds)
+
+    def _key(self, token: str | None) -> Key | Verdict:
         parts = None if token is None else keys.split_token(token)
         key = None if parts is None else self._keys.get(parts[0])
         if key is None or parts is None or not key.matches(parts[1]):
             reason = "no token given" if token is None else "unknown or revoked token"
-            self._refuse(Unauthorized(reason), None, method, account)
+            return Verdict(None, Unauthorized(reason))
         return key
 
-    def _signed_key(
-        self, signed: dict[str, str], path: str, method: str, account: str | None
-    ) -> Key:
+    def _signed_key(self, signed: dict[str, str], path: str, method: str) -> Key | Verdict:
         """The key behind a signed URL, if the signature holds and covers this request."""
         found = keys.grant_from_query(signed)
         if found is None:
-            self._refuse(Unauthorized("malformed signed URL"), None, method, account)
+            return Verdict(None, Unauthorized("malformed signed URL"))
         grant, signature = found
         key = self._keys.get(grant.key_id)
         if key is None:  # the file cannot tell a revoked key from one that never was
-            self._refuse(Unauthorized("signed URL's key revoked or unknown"), None, method, account)
-        if not hmac.compare_digest(grant.signature(key.secret_sha256), signature):
-            self._refuse(Unauthorized("bad signature"), key, method, account)
+            return Verdict(None, Unauthorized("signed URL's key revoked or unknown"))
+        if not grant.signed_by(keys.signing_key(self._secret, key), signature):
+            return Verdict(key.id, Unauthorized("bad signature"))
         if not grant.covers(method, path):
             reason = "signed URL expired or does not cover this request"
-            self._refuse(Unauthorized(reason), key, method, account)
+            return Verdict(key.id, Unauthorized(reason))
         return key
-
-    @staticmethod
-    def _refuse(
-        error: Unauthorized | Forbidden, key: Key | None, method: str, account: str | None
-    ) -> NoReturn:
-        audit.warning(
-            "%d %s on account %s by key %s: %s",
-            error.status,
-            method,
-            account if account is not None else "(all)",
-            key.id if key is not None else "-",
-            error.message,
-            extra={"tenant": account, "key": key.id if key else None, "action": method},
-        )
-        raise error
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
@@ -157,11 +173,28 @@ class KeyGuard:
             self._stamp = stamp
 
 
-def open_guard(spec: str) -> Guard:
-    """`none` or `keys:PATH`."""
+def _forbidden(key: Key, method: str, account: str | None) -> Forbidden | None:
+    """Why `key` may not call `method` on `account`; None if it may."""
+    if key.role is Role.ADMIN:
+        return None
+    if account is None or account not in key.accounts:
+        return Forbidden("this key does not grant that account")
+    if key.role is Role.READER and method not in READ_METHODS:
+        return Forbidden("this key may only read")
+    return None
+
+
+def covering_method(methods: Iterable[str]) -> str:
+    """The one method whose check allows all of `methods`: a write if there is one."""
+    return next((method for method in methods if method not in READ_METHODS), "GET")
+
+
+def open_guard(spec: str, signing_secret_file: str = "") -> Guard:
+    """`none` or `keys:PATH`, signing with the secret in `signing_secret_file` ("": the
+    default one, `signing_secret.of_server`)."""
     if spec == "none":
         return OpenAccess()
     kind, colon, path = spec.partition(":")
     if kind == "keys" and colon and path:
-        return KeyGuard(Path(path))
+        return KeyGuard(Path(path), Path(signing_secret_file) if signing_secret_file else None)
     raise ConfigError(f"auth must be none or keys:PATH, not {spec!r}")

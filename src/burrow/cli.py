@@ -8,11 +8,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import click
 
-from burrow import keys
+from burrow import keys, signing_secret
 from burrow.cli_client import register, reported
 from burrow.config import Settings
 from burrow.errors import ConfigError, InvalidRequest
@@ -65,6 +64,12 @@ def refused_settings() -> Iterator[None]:
 )
 @click.option("--tls-cert", metavar="FILE", help="PEM certificate (with --tls-key: HTTPS).")
 @click.option("--tls-key", metavar="FILE", help="PEM private key of --tls-cert.")
+@click.option(
+    "--signing-secret-file",
+    metavar="FILE",
+    help="The secret signed URLs are signed with.  [default: signing.secret next to the "
+    "key file, made on the first start]",
+)
 def serve(config_file: str | None, **flags: str | bool | None) -> None:
     """Serve the REST API until interrupted (SIGINT or SIGTERM).
 
@@ -159,14 +164,32 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     help="Seconds the URL stays valid.",
 )
 @click.option("--server", envvar="BURROW_URL", default="http://127.0.0.1:8080", show_default=True)
+@click.option(
+    "--signing-secret-file",
+    "secret_file",
+    envvar="BURROW_SIGNING_SECRET_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The server's signing secret.  [default: signing.secret next to --file]",
+)
 def sign(
-    path: Path, key_id: str, methods: tuple[str, ...], prefix: str, expires: int, server: str
+    path: Path,
+    key_id: str,
+    methods: tuple[str, ...],
+    prefix: str,
+    expires: int,
+    server: str,
+    secret_file: Path | None,
 ) -> None:
-    """Print a URL that allows METHODS below PATH until it expires, with no token."""
+    """Print a URL that allows METHODS below PATH until it expires, with no token.
+
+    Run where the server's key file and signing secret are; a holder of a token asks
+    the server instead (POST /sign, docs/security.md).
+    """
     with reported():
         key = keys.find(keys.load(path), path, key_id)
-        query = keys.sign(key.id, key.secret_sha256, list(methods), prefix, expires)
-    click.echo(f"{server.rstrip('/')}{prefix}?{urlencode(query)}")
+        secret = signing_secret.load(secret_file or signing_secret.default_path(path))
+        url = keys.signed_url(key, secret, methods, prefix, expires)
+    click.echo(f"{server.rstrip('/')}{url}")
 
 
 @main.group("ring")

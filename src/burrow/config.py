@@ -50,6 +50,10 @@ class Limits:
     burst_per_account: int = 100
     rate_per_credential: float = 0
     burst_per_credential: int = 100
+    # Failed authentications (401s) per second from one client address, and the burst
+    # above it; past them the address is refused (429) before its credentials are read.
+    auth_failure_rate_per_address: float = 10
+    auth_failure_burst_per_address: int = 100
     # Quotas on what an account holds (0 = no cap); see `Quota`.
     max_queue_messages: int = 0
     max_account_queues: int = 0
@@ -64,7 +68,14 @@ class Limits:
 # are checked before any account is looked up, the header timeout runs before the
 # request is parsed, and a credential's bucket spans every account it grants.
 SERVER_WIDE = frozenset(
-    {"max_id_length", "header_timeout", "rate_per_credential", "burst_per_credential"}
+    {
+        "max_id_length",
+        "header_timeout",
+        "rate_per_credential",
+        "burst_per_credential",
+        "auth_failure_rate_per_address",
+        "auth_failure_burst_per_address",
+    }
 )
 # Limits that must be at least 1 (above 0 for the timeouts); every other one may be 0.
 AT_LEAST_ONE = frozenset(
@@ -80,6 +91,7 @@ AT_LEAST_ONE = frozenset(
         "header_timeout",
         "burst_per_account",
         "burst_per_credential",
+        "auth_failure_burst_per_address",
     }
 )
 # A default and the limit it may not exceed. A default left unset is lowered to its
@@ -101,6 +113,9 @@ class Settings:
     access_log: bool = False
     auth: str = "none"  # or keys:PATH
     insecure: bool = False  # allow auth none on an address other than loopback
+    # The file of the secret signed URLs are signed with ("": signing.secret next to
+    # the key file, made on the first start).
+    signing_secret_file: str = ""
     tls_cert: str = ""  # PEM files; with both set the server speaks HTTPS
     tls_key: str = ""
     limits: Limits = field(default_factory=Limits)

@@ -14,9 +14,11 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlencode
 
 import orjson
 
@@ -118,6 +120,13 @@ def revoke(path: Path, key_id: str) -> Key:
 SIGNATURE_PARAMS = ("sig", "sig_key", "sig_expires", "sig_methods", "sig_prefix")
 
 
+def signing_key(server_secret: bytes, key: Key) -> bytes:
+    """The secret `key`'s signed URLs are signed with: derived from the server's signing
+    secret, which the key file does not hold, and from the key (so it dies with it)."""
+    text = f"burrow signed URL key\n{key.id}\n{key.secret_sha256}".encode()
+    return hmac.new(server_secret, text, hashlib.sha256).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     """What a signed URL allows: these methods, below this path prefix, until then."""
@@ -127,14 +136,19 @@ class Grant:
     prefix: str
     expires: int
 
-    def signature(self, secret_sha256: str) -> str:
-        """HMAC-SHA256 over every field, keyed by the key's secret digest."""
+    def signature(self, key: bytes) -> str:
+        """HMAC-SHA256 over every field, keyed by the key's `signing_key`."""
         text = "\n".join((self.key_id, ",".join(self.methods), self.prefix, str(self.expires)))
-        return hmac.new(secret_sha256.encode(), text.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
-    def query(self, secret_sha256: str) -> dict[str, str]:
+    def signed_by(self, key: bytes, signature: str) -> bool:
+        """Whether `signature` (as the client sent it: any text) is this grant's, in
+        constant time."""
+        return hmac.compare_digest(self.signature(key).encode(), signature.encode())
+
+    def query(self, key: bytes) -> dict[str, str]:
         return {
-            "sig": self.signature(secret_sha256),
+            "sig": self.signature(key),
             "sig_key": self.key_id,
             "sig_expires": str(self.expires),
             "sig_methods": ",".join(self.methods),
@@ -151,14 +165,17 @@ def grant_from_query(params: dict[str, str]) -> tuple[Grant, str] | None:
     """The grant and signature a request's query carries; None if it carries none."""
     if "sig" not in params:
         return None
+    expires = params.get("sig_expires", "")
+    if not (expires.isascii() and expires.isdigit()):
+        return None
     try:
         grant = Grant(
             params["sig_key"],
             tuple(params["sig_methods"].split(",")),
             params["sig_prefix"],
-            int(params["sig_expires"]),
+            int(expires),
         )
-    except (KeyError, ValueError):
+    except KeyError:
         return None
     return grant, params["sig"]
 
@@ -166,7 +183,7 @@ def grant_from_query(params: dict[str, str]) -> tuple[Grant, str] | None:
 API_METHODS = ("DELETE", "GET", "POST", "PUT")  # every method of the v1.0 API
 
 
-def signable_methods(methods: list[str]) -> tuple[str, ...]:
+def signable_methods(methods: Iterable[str]) -> tuple[str, ...]:
     """The methods a signed URL may grant, upper-case and sorted: API methods only."""
     upper = tuple(sorted({m.strip().upper() for m in methods if m.strip()}))
     unknown = [m for m in upper if m not in API_METHODS]
@@ -176,20 +193,20 @@ def signable_methods(methods: list[str]) -> tuple[str, ...]:
     return upper
 
 
-def sign(
-    key_id: str, secret_sha256: str, methods: list[str], prefix: str, seconds: int
-) -> dict[str, str]:
-    """Query parameters that let anyone holding them call `methods` below `prefix`."""
+def signed_url(
+    key: Key, server_secret: bytes, methods: Iterable[str], prefix: str, seconds: int
+) -> str:
+    """The path and query that let anyone holding them call `methods` below `prefix`
+    for `seconds`, within `key`'s rights."""
     upper = signable_methods(methods)
     if not prefix.startswith("/v1.0/") or seconds <= 0:
         raise InvalidRequest("a signed URL needs a /v1.0/… path and a positive expiry")
-    grant = Grant(key_id, upper, prefix, int(time.time()) + seconds)
-    return grant.query(secret_sha256)
+    grant = Grant(key.id, upper, prefix, int(time.time()) + seconds)
+    return f"{prefix}?{urlencode(grant.query(signing_key(server_secret, key)))}"
 
 
 def sign_with_token(token: str, methods: list[str], prefix: str, seconds: int) -> dict[str, str]:
-    """`sign` for a client holding a token (it knows the secret, hence its digest)."""
-    parts = split_token(token)
-    if parts is None:
-        raise InvalidRequest("not a Burrow token")
-    return sign(parts[0], _digest(parts[1]), methods, prefix, seconds)
+    """A token alone cannot sign: the signing secret is the server's (`POST /sign`)."""
+    raise InvalidRequest(
+        "signed URLs are signed with the server's secret: ask the server (POST /sign)"
+    )

@@ -19,6 +19,7 @@ import ssl
 
 import uvicorn
 
+from burrow.audit import escaped
 from burrow.auth import Guard, OpenAccess, open_guard
 from burrow.backends import backend_kind, describe_backend, open_backend
 from burrow.backends.base import Backend, KnownFault
@@ -77,17 +78,19 @@ class App:
             query = query_params(scope)
             if path and path[0] == "v1.0":
                 return await self.v1.handle(scope, receive, path[1:], query)
+            if path == ["sign"]:
+                return await self.v1.sign(scope, receive, query)
             if path == ["health"]:
                 return await self._health(scope["method"], query)
             return self._meta(scope["method"], path, query)
         except BurrowError as error:
             if error.status >= 500 and not isinstance(error, KnownFault):
-                logger.error("%s %s failed: %s", scope["method"], scope["path"], error.message)
+                logger.error("%s %s failed: %s", *_logged(scope), escaped(error.message))
             elif logger.isEnabledFor(logging.DEBUG):
-                logger.debug("%s %s: %s", scope["method"], scope["path"], error.message)
+                logger.debug("%s %s: %s", *_logged(scope), escaped(error.message))
             return Response.error(error)
         except Exception:
-            logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            logger.exception("unexpected error on %s %s", *_logged(scope))
             return Response.json({"error": "internal error"}, 500)
 
     async def _health(self, method: str, query: dict[str, str]) -> Response:
@@ -123,7 +126,13 @@ def build_app(settings: Settings) -> App:
         )
     if settings.tls_cert:
         _check_tls(settings.tls_cert, settings.tls_key)
-    return App(open_backend(settings.backend), settings, open_guard(settings.auth))
+    backend = open_backend(settings.backend)
+    return App(backend, settings, open_guard(settings.auth, settings.signing_secret_file))
+
+
+def _logged(scope: Scope) -> tuple[str, str]:
+    """A request's method and path, escaped for a log line (the client chose them)."""
+    return escaped(scope["method"]), escaped(scope["path"])
 
 
 def _check_tls(cert: str, key: str) -> None:

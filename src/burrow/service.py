@@ -9,12 +9,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
+from burrow.audit import Refusal
+from burrow.auth import Guard, Request
 from burrow.backends.base import Backend, Subscription
 from burrow.bounded import purge, take_within
 from burrow.config import Limits
-from burrow.errors import InvalidRequest, NoMatch, PayloadTooLarge
+from burrow.errors import InvalidRequest, NoMatch, PayloadTooLarge, Unauthorized
 from burrow.ids import new_id
 from burrow.limits import RateLimiter
+from burrow.locality import caller_zone
 from burrow.model import (
     NO_QUOTA,
     Attributes,
@@ -54,9 +57,39 @@ class Service:
         """The account's quota (see `limits_for`)."""
         return self._quotas.get(account, self._quota)
 
-    def admit(self, account: str | None, credential: str | None) -> None:
-        """Refuse (429) a request over its account's or credential's rate limit."""
-        self.rate_limiter.check(account, credential)
+    def admit(self, guard: Guard, request: Request) -> str | None:
+        """Admission: the one step every frontend's request takes before its call.
+
+        In order: an address that has failed to authenticate too often is refused (429)
+        before its credentials are read; the account id is checked (400), before any
+        log names it; `guard` judges the credentials (401/403, audited in aggregate, a
+        401 counted against the address); then the account's and the credential's rate
+        limits (429). Sets the caller's zone for the backends. Returns the id of the
+        key that allowed the request (None with no keys in use).
+        """
+        limiter = self.rate_limiter
+        limiter.check_address(request.address)
+        if request.account is not None:
+            self.check_id("account", request.account)
+        verdict = guard.check(request.credentials, request.method, request.account)
+        refusal = verdict.refusal
+        if refusal is not None:
+            if refusal.status == Unauthorized.status:
+                limiter.failed_authentication(request.address)
+            limiter.audit.add(
+                Refusal(
+                    refusal.status,
+                    refusal.message,
+                    request.method,
+                    request.account,
+                    verdict.key_id,
+                    request.address,
+                )
+            )
+            raise refusal
+        limiter.check(request.account, verdict.key_id)
+        caller_zone.set(request.zone)
+        return verdict.key_id
 
     # Validation --------------------------------------------------------------
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
-from burrow.auth import Credentials, Guard
+from burrow.auth import Credentials, Guard, Request, covering_method
 from burrow.codec import body_fields, body_from_fields, message_fields
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, headers, read_body
-from burrow.keys import SIGNATURE_PARAMS
-from burrow.locality import caller_zone
+from burrow.keys import SIGNATURE_PARAMS, signable_methods
 from burrow.model import (
     ALL_ITEMS,
     NO_QUOTA,
@@ -154,11 +154,33 @@ class BurrowV1:
             raise MethodNotAllowed(method, allowed)
         handler, accepted = route
         found = headers(scope, HEADERS)
-        caller_zone.set(_zone(found))
         credentials = _credentials(scope, query, _token(found))
         account = path[0] if path else None
-        self.service.admit(account, self.guard.check(credentials, method, account))
+        request = Request(credentials, method, account, _address(scope), _zone(found))
+        self.service.admit(self.guard, request)
         return await handler(scope, receive, path, Params(query, accepted))
+
+    async def sign(self, scope: Scope, receive: Receive, query: dict[str, str]) -> Response:
+        """`POST /sign`: a signed URL on the rights of the request's token, which must
+        itself allow every method asked for (docs/security.md)."""
+        if scope["method"] != "POST":
+            raise MethodNotAllowed(scope["method"], ("POST",))
+        if query:
+            raise InvalidRequest("this path takes no query parameters")
+        body = await read_body(scope, receive, MAX_SIGN_BYTES, self.service.limits.body_timeout)
+        prefix, methods, seconds = _sign_order(body)
+        found = headers(scope, HEADERS)
+        account = _prefix_account(prefix)
+        request = Request(
+            Credentials(_token(found), ""),
+            covering_method(methods),
+            account,
+            _address(scope),
+            _zone(found),
+        )
+        key_id = self.service.admit(self.guard, request)
+        url = self.guard.sign(key_id, methods, prefix, seconds)
+        return Response.json({"url": url})
 
     # Accounts and queues ------------------------------------------------------
 
@@ -248,6 +270,43 @@ def _credentials(scope: Scope, query: dict[str, str], token: str | None) -> Cred
     signed = {name: query.pop(name) for name in SIGNATURE_PARAMS if name in query}
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     return Credentials(token, raw_path, signed)
+
+
+SIGN_FIELDS = frozenset({"path", "methods", "expires"})
+MAX_SIGN_BYTES = 16 * 1024  # a path of three ids at their longest, percent-encoded, and more
+SIGN_BODY = '{"path": "/v1.0/…", "methods": ["GET", …], "expires": SECONDS}'
+
+
+def _sign_order(body: bytes) -> tuple[str, tuple[str, ...], int]:
+    """The path prefix, methods and seconds a `POST /sign` body asks for (`expires`, 3600
+    if not given)."""
+    try:
+        order = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(f"body is not valid JSON: {error}") from error
+    if not isinstance(order, dict) or not SIGN_FIELDS.issuperset(order):
+        raise InvalidRequest(f"the body must be {SIGN_BODY}")
+    prefix, methods, seconds = order.get("path"), order.get("methods"), order.get("expires", 3600)
+    if not isinstance(prefix, str) or not prefix.startswith("/v1.0/"):
+        raise InvalidRequest("path must be a string, a /v1.0/… path")
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise InvalidRequest("methods must be a list of method names")
+    if type(seconds) is not int or seconds <= 0:
+        raise InvalidRequest("expires must be a positive integer of seconds")
+    return prefix, signable_methods(methods), seconds
+
+
+def _prefix_account(prefix: str) -> str:
+    """The account of a `/v1.0/…` path prefix, percent-decoded as the API reads it."""
+    try:
+        return unquote_to_bytes(prefix.split("/")[2]).decode()
+    except UnicodeDecodeError as error:
+        raise InvalidRequest("path is not valid UTF-8 once decoded") from error
+
+
+def _address(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
 
 
 def _token(found: dict[bytes, bytes]) -> str | None:
