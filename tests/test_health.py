@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -242,3 +243,18 @@ def test_a_ring_serving_with_members_down_is_degraded_until_none_is_left(
     status, document = health(ring)
     assert (status, document["status"]) == (503, "failing"), document
     assert document["reason"] == "no member can serve", document
+
+
+def test_a_ring_member_that_does_not_answer_is_counted_out_in_time(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    one = start_server("memory://")
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes connections, never answers
+        mute = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        members = [(one.url, "az1"), (mute, "az1")]
+        ring = start_server(f"ring:///{ring_file(tmp_path / 'ring.toml', members)}")
+        status, document = health(ring)
+    assert (status, document["status"]) == (200, "degraded"), document
+    assert document["reason"] == f"1 of 2 members cannot serve: {mute}"
+    (silent_member,) = [m for m in document["members"] if m["url"] == mute]
+    assert silent_member["reason"] == "no health report within 2 s"

@@ -50,7 +50,7 @@ FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 PROBE_INTERVAL = 0.25
 # Seconds a member may take to say how it is, when the ring is asked for its health.
-MEMBER_HEALTH_TIMEOUT = 5.0
+MEMBER_HEALTH_TIMEOUT = 2.0
 # Pages remembered, so that the page after one goes on where each member left off.
 REMEMBERED_PAGES = 4096
 
