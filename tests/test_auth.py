@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from burrow.client import Client
+from burrow.errors import Forbidden
 from tests.conftest import ServerFactory
 from tests.servers import BurrowServer
 
@@ -289,4 +290,11 @@ def test_a_token_holder_gets_signed_urls_from_the_server(
         == 403
     )
     assert httpx.post(server.url + "/sign", json=order).status_code == 401
+    # The client asks the same of its (first) server.
+    with Client(server.url, "a", token=writer) as client:
+        by_client = client.signed_url("/v1.0/a/q", ["GET"], 60)
+    assert by_client.startswith(server.url + "/v1.0/a/q?sig=")
+    assert httpx.get(by_client).json()[0]["body"] == "shared"
+    with Client(server.url, "a", token=reader) as client, pytest.raises(Forbidden):
+        client.signed_url("/v1.0/a/q", ["PUT"], 60)
     assert httpx.post(server.url + "/sign?" + url.partition("?")[2], json=order).status_code == 400

@@ -203,10 +203,3 @@ def signed_url(
         raise InvalidRequest("a signed URL needs a /v1.0/… path and a positive expiry")
     grant = Grant(key.id, upper, prefix, int(time.time()) + seconds)
     return f"{prefix}?{urlencode(grant.query(signing_key(server_secret, key)))}"
-
-
-def sign_with_token(token: str, methods: list[str], prefix: str, seconds: int) -> dict[str, str]:
-    """A token alone cannot sign: the signing secret is the server's (`POST /sign`)."""
-    raise InvalidRequest(
-        "signed URLs are signed with the server's secret: ask the server (POST /sign)"
-    )

@@ -72,6 +72,13 @@ class AsyncClient(ClientBase[AsyncEndpoint]):
         """Carry out one call (see `burrow.client.calls`) on one server."""
         return await self._router.send(call)
 
+    async def signed_url(self, path: str, methods: list[str], seconds: int = 3600) -> str:
+        """A URL that lets anyone call `methods` below `path` for `seconds`, with no
+        token, within this client's token's rights; signed by, and pointing at, the
+        (first) server."""
+        server = self.servers.all[0]
+        return server.url + await server.send(self._signing(path, methods, seconds))
+
     async def accounts(self, limit: int | None = None, marker: str | None = None) -> list[str]:
         """Names of the accounts holding messages ([] if none; all without a `limit`)."""
         return await self._operations.accounts(limit, marker)

@@ -152,6 +152,14 @@ def put_messages(
     )
 
 
+def sign(path: str, methods: list[str], seconds: int) -> Call[str]:
+    """A signed URL (`POST /sign`) allowing `methods` below `path` for `seconds`, within
+    the caller's token's rights: the path and query, relative to the server."""
+    order = {"path": path, "methods": methods, "expires": seconds}
+    request = Request("POST", "/sign", content=json_body(order), content_type=JSON)
+    return Call(request, lambda response: str(read_json(response)["url"]), _no_path)
+
+
 def get_message(account: str, queue: str, message_id: str) -> Call[Message]:
     """One message by id, hidden or not."""
     return _one("GET", account, queue, message_id, None, Detail.ALL, read_message)

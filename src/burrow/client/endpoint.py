@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from burrow import keys
-from burrow.client.calls import AccountCalls, QueueCalls
+from burrow.client.calls import AccountCalls, QueueCalls, sign
 from burrow.client.operations import AccountOperations, QueueOperations
 from burrow.client.routing import L, Raced, Router
 from burrow.client.servers import Servers
@@ -121,14 +120,12 @@ class ClientBase(Generic[L]):
         """The client's account (`ValueError` if it was made without one)."""
         return self._calls.name
 
-    def signed_url(self, path: str, methods: list[str], seconds: int = 3600) -> str:
-        """A URL that lets anyone call `methods` below `path` (e.g. `/v1.0/acct/queue`)
-        for `seconds`, with no token: signed with this client's token, within its rights.
-        It points at the (first) server."""
+    def _signing(self, path: str, methods: list[str], seconds: int) -> Call[str]:
+        """The call asking the (first) server for a signed URL: only the server holds the
+        signing secret, so a token alone cannot sign."""
         if self.token is None:
             raise InvalidRequest("signing a URL needs a client made with a token")
-        query = keys.sign_with_token(self.token, methods, path, seconds)
-        return f"{self.url}{path}?{urlencode(query)}"
+        return sign(path, methods, seconds)
 
 
 C = TypeVar("C", bound=ClientBase[Any])

@@ -64,6 +64,13 @@ class Client(ClientBase[BlockingEndpoint]):
         """Carry out one call (see `burrow.client.calls`) on one server."""
         return blocking(self._router.send(call))
 
+    def signed_url(self, path: str, methods: list[str], seconds: int = 3600) -> str:
+        """A URL that lets anyone call `methods` below `path` (e.g. `/v1.0/acct/queue`)
+        for `seconds`, with no token, within this client's token's rights; signed by,
+        and pointing at, the (first) server."""
+        server = self.servers.all[0]
+        return server.url + blocking(server.send(self._signing(path, methods, seconds)))
+
     def accounts(self, limit: int | None = None, marker: str | None = None) -> list[str]:
         """Names of the accounts holding messages ([] if none): all of them, page after
         page, without a `limit`."""
