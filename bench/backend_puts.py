@@ -2,8 +2,8 @@
 takes, and what each costs in CPU (all threads: the loop, the fsync and checkpoint
 threads).
 
-    taskset -c 0 python bench/backend_puts.py --callers 32 --seconds 3
-    taskset -c 0 python bench/backend_puts.py --callers 32 --batch 10
+    taskset -c 0 python -m bench.backend_puts --callers 32 --seconds 3
+    taskset -c 0 python -m bench.backend_puts --callers 32 --batch 10
 
 C callers on one uvloop loop each put in a closed loop (the next put when the last
 is acknowledged, that is on disk). The figures say what group commit does: the

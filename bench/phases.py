@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import orjson
 
-from loadgen import Connection, LoadError, Recorder, Workload, build_request
+from bench.loadgen import Connection, LoadError, Recorder, Workload, build_request
 
 BODY_SIZE = 100
 BODY = b"m" * BODY_SIZE

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadgen import LoadResult
+from bench.loadgen import LoadResult
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Run the Burrow benchmark: every phase against every target, one server at a time.
 
-    python bench/run.py                      # sqlite + memory + no-op + Zaqar, 2 s + 10 s each
-    python bench/run.py --quick              # 1 s warm-up, 3 s each (under ~3 minutes)
-    python bench/run.py --backends sqlite --concurrency 1,8,32 --phases put-1,claim-pop
-    python bench/run.py --zaqar-workers sync:1,gevent:2 --no-noop --backends memory
-    python bench/run.py --quick --write      # also rewrite bench/RESULTS.md and throughput.png
+    python -m bench.run                      # sqlite + memory + no-op + Zaqar, 2 s + 10 s each
+    python -m bench.run --quick              # 1 s warm-up, 3 s each (under ~3 minutes)
+    python -m bench.run --backends sqlite --concurrency 1,8,32 --phases put-1,claim-pop
+    python -m bench.run --zaqar-workers sync:1,gevent:2 --no-noop --backends memory
+    python -m bench.run --quick --write      # also rewrite bench/RESULTS.md and throughput.png
 
 Each target is a subprocess on a free port (asked of the OS), pinned to CPU 0 while this
 process (the load generator) pins itself to CPU 1. A target is stopped by its PID when
@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadgen import install_uvloop, machine_busy_seconds, run_load
-from phases import PHASES, PhaseSpec, cleanup, prefill
-from report import (
+from bench.loadgen import install_uvloop, machine_busy_seconds, run_load
+from bench.phases import PHASES, PhaseSpec, cleanup, prefill
+from bench.report import (
     Row,
     fmt_goals,
     fmt_notes,
@@ -42,17 +42,24 @@ from report import (
     write_chart,
     write_results,
 )
-from servers import (
+from bench.servers import (
     BENCH,
     HOST,
     Pinning,
     Server,
     Target,
+    burrow_target,
     choose_pinning,
     terminate_on_sigterm,
 )
-from zaqar_phases import ZAQAR_PHASES
-from zaqar_target import ZAQAR_WORKERS, ZaqarWorkers, require_zaqar, zaqar_server, zaqar_versions
+from bench.zaqar_phases import ZAQAR_PHASES
+from bench.zaqar_target import (
+    ZAQAR_WORKERS,
+    ZaqarWorkers,
+    require_zaqar,
+    zaqar_server,
+    zaqar_versions,
+)
 
 MAX_PREFILL = 3_000_000
 PREFILL_MARGIN = 2.0
@@ -62,14 +69,6 @@ CHART = "throughput.png"  # written beside the results file
 
 
 # --------------------------------------------------------------------------- targets
-
-
-def burrow_target(python: str, name: str, tmp: Path) -> Target:
-    urls = {"sqlite": f"sqlite:///{tmp / 'bench.db'}", "memory": "memory://"}
-    if name not in urls:
-        raise SystemExit(f"unknown backend {name!r}; choose from {', '.join(urls)}")
-    cmd = [python, "-m", "burrow", "serve", "--host", HOST, "--port", "{port}"]
-    return Target(name, [*cmd, "--backend", urls[name]])
 
 
 def noop_target(python: str) -> Target:
@@ -446,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     loop_name = install_uvloop()
     shown = sys.argv[1:] if argv is None else argv
-    command = shlex.join(["python", "bench/run.py", *shown])
+    command = shlex.join(["python", "-m", "bench.run", *shown])
     with terminate_on_sigterm():
         try:
             outcome = asyncio.run(amain(args))

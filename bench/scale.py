@@ -1,9 +1,9 @@
 """Horizontal scale: Burrow servers on one shared engine, 1 process against 2.
 
-    python bench/scale.py                    # Redis Cluster and PostgreSQL, 2 s + 10 s per row
-    python bench/scale.py --quick            # 1 s + 3 s per row
-    python bench/scale.py --engines postgres --concurrency 32
-    python bench/scale.py --write            # also put the table in bench/RESULTS.md
+    python -m bench.scale                    # Redis Cluster and PostgreSQL, 2 s + 10 s per row
+    python -m bench.scale --quick            # 1 s + 3 s per row
+    python -m bench.scale --engines postgres --concurrency 32
+    python -m bench.scale --write            # also put the table in bench/RESULTS.md
 
 For each engine, three set-ups run the same phases (put-1, claim-delete):
 
@@ -21,25 +21,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadgen import LoadResult, install_uvloop, run_load
-from phases import BURROW, PHASES, one_request, prefill
-from report import machine_notes
-from servers import HOST, Pinning, Server, Target
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # tests/engines start the engines
-
-from tests.engines import postgres as pg  # noqa: E402
-from tests.engines import redis as rd  # noqa: E402
+from bench import engines
+from bench.engines import Engine
+from bench.loadgen import LoadResult, install_uvloop, run_load
+from bench.phases import BURROW, PHASES, one_request, prefill
+from bench.report import machine_notes
+from bench.servers import HOST, Pinning, Server, burrow_serve
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- scale:start -->", "<!-- scale:end -->"
@@ -48,31 +42,7 @@ PHASE_NAMES = ("put-1", "claim-delete")
 PREFILL = 400_000  # enough for the fastest claim row
 
 
-@contextlib.contextmanager
-def redis_cluster(workdir: Path) -> Iterator[str]:
-    deployment = rd.start_cluster(workdir, masters=3, replicas=0)
-    try:
-        yield deployment.cluster_url
-    finally:
-        deployment.stop()
-
-
-@contextlib.contextmanager
-def postgres(workdir: Path) -> Iterator[str]:
-    base = pg.pristine_workdir()
-    cluster = pg.new_cluster(base).start()
-    try:
-        cluster.execute("CREATE DATABASE bench")
-        yield cluster.url("bench")
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-ENGINES: dict[str, Callable[[Path], contextlib.AbstractContextManager[str]]] = {
-    "redis-cluster": redis_cluster,
-    "postgres": postgres,
-}
+ENGINES: dict[str, Engine] = {"redis-cluster": engines.redis_cluster, "postgres": engines.postgres}
 
 
 @dataclass
@@ -86,14 +56,15 @@ class Row:
 async def measure(
     engine: str, url: str, setup: str, args: argparse.Namespace, tmp: Path
 ) -> list[Row]:
-    command = [sys.executable, "-m", "burrow", "serve", "--host", HOST, "--port", "{port}"]
-    command += ["--backend", url]
     count = 2 if setup == "2 processes" else 1
-    if setup == "--workers 2":
-        command += ["--workers", "2"]
+    extra = ["--workers", "2"] if setup == "--workers 2" else []
     no_pinning = Pinning(None, None, None)
     servers = [
-        Server(Target(f"{engine}-{i}", command), no_pinning, tmp / f"{engine}-{setup[:2]}{i}.log")
+        Server(
+            burrow_serve(sys.executable, f"{engine}-{i}", url, *extra),
+            no_pinning,
+            tmp / f"{engine}-{setup[:2]}{i}.log",
+        )
         for i in range(count)
     ]
     rows = []
@@ -173,7 +144,7 @@ async def amain(args: argparse.Namespace) -> int:
                     rows += await measure(engine, url, setup, args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    command = " ".join(["python bench/scale.py", *sys.argv[1:]])
+    command = " ".join(["python -m bench.scale", *sys.argv[1:]])
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     machine = "; ".join(machine_notes("no CPU pinning", "uvloop", sys.executable)[:2])
     section = (

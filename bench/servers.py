@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from loadgen import process_tree
-from phases import BURROW, READY, Api, one_request
+from bench.loadgen import process_tree
+from bench.phases import BURROW, READY, Api, one_request
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -42,6 +42,20 @@ class Target:
     # A comparison target (Zaqar): its error answers and logged tracebacks are results
     # about it, reported in the notes; only a harness failure with it is a problem.
     reference: bool = False
+
+
+def burrow_serve(python: str, name: str, backend: str, *extra: str) -> Target:
+    """`burrow serve` on the backend URL `backend`, on the port its `Server` picks."""
+    cmd = [python, "-m", "burrow", "serve", "--host", HOST, "--port", "{port}"]
+    return Target(name, [*cmd, "--backend", backend, *extra])
+
+
+def burrow_target(python: str, name: str, tmp: Path) -> Target:
+    """`burrow serve` on the `sqlite` (a file in `tmp`) or `memory` backend."""
+    urls = {"sqlite": f"sqlite:///{tmp / 'bench.db'}", "memory": "memory://"}
+    if name not in urls:
+        raise SystemExit(f"unknown backend {name!r}; choose from {', '.join(urls)}")
+    return burrow_serve(python, name, urls[name])
 
 
 def free_port() -> int:

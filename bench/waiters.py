@@ -1,6 +1,6 @@
 """Idle long-poll waiters: memory per waiter, and how fast a write answers them all.
 
-    python bench/waiters.py [--waiters 10000] [--backend sqlite]
+    python -m bench.waiters [--waiters 10000] [--backend sqlite]
 
 Starts one Burrow server, opens N connections that each long-poll
 (`GET /v1.0/{a}/q{i}?wait=…`, one queue per waiter), reads the server's RSS, then
@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadgen import install_uvloop
-from run import burrow_target
-from servers import HOST, Server, Target, choose_pinning
+from bench.loadgen import install_uvloop
+from bench.servers import HOST, Server, Target, burrow_target, choose_pinning
 
 
 def rss_mib(pid: int) -> float:

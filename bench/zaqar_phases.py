@@ -22,9 +22,9 @@ from urllib.parse import quote
 
 import orjson
 
-import phases
-from loadgen import Connection, FixedRequest, build_request
-from phases import (
+from bench import phases
+from bench.loadgen import Connection, FixedRequest, build_request
+from bench.phases import (
     BATCH,
     BODY,
     CLAIM_HIDE,

@@ -8,8 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import BENCH, HOST, Pinning, Server, Target
-from zaqar_phases import ZAQAR
+from bench.servers import BENCH, HOST, Pinning, Server, Target
+from bench.zaqar_phases import ZAQAR
 
 ZAQAR_VENV = BENCH / ".zaqar-venv"
 # The best throughput measured on the 2-core bench machine (see README.md, "Zaqar").
