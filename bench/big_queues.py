@@ -1,7 +1,7 @@
 """Big queues: does deleting one stall other tenants, and what does listing one cost in RSS?
 
-    python bench/big_queues.py [--backends sqlite,memory] [--messages 200000]
-    python bench/big_queues.py --src /tmp/burrow-before/src   # serve another source tree
+    python -m bench.big_queues [--backends sqlite,memory] [--messages 200000]
+    python -m bench.big_queues --src /tmp/burrow-before/src   # serve another source tree
 
 For each backend, one real `burrow serve`:
 
@@ -32,9 +32,8 @@ from typing import Any
 
 import httpx
 
-from loadgen import install_uvloop
-from run import burrow_target
-from servers import REPO, Server, choose_pinning
+from bench.loadgen import install_uvloop
+from bench.servers import REPO, Server, burrow_target, choose_pinning
 
 BATCH = 1000
 BIG_BODY = 256 * 1024 - 64  # the largest body, less room for the batch's JSON

@@ -154,6 +154,10 @@ class Service:
 
     # Messages of a queue ---------------------------------------------------------
 
+    # `detail` is what the caller answers with: at `body` and `all` the bodies of one
+    # answer stay within `max_response_bytes` (see `bounded`); at the others they are
+    # not kept.
+
     async def get_messages(
         self,
         account: str,

@@ -25,23 +25,22 @@ from burrow.model import (
 
 
 class Queue(dict[str, StoredMessage]):
-    """A queue's messages by id, in order; counts deletions since it was last compacted.
-    Knows its body bytes, and each id's place in the order, so that a listing after a
-    marker starts there instead of walking up to it (the id must then be stored and
-    removed with `q[id] = message` and `q.remove(id)`; a copy of a Queue keeps both)."""
+    """A queue's messages by id. Keeps their order itself, so that a listing starts at
+    the first message, or right after a marker, without stepping over the messages
+    before it or the holes that removes leave in a dict (ids are stored and removed with
+    `q[id] = message` and `q.remove(id)`). Knows its body bytes."""
 
-    __slots__ = ("bytes", "first", "holes", "order", "place")
+    __slots__ = ("bytes", "first", "head", "order", "place")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.holes = 0
-        source = args[0] if args else None
-        # Ids in order from number `first` on, a removed one leaving a stale slot, and
-        # each stored id's number (numbers only grow, so trimming the front keeps them).
-        self.order: list[str] = source.order if isinstance(source, Queue) else []
-        self.place: dict[str, int] = source.place if isinstance(source, Queue) else {}
-        self.first: int = source.first if isinstance(source, Queue) else 0
-        self.bytes: int = source.bytes if isinstance(source, Queue) else 0
+        # Ids in order (a removed one leaves None) from number `first` on, the index of
+        # the first slot that may hold one, and each stored id's number (numbers only
+        # grow, so trimming the front keeps them).
+        self.order: list[str | None] = list(self)
+        self.place: dict[str, int] = {key: i for i, key in enumerate(self)}
+        self.first = self.head = 0
+        self.bytes = sum(len(m.body) for m in self.values())
 
     def __setitem__(self, message_id: str, message: StoredMessage) -> None:
         old = self.get(message_id)
@@ -55,34 +54,35 @@ class Queue(dict[str, StoredMessage]):
 
     def remove(self, message_id: str) -> StoredMessage:
         message = self.pop(message_id)
-        del self.place[message_id]
+        self.order[self.place.pop(message_id) - self.first] = None
         self.bytes -= len(message.body)
-        if len(self.order) > 2 * len(self) + _MIN_HOLES:
+        order, head = self.order, self.head
+        while head < len(order) and order[head] is None:
+            head += 1
+        self.head = head
+        front_heavy = head > _MIN_HOLES and head * 16 > len(order)
+        if front_heavy or len(order) > 2 * len(self) + _MIN_HOLES:
             self._trim()
         return message
 
     def _trim(self) -> None:
-        """Drop the stale slots before the first stored id (a queue read from the front),
-        or renumber when most are between stored ids: an amortised constant per remove."""
-        front = self.place[next(iter(self))] - self.first if self else len(self.order)
-        del self.order[:front]
-        self.first += front
+        """Drop the slots before the first stored id (a queue read from the front), or
+        renumber when most are holes between stored ids: a constant per remove, amortised.
+        """
+        del self.order[: self.head]
+        self.first += self.head
+        self.head = 0
         if len(self.order) > 2 * len(self) + _MIN_HOLES:
-            self.order = list(self)
-            self.place = {key: self.first + i for i, key in enumerate(self.order)}
+            self.order = list(self)  # (a dict keeps the same order)
+            self.place = {key: self.first + i for i, key in enumerate(self)}
 
     def after(self, marker: str | None) -> Iterator[str]:
         """Ids strictly after `marker`; from the start when it is None or not stored."""
         number = None if marker is None else self.place.get(marker)
-        if number is None:
-            return iter(self)
-        return self._from(number + 1)
-
-    def _from(self, number: int) -> Iterator[str]:
-        order, place, first = self.order, self.place, self.first
-        for i in range(number - first, len(order)):
-            if place.get(order[i]) == first + i:
-                yield order[i]
+        start = self.head if number is None else number - self.first + 1
+        order = self.order
+        # (The slots from `start` on without the holes, iterated in C.)
+        return filter(None, map(order.__getitem__, range(start, len(order))))
 
 
 class Account(dict[str, Queue]):
@@ -117,7 +117,8 @@ class MemoryBackend(Backend):
 
     A dict keeps insertion order and keeps a key's place when its value is
     replaced, which is exactly the listing order and replace rule of the API.
-    Every method runs without awaiting, so each is atomic on the event loop.
+    Every method does its work without awaiting, so each is atomic on the event
+    loop; a delete of queues or accounts then frees what it took a chunk at a time.
     """
 
     def __init__(self, sweep_interval: float = 1.0) -> None:
@@ -296,30 +297,31 @@ class MemoryBackend(Backend):
             del queues[queue]
             if not queues:
                 del self._accounts[account]
-            return
-        # A dict never shrinks on delete, and iterating it steps over every hole: a
-        # queue popped from the front would get slower with each pop. Compact it
-        # (same order) once holes pass 1/32 of its size: a scan then skips a bounded
-        # number of holes, and the copies cost about 1 us per deletion.
-        messages.holes += 1
-        if messages.holes > _MIN_HOLES and messages.holes * 32 > len(messages):
-            queues[queue] = Queue(messages)
 
-    def purge_expired(self) -> int:
-        """Drop expired messages and the queues and accounts they leave empty."""
+    async def purge_expired(self) -> int:
+        """Drop expired messages and the queues and accounts they leave empty, looking at
+        `_FREE_CHUNK` messages between two turns of the loop."""
         now = time.time()
-        purged = 0
-        for account, queues in list(self._accounts.items()):
-            for queue, messages in list(queues.items()):
-                for message in [m for m in messages.values() if m.expired(now)]:
-                    self._remove(account, queue, message.id)
-                    purged += 1
+        purged = looked = 0
+        for account, queue in [(a, q) for a, queues in self._accounts.items() for q in queues]:
+            seen = list(self._queue(account, queue).values())
+            for start in range(0, len(seen), _FREE_CHUNK):
+                chunk = seen[start : start + _FREE_CHUNK]
+                messages = self._queue(account, queue)  # (gone, or written, meanwhile)
+                for message in chunk:
+                    if message.expired(now) and messages.get(message.id) is message:
+                        self._remove(account, queue, message.id)
+                        purged += 1
+                looked += len(chunk)
+                if looked >= _FREE_CHUNK:
+                    looked = 0
+                    await asyncio.sleep(0)
         return purged
 
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self._sweep_interval)
-            self.purge_expired()
+            await self.purge_expired()
 
 
 async def _let_go(gone: list[Queue]) -> None:

@@ -72,10 +72,12 @@ class SQLiteBackend(Backend):
     """Accounts, queues and messages in one SQLite file.
 
     `purge_interval` is how often (seconds) expired messages are deleted from the
-    file, at most `purge_chunk` rows per transaction.
+    file, at most `purge_chunk` rows per transaction; a delete of queues or accounts
+    takes as many per write. (A chunk of 250 rows holds the loop for a few ms; 1000,
+    four times as long, for hardly a quicker delete.)
     """
 
-    def __init__(self, path: str, *, purge_interval: float = 1.0, purge_chunk: int = 1000) -> None:
+    def __init__(self, path: str, *, purge_interval: float = 1.0, purge_chunk: int = 250) -> None:
         self.path = path
         self._database = Path(path).absolute()
         self._purge_interval = purge_interval
