@@ -15,6 +15,12 @@ so a connection has one timer, set lazily: a header phase notes when it began
 and ends with the headers; the timer, when it fires, times out the pending phase
 if that has had its time, sets itself again for the time the phase has left if
 not, and lapses if no phase is pending (the next request's first byte sets it).
+httptools implements one transfer coding, chunked, and refuses (400) a request
+whose last coding is not chunked, as HTTP requires; but it reads `gzip, chunked`
+as chunked and passes the still gzipped body on, which would be stored as sent.
+Such a request is answered 501 (Not Implemented, RFC 9112 section 6.1) before the
+app sees it; its chunked framing still holds, so the connection stays usable.
+
 (uvicorn's protocol class is configurable; its callbacks are stable in the
 pinned version.)
 """
@@ -24,6 +30,8 @@ from __future__ import annotations
 import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from burrow.frontends.asgi import Receive, Response, Scope, Send
 
 MAX_URL_BYTES = 16 * 1024
 MAX_HEADER_BYTES = 32 * 1024
@@ -39,6 +47,22 @@ _TIMED_OUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
     b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_TIMED_OUT_BODY), _TIMED_OUT_BODY)
 )
+_CODING_NOT_IMPLEMENTED = Response.json(
+    {"error": "the only transfer coding implemented is chunked: send the body with chunked "
+              "alone, or with a Content-Length"},
+    501,
+)  # fmt: skip
+
+
+async def _refuse_coding(scope: Scope, receive: Receive, send: Send) -> None:
+    """The app of a request with a transfer coding other than chunked."""
+    await _CODING_NOT_IMPLEMENTED.send(send)
+
+
+def _only_chunked(codings: bytes) -> bool:
+    """Whether the `Transfer-Encoding` values (each after a comma) name chunked alone."""
+    names = [name.strip(b" \t").lower() for name in codings.split(b",")]
+    return [name for name in names if name] == [b"chunked"]
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -47,6 +71,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _headers_since: float | None = None  # loop time the pending header phase began
     _header_timer: asyncio.TimerHandle | None = None  # at most one per connection
     _timer_due = 0.0  # loop time `_header_timer` was set for
+    _transfer_codings = b""  # the request's `Transfer-Encoding` values, each after a comma
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -62,6 +87,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
+        self._transfer_codings = b""
         if self._headers_since is None:  # else the connection's first request: timed from it
             self._headers_since = self.loop.time()
         if self._header_timer is None:
@@ -69,7 +95,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._headers_since = None  # a pending timer now finds nothing to time out
-        super().on_headers_complete()
+        if not self._transfer_codings or _only_chunked(self._transfer_codings):
+            super().on_headers_complete()
+            return
+        app, self.app = self.app, _refuse_coding  # for this request (uvicorn reads it here)
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
     def _arm_header_timer(self, due: float) -> None:
         self._timer_due = due
@@ -99,6 +132,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_bytes > MAX_HEADER_BYTES or len(self.headers) >= MAX_HEADERS:
             raise RequestTooLarge("request headers too large")
         super().on_header(name, value)
+        if self.headers[-1][0] == b"transfer-encoding":  # (lowered by uvicorn)
+            self._transfer_codings += b"," + value
 
 
 def bounded_protocol(header_timeout: float) -> type[BoundedHttpToolsProtocol]:
