@@ -10,12 +10,14 @@ cannot be opened (its engine down) is one log line and exit status 3.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import logging
 import os
 import socket
 import ssl
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -44,6 +46,7 @@ logger = logging.getLogger(__name__)
 VERSIONS = Response.json(["v1.0"])
 LIVE = Response.json({"status": "live"})
 BACKEND_DOWN = 3  # exit status when the backend cannot be opened (uvicorn's for a failed start)
+CUT_SHORT = 1  # exit status when requests were still unanswered as serving stopped
 
 
 class App:
@@ -178,11 +181,16 @@ def _loopback(host: str) -> bool:
 
 class _BurrowServer(uvicorn.Server):
     """Opens the backend before serving and says it is ready in one line; answers pending
-    long polls as soon as shutdown starts, so it is quick, and closes the backend last."""
+    long polls as soon as shutdown starts, so it is quick, and closes the backend last.
+
+    Stopped by SIGTERM or SIGINT, it exits 0 once every request is answered (uvicorn
+    would raise the signal again, and SIGTERM would end the process with it), or
+    `CUT_SHORT` if the drain was (a second Ctrl+C, or `timeout_graceful_shutdown`)."""
 
     def __init__(self, config: uvicorn.Config, app: App) -> None:
         super().__init__(config)
         self.burrow = app
+        self.unanswered = 0  # requests still running when the drain ended
 
     async def run_app(self, sock: socket.socket) -> int:
         """Serve on `sock` until SIGINT/SIGTERM; returns the exit status."""
@@ -195,7 +203,13 @@ class _BurrowServer(uvicorn.Server):
             sock.close()
             return BACKEND_DOWN
         await self.serve([sock])
-        return 0
+        return CUT_SHORT if self.unanswered else 0
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()  # handled: the server has stopped (see the class)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -219,9 +233,10 @@ class _BurrowServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.burrow.service.drain()
         await super().shutdown(sockets)
-        # Here rather than after `serve`: uvicorn re-raises the signal that stopped it as
-        # `serve` returns, and SIGTERM's default action ends the process there and then.
-        await self.burrow.backend.close()
+        self.unanswered = len(self.server_state.tasks)  # (cancelled, if any, not yet ended)
+        if self.unanswered:
+            logger.error("the drain was cut short: %d request(s) unanswered", self.unanswered)
+        await self.burrow.backend.close()  # no request is left to use it
         logger.info("Burrow stopped (worker %d)", os.getpid())
 
 

@@ -4,7 +4,9 @@ Each worker is a forked process with its own event loop, backend connections
 and listening socket; the kernel spreads new connections over them
 (`SO_REUSEPORT`). The parent holds the port (so `--port 0` picks one port for
 all), starts the workers, starts a new one when one dies, and on SIGTERM or
-SIGINT asks every worker to shut down gracefully and waits for them.
+SIGINT asks every worker to shut down gracefully and waits for them: it exits 0
+when every worker has drained cleanly, else with the status of the first that
+has not.
 """
 
 from __future__ import annotations
@@ -76,9 +78,14 @@ class Supervisor:
             except ChildProcessError:
                 break
             started = self._started.pop(pid, None)
-            if started is None or self._stopping:
+            if started is None:
                 continue
             code = os.waitstatus_to_exitcode(wait_status)
+            if self._stopping:
+                if code and not status:  # a drain cut short, or a worker killed while stopping
+                    logger.error("worker %d exited (%d) while stopping", pid, code)
+                    status = code if code > 0 else 128 - code  # (-signal: as a shell says it)
+                continue
             if code > 0 and time.monotonic() - started < MIN_UPTIME:
                 logger.error("worker %d exited (%d) right after starting; stopping", pid, code)
                 status = code
