@@ -4,8 +4,10 @@ URLs:
     redis://host:port/db
     redis+sentinel://h1:p1,h2:p2/master-name
     redis+cluster://h1:p1,h2:p2
-each optionally with `?durable=1` (acknowledge a write once `replicas` replicas,
-default 1, confirm it within `wait_ms`, default 1000; see docs/redis.md).
+each optionally with `?durability=fsync|replicas|none` (what an acknowledged write
+survives, checked when the backend opens: redis_durability.py), `replicas=N` (replicas
+that confirm each write, 1 with durability=replicas or its older spelling `durable=1`)
+and `wait_ms` (how long they may take, 1000); see docs/redis.md.
 
 Key layout. Every key of an account shares one hash slot: the hash tag is the
 account name in hex, so no name can break it. With P = `b:{<hex account>}:`:
@@ -39,9 +41,10 @@ Expired messages are skipped by every script and purged by a sweeper that
 every server runs; a short lease lets one server do a round at a time, and
 each purge is a script, so overlapping rounds are harmless.
 
-Without `durable`, a write is acknowledged once the primary ran it;
-replication is asynchronous, so a primary that dies loses the writes its
-replica had not yet received (usually the last millisecond or so).
+Without `replicas`, a write is acknowledged once the primary ran it (and, in
+the default fsync mode, fsynced it to its AOF); replication is asynchronous, so
+a primary that fails over loses the writes its replica had not yet received
+(usually the last millisecond or so).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.retry import Retry
@@ -71,6 +74,7 @@ from burrow.backends import redis_scripts as lua
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
 from burrow.backends.notify import Notifier
+from burrow.backends.redis_durability import Durability, check_durability, durability_option
 from burrow.backends.redis_wakeups import Wakeups, channel_for
 from burrow.config import boolean
 from burrow.errors import BackendUnavailable, ConfigError, MessageNotFound, NoMatch
@@ -99,6 +103,7 @@ class RedisURL:
     master: str = ""
     replicas: int = 0  # replicas that must confirm a write (0 = not durable)
     wait_ms: int = 1000
+    durability: Durability = Durability.FSYNC
 
     @classmethod
     def parse(cls, url: str) -> RedisURL:
@@ -126,24 +131,25 @@ class RedisURL:
             raise ConfigError(
                 f"backend {url!r}: durable must be 1/0, true/false or yes/no"
             ) from None
-        replicas = _option(query, "replicas", 1 if durable else 0, 0, url)
+        wants_replicas = durable or query.get("durability") == Durability.REPLICAS.value
+        replicas = _option(query, "replicas", 1 if wants_replicas else 0, 0, url)
         wait_ms = _option(query, "wait_ms", 1000, 1, url)
+        durability = durability_option(query, replicas, url)
         path = parts.path.strip("/")
         if not hosts:
             raise ConfigError(f"backend {url!r}: no host")
-        if kind == "sentinel":
-            if not path:
-                raise ConfigError(f"backend {url!r}: a redis+sentinel URL needs a master name")
-            return cls(kind, hosts, master=path, replicas=replicas, wait_ms=wait_ms)
+        if kind == "sentinel" and not path:
+            raise ConfigError(f"backend {url!r}: a redis+sentinel URL needs a master name")
         if kind == "cluster" and path:
             raise ConfigError(f"backend {url!r}: a redis+cluster URL takes no database")
         if kind == "redis" and (len(hosts) != 1 or (path and not path.isdigit())):
             raise ConfigError(f"backend {url!r} must look like redis://host:port/db")
-        return cls(kind, hosts, db=int(path or 0), replicas=replicas, wait_ms=wait_ms)
+        master, db = (path, 0) if kind == "sentinel" else ("", int(path or 0))
+        return cls(kind, hosts, db, master, replicas, wait_ms, durability)
 
 
 # The query options of a Redis URL (docs/redis.md).
-OPTIONS = ("durable", "replicas", "wait_ms")
+OPTIONS = ("durable", "replicas", "wait_ms", "durability")
 
 
 def _option(query: dict[str, str], name: str, default: int, minimum: int, url: str) -> int:
@@ -189,6 +195,7 @@ class RedisBackend(Backend):
         self._client: Client | None = None
         self._node_clients: dict[str, Redis] = {}
         self._pubsub_client: Redis | None = None  # Cluster: the node pub/sub is on
+        self._sentinels: list[Redis] = []  # Sentinel: a client on each sentinel
         self._scripts: dict[str, AsyncScript] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
@@ -204,6 +211,7 @@ class RedisBackend(Backend):
         elif url.kind == "sentinel":
             sentinel = Sentinel(url.hosts, sentinel_kwargs=_SENTINEL, **_CONNECTION)  # type: ignore[no-untyped-call]
             client = sentinel.master_for(url.master)
+            self._sentinels = sentinel.sentinels
         else:
             (host, port), db = url.hosts[0], url.db
             client = Redis(host=host, port=port, db=db, **_CONNECTION)
@@ -212,9 +220,13 @@ class RedisBackend(Backend):
             self._scripts[name] = client.register_script(getattr(lua, name))
         try:
             await client.ping()
+            await check_durability(url.durability, await self._primaries())
         except DRIVER_ERRORS as exc:
             await self.close()
             raise BackendUnavailable(f"redis unreachable: {exc}") from exc
+        except ConfigError:
+            await self.close()
+            raise
         self._wakeups.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())
         # Wake-ups from other servers flow once the pub/sub connection is up.
@@ -229,7 +241,7 @@ class RedisBackend(Backend):
         self._notifier.close()
         await stop_tasks([self._sweeper])
         await self._wakeups.stop()
-        for node in [*self._node_clients.values(), self._pubsub_client]:
+        for node in [*self._node_clients.values(), *self._sentinels, self._pubsub_client]:
             if node is not None:
                 await node.aclose()
         if self._client is not None:
@@ -247,6 +259,22 @@ class RedisBackend(Backend):
         if not self._wakeups.connected.is_set():
             return degraded("the pub/sub connection is reconnecting")
         return healthy()
+
+    async def _primaries(self) -> list[tuple[str, Redis]]:
+        """Each primary's address and a client on it: those the durability check reads.
+
+        Sentinel: the primary the sentinels name now (a later failover is not checked).
+        """
+        client = self._client
+        if isinstance(client, RedisCluster):
+            return [(node.name, self._client_for(node)) for node in client.get_primaries()]
+        assert client is not None
+        pool = client.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            host, port = await pool.get_master_address()  # type: ignore[no-untyped-call]
+        else:
+            host, port = self.url.hosts[0]
+        return [(f"{host}:{port}", client)]
 
     async def _connect_pubsub(self) -> PubSub:
         client = self._client
@@ -517,6 +545,9 @@ class RedisBackend(Backend):
         node = client.get_node_from_key(key.decode())
         if node is None:
             raise rx.ClusterDownError("no primary for the slot")
+        return self._client_for(node)
+
+    def _client_for(self, node: ClusterNode) -> Redis:
         found = self._node_clients.get(node.name)
         if found is None:
             found = Redis(host=node.host, port=int(node.port), **_CONNECTION)
