@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from burrow import keys, signing_secret
-from burrow.errors import ConfigError, Forbidden, InvalidRequest, Unauthorized
+from burrow.errors import ConfigError, Forbidden, Unauthorized
 from burrow.keys import Key, Role
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class OpenAccess:
         return ALLOWED
 
     def sign(self, key_id: str | None, methods: Iterable[str], prefix: str, seconds: int) -> str:
-        raise InvalidRequest("authentication is off: there are no keys to sign URLs with")
+        raise Forbidden("authentication is off: there are no keys to sign URLs with")
 
 
 class KeyGuard:

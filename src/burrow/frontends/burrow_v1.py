@@ -290,12 +290,13 @@ def _sign_order(body: bytes) -> tuple[str, tuple[str, ...], int]:
         raise InvalidRequest(f"body is not valid JSON: {error}") from error
     if not isinstance(order, dict) or not SIGN_FIELDS.issuperset(order):
         raise InvalidRequest(f"the body must be {SIGN_BODY}")
-    prefix, methods, seconds = order.get("path"), order.get("methods"), order.get("expires", 3600)
+    prefix, methods = order.get("path"), order.get("methods")
+    seconds = _json_integer(order.get("expires", 3600))
     if not isinstance(prefix, str) or not prefix.startswith("/v1.0/"):
         raise InvalidRequest("path must be a string, a /v1.0/… path")
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         raise InvalidRequest("methods must be a list of method names")
-    if type(seconds) is not int or seconds <= 0:
+    if seconds is None or seconds <= 0:
         raise InvalidRequest("expires must be a positive integer of seconds")
     return prefix, signable_methods(methods), seconds
 
@@ -425,9 +426,15 @@ def _batch_number(item: dict[str, Any], name: str, default: int | None) -> int |
     `integer` has it (`330.0` is 330); `null` is no number (leave it out for the default)."""
     if name not in item:
         return default
-    value = item[name]
-    if type(value) is float and value.is_integer():
-        value = int(value)
-    if type(value) is not int or value < 0:
+    value = _json_integer(item[name])
+    if value is None or value < 0:
         raise InvalidRequest(f"{name} must be a non-negative integer")
     return value
+
+
+def _json_integer(value: Any) -> int | None:
+    """A JSON number with no fraction, as JSON Schema's `integer` has it (`330.0` is 330);
+    None for anything else."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value if type(value) is int else None

@@ -165,6 +165,39 @@ def _health() -> Schema:
     }
 
 
+def _sign() -> Schema:
+    """`POST /sign`: a signed URL on the rights of the caller's token (docs/security.md)."""
+    order = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["path", "methods"],
+        "properties": {
+            "path": {
+                "type": "string",
+                "pattern": "^/v1\\.0/[A-Za-z0-9_~-][A-Za-z0-9._~-]*(/.*)?$",
+                "maxLength": 4096,
+                "description": "the path prefix the URL is good for: an account, queue or message",
+            },
+            "methods": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 4,
+                "items": {"enum": ["GET", "PUT", "POST", "DELETE"]},
+            },
+            "expires": {"type": "integer", "minimum": 1, "default": 3600},
+        },
+    }
+    url = {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}
+    errors = _errors(400, 401, 403, 405, 408, 413, 429, 501, 503)
+    post = {
+        "summary": "Sign a URL within the token's rights (a token only, never a signed URL)",
+        "security": [{"token": []}, {"bearer": []}],
+        "requestBody": {"required": True, "content": {JSON: {"schema": order}}},
+        "responses": {"200": _json("the signed URL's path and query", url), **errors},
+    }
+    return {"post": post}
+
+
 def document(limits: Limits) -> Schema:
     """The whole document; the maximums are this server's."""
     ident = _ref("Id")
@@ -259,6 +292,7 @@ def document(limits: Limits) -> Schema:
             "/": _meta("API versions", strings),
             "/health": _health(),
             "/openapi.json": _meta("This document", {"type": "object"}),
+            "/sign": _sign(),
             "/v1.0": {
                 "get": _operation("List accounts (admin)", name_list, names),
                 "delete": _operation("Delete all in matched accounts (admin)", name_delete, names),
