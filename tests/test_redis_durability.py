@@ -124,10 +124,6 @@ def test_a_stock_redis_is_refused_by_default_with_one_line(
     assert status != 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py exits 3 for any error of backend.open(); a ConfigError should exit 2",
-)
 def test_a_stock_redis_refused_by_default_exits_2_as_a_setting_that_cannot_work(
     refused_start: tuple[RedisProcess, str, int],
 ) -> None:

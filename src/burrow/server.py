@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 VERSIONS = Response.json(["v1.0"])
 LIVE = Response.json({"status": "live"})
+BAD_SETTING = 2  # exit status for a setting that cannot work (as `burrow serve` gives it)
 BACKEND_DOWN = 3  # exit status when the backend cannot be opened (uvicorn's for a failed start)
 CUT_SHORT = 1  # exit status when requests were still unanswered as serving stopped
 
@@ -201,7 +202,8 @@ class _BurrowServer(uvicorn.Server):
                 "cannot open the backend, %s: %s", self.burrow.backend_description, error.message
             )
             sock.close()
-            return BACKEND_DOWN
+            # An engine whose settings cannot keep Burrow's promises is a setting to fix.
+            return BAD_SETTING if isinstance(error, ConfigError) else BACKEND_DOWN
         await self.serve([sock])
         return CUT_SHORT if self.unanswered else 0
 
