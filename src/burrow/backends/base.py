@@ -52,7 +52,10 @@ class Subscription(abc.ABC):
     """Wake-ups for one queue: a write to it, or a hidden message becoming visible.
 
     Taken before looking at the queue so that no change between the look and the
-    wait goes unnoticed.
+    wait goes unnoticed; a backend may learn from that look when the queue's next
+    hidden message shows. What a backend keeps for wake-ups is bounded by its
+    subscriptions: nothing for a queue nobody subscribes to, however many messages
+    are hidden in it (at most one pending deadline per subscribed queue).
     """
 
     @abc.abstractmethod

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription
+from burrow.backends.hide_index import HideIndex
 from burrow.backends.notify import Notifier
 from burrow.errors import MessageNotFound, NoMatch
 from burrow.model import (
@@ -28,12 +29,15 @@ class Queue(dict[str, StoredMessage]):
     """A queue's messages by id. Keeps their order itself, so that a listing starts at
     the first message, or right after a marker, without stepping over the messages
     before it or the holes that removes leave in a dict (ids are stored and removed with
-    `q[id] = message` and `q.remove(id)`). Knows its body bytes."""
+    `q[id] = message` and `q.remove(id)`). Knows its body bytes, and its hide deadlines
+    (for wake-ups)."""
 
-    __slots__ = ("bytes", "first", "head", "order", "place")
+    __slots__ = ("bytes", "first", "head", "hidden", "order", "place")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
+        # One entry per hide written, made when the first one is (see `MemoryBackend._hid`).
+        self.hidden: HideIndex | None = None
         # Ids in order (a removed one leaves None) from number `first` on, the index of
         # the first slot that may hold one, and each stored id's number (numbers only
         # grow, so trimming the front keeps them).
@@ -100,6 +104,10 @@ _NO_QUEUES: Mapping[str, Queue] = MappingProxyType({})
 V = TypeVar("V")
 _MIN_HOLES = 1024
 _FREE_CHUNK = 5000  # messages freed between two turns of the loop (a few ms)
+# A queue's hide index is rebuilt from its messages once it has this many entries more
+# than twice its messages (entries outlived by a later hide or a delete): bounded by
+# what the queue holds, at an amortised constant cost per hide.
+_SPARE_HIDES = 16
 
 
 def after_marker(keys: Iterable[str], marker: str | None, known: bool) -> Iterator[str]:
@@ -123,7 +131,7 @@ class MemoryBackend(Backend):
 
     def __init__(self, sweep_interval: float = 1.0) -> None:
         self._accounts: dict[str, Account] = {}
-        self._notifier = Notifier()
+        self._notifier = Notifier(self._next_shown)
         self._sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -136,6 +144,9 @@ class MemoryBackend(Backend):
 
     def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
         return self._notifier.subscribe(account, queue)
+
+    async def health(self) -> dict[str, Any]:
+        return {"status": "ok", "wakeups": self._notifier.stats()}
 
     # Accounts and queues ---------------------------------------------------
 
@@ -283,8 +294,34 @@ class MemoryBackend(Backend):
     # Internals -------------------------------------------------------------------------
 
     def _announce(self, account: str, queue: str, touched: list[StoredMessage], now: float) -> None:
-        hidden = (m.hidden_until for m in touched if m.hidden_until > now)
-        self._notifier.written(account, queue, hidden)
+        hidden = [m for m in touched if m.hidden_until > now]
+        if hidden:
+            self._hid(self._accounts[account][queue], hidden, now)
+        self._notifier.written(account, queue, (m.hidden_until for m in hidden))
+
+    @staticmethod
+    def _hid(messages: Queue, hidden: list[StoredMessage], now: float) -> None:
+        """Index the deadlines of messages just hidden; rebuild an index grown past
+        twice the queue (outdated entries), an amortised constant per hide."""
+        index = messages.hidden
+        if index is None or len(index) > 2 * len(messages) + _SPARE_HIDES:
+            live = ((m.hidden_until, m.id) for m in messages.values() if m.hidden_until > now)
+            messages.hidden = HideIndex(live)
+        else:
+            for message in hidden:
+                index.add(message.hidden_until, message.id)
+
+    def _next_shown(self, account: str, queue: str) -> float | None:
+        """When the queue's next hidden message shows (the notifier's lookup)."""
+        messages = self._accounts.get(account, _NO_QUEUES).get(queue)
+        if messages is None or messages.hidden is None:
+            return None
+
+        def deadline_of(message_id: str) -> float | None:
+            message = messages.get(message_id)
+            return None if message is None else message.hidden_until
+
+        return messages.hidden.next_shown(time.time(), deadline_of)
 
     def _queue(self, account: str, queue: str) -> Queue:
         return self._accounts.get(account, _NO_QUEUES).get(queue, _NO_MESSAGES)

@@ -14,9 +14,12 @@ keeps the locks a writer waits for in one order (no deadlocks).
 Wake-ups for long polls: a write notifies the local `Notifier` directly, and
 every other server through `pg_notify` once it has committed (several notices
 in one transaction; see `sql.NOTIFY_MANY`), with the hide deadlines as seconds
-from now. Each backend holds one listening
+from now. A look at a queue someone here waits on first reads when its next
+hidden message shows (`sql.NEXT_SHOWN`), unless the notifier knows already; the
+notifier keeps that one deadline per waited-on queue, lowered by the hides it
+hears of, and nothing for other queues. Each backend holds one listening
 connection, which reconnects by itself; after a reconnect, waiters are woken
-(they may have missed a write) and hide deadlines are re-armed from the table.
+(they may have missed a write) and look their deadlines up again.
 
 Connection failures and timeouts become `BackendUnavailable` (503); nothing
 waits for PostgreSQL longer than the connect or command timeout.
@@ -136,27 +139,6 @@ def parse_url(url: str) -> tuple[str, int, float]:
     return dsn, pool_size, command_timeout
 
 
-class _Subscription(Subscription):
-    """A `Notifier` subscription that the backend counts (to wake waiters after a reconnect)."""
-
-    __slots__ = ("_backend", "_inner", "_key")
-
-    def __init__(self, backend: PostgresBackend, key: tuple[str, str]) -> None:
-        self._backend = backend
-        self._key = key
-        self._inner = backend._notifier.subscribe(*key)
-
-    async def wait(self, seconds: float) -> bool:
-        return await self._inner.wait(seconds)
-
-    def interrupt(self) -> None:
-        self._inner.interrupt()
-
-    def close(self) -> None:
-        self._inner.close()
-        self._backend._release(self._key)
-
-
 class PostgresBackend(Backend):
     """Accounts, queues and messages in PostgreSQL, shared by any number of Burrow servers."""
 
@@ -168,7 +150,6 @@ class PostgresBackend(Backend):
         self._purge_interval = purge_interval
         self._origin = uuid.uuid4().hex
         self._notifier = Notifier()
-        self._waiting: dict[tuple[str, str], int] = {}
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
@@ -243,16 +224,7 @@ class PostgresBackend(Backend):
         return healthy()
 
     def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
-        key = (account, queue)
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        return _Subscription(self, key)
-
-    def _release(self, key: tuple[str, str]) -> None:
-        left = self._waiting.get(key, 0) - 1
-        if left > 0:
-            self._waiting[key] = left
-        else:
-            self._waiting.pop(key, None)
+        return self._notifier.subscribe(account, queue)
 
     # Accounts and queues ---------------------------------------------------------------
 
@@ -304,6 +276,7 @@ class PostgresBackend(Backend):
 
     async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
         async with self._connection() as conn:
+            await self._look_ahead(conn, account, queue)
             rows = await conn.fetch(
                 sql.select_messages(filters), account, queue, filters.marker, filters.limit
             )
@@ -315,6 +288,7 @@ class PostgresBackend(Backend):
         if attributes.ttl is None and attributes.hide is None:
             return await self.get_messages(account, queue, filters)
         async with self._connection() as conn:
+            await self._look_ahead(conn, account, queue)
             rows = await conn.fetch(
                 sql.update_messages(filters),
                 account,
@@ -330,6 +304,7 @@ class PostgresBackend(Backend):
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
         async with self._connection() as conn:
+            await self._look_ahead(conn, account, queue)
             rows = await conn.fetch(
                 sql.delete_messages(filters), account, queue, filters.marker, filters.limit
             )
@@ -468,6 +443,14 @@ class PostgresBackend(Backend):
             shown_in = sorted({-(-h // step) * step for h in shown_in})
         return json.dumps([self._origin, account, queue, shown_in], ensure_ascii=False)
 
+    async def _look_ahead(self, conn: asyncpg.Connection, account: str, queue: str) -> None:
+        """Before a look at a queue someone here waits on: learn when its next hidden
+        message shows, unless the notifier knows (see `Notifier.unknown`)."""
+        ticket = self._notifier.unknown(account, queue)
+        if ticket is not None:
+            seconds: float | None = await conn.fetchval(sql.NEXT_SHOWN, account, queue)
+            self._notifier.learned(ticket, None if seconds is None else time.time() + seconds)
+
     def _announce(self, account: str, queue: str, rows: list[Row]) -> None:
         now = time.time()
         hides = (now + row["hide_left"] for row in rows if (row["hide_left"] or 0) > 0)
@@ -514,7 +497,7 @@ class PostgresBackend(Backend):
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _: lost.set())
         await conn.add_listener(sql.CHANNEL, self._heard)
-        await self._caught_up(conn)
+        self._notifier.lost_track()  # listening now: waiters look again, deadlines anew
         self._listening.set()
         while not conn.is_closed():
             try:
@@ -523,14 +506,6 @@ class PostgresBackend(Backend):
             except TimeoutError:
                 await conn.fetchval("SELECT 1", timeout=LISTEN_IDLE)
         raise ConnectionError("connection closed")
-
-    async def _caught_up(self, conn: asyncpg.Connection) -> None:
-        """Now listening: re-arm hide deadlines, and wake waiters that may have missed a write."""
-        now = time.time()
-        for account, queue, seconds in await conn.fetch(sql.HIDDEN):
-            self._notifier.visible_at(account, queue, now + seconds)
-        for key in list(self._waiting):
-            self._notifier.changed(*key)
 
     def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
         try:

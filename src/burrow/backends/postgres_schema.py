@@ -73,7 +73,13 @@ CREATE INDEX messages_hidden ON burrow.messages (hidden_until) WHERE hidden_unti
 CREATE INDEX messages_expiring ON burrow.messages (expires) WHERE expires IS NOT NULL;
 """
 
-MIGRATIONS = [_SCHEMA_V1]  # the script taking version i to i + 1
+# A queue's next hidden message to show, in one index seek (wake-ups for long polls).
+_SCHEMA_V2 = """
+CREATE INDEX messages_hidden_by_queue ON burrow.messages (queue, hidden_until)
+    WHERE hidden_until IS NOT NULL;
+"""
+
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2]  # the script taking version i to i + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

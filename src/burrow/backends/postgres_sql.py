@@ -253,11 +253,9 @@ WITH lapsed AS MATERIALIZED (
 UPDATE burrow.messages AS m SET hidden_until = NULL FROM lapsed AS l
 WHERE m.queue = l.queue AND m.seq = l.seq AND m.hidden_until <= {NOW}
 """
-# (account, queue, seconds until shown) of hidden messages, the latest of each queue's
-# 10 ms slots (the resolution of the notifier's timers).
-HIDDEN = f"""
-SELECT q.account, q.name, EXTRACT(EPOCH FROM max(m.hidden_until) - {NOW})::float8
-FROM burrow.messages AS m JOIN burrow.queues AS q ON q.seq = m.queue
-WHERE m.hidden_until > {NOW}
-GROUP BY q.account, q.name, floor(EXTRACT(EPOCH FROM m.hidden_until) * 100)
+# Seconds until the queue's next hidden message shows (NULL: none is hidden), for
+# wake-ups; one seek of `messages_hidden_by_queue`. $1 account, $2 queue.
+NEXT_SHOWN = f"""
+SELECT EXTRACT(EPOCH FROM min(hidden_until) - {NOW})::float8 FROM burrow.messages
+WHERE queue = {_QUEUE} AND hidden_until > {NOW}
 """

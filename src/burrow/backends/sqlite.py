@@ -11,7 +11,9 @@ The log is folded back into the database by a background checkpoint every
 second, in a thread of its own, so the loop does not wait for it.
 
 Wake-ups for long polls are in-process (`Notifier`), fired on the event loop once
-a write is on disk; hide deadlines already in the file are re-armed on open.
+a write is on disk; the notifier reads a waited-on queue's next hide deadline from
+the file (an index) when it needs it, so hides kept in the file wake waiters after
+a restart too.
 The SQL itself lives in `sqlite_store`.
 
 The files are made private and checked before SQLite opens them, and watched while
@@ -26,6 +28,7 @@ import concurrent.futures
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,6 +45,8 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 CHECKPOINT_INTERVAL = 1.0
 FILE_CHECK_INTERVAL = 1.0
+# Seconds until waiters look again when the next hide deadline could not be read.
+LOOKUP_RETRY = 1.0
 
 
 def check_location(path: str) -> None:
@@ -82,7 +87,7 @@ class SQLiteBackend(Backend):
         self._database = Path(path).absolute()
         self._purge_interval = purge_interval
         self._purge_chunk = purge_chunk
-        self._notifier = Notifier()
+        self._notifier = Notifier(self._next_shown)
         self._writer: GroupCommitter | None = None
         self._reader: sqlite3.Connection | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,8 +109,6 @@ class SQLiteBackend(Backend):
             writer = _connect(self.path, writer=True)
             self._writer = GroupCommitter(writer, self._database, self._deliver)
             self._reader = _connect(self.path, writer=False)
-            for account, queue, at in await self._read(store.hidden_deadlines):
-                self._notifier.visible_at(account, queue, at)
         except BaseException as exc:
             await self.close()
             raise unavailable(exc) from exc
@@ -213,6 +216,17 @@ class SQLiteBackend(Backend):
             raise BackendUnavailable("sqlite backend is not open")
         result: T = await self._writer.submit(operation)
         return result
+
+    def _next_shown(self, account: str, queue: str) -> float | None:
+        """The notifier's lookup: a read that does not await, on the reading connection."""
+        if self._reader is None or self._closed:
+            return None
+        try:
+            with self._reader:
+                return store.next_shown(account, queue)(self._reader).value
+        except sqlite3.Error as exc:
+            logger.warning("sqlite: cannot read when hidden messages show: %s", exc)
+            return time.time() + LOOKUP_RETRY  # the waiters look again then
 
     def _deliver(self, done: Done) -> None:
         """Once committed: wake waiters of the writes, then answer the callers."""

@@ -5,7 +5,7 @@ opened (see `sqlite_writer` and `SQLiteBackend._read`); none of them commits. Th
 take `now` themselves, when they run, so that deadlines are measured from the
 moment the operation happens rather than from when it was queued.
 
-Schema (version 3):
+Schema (version 4):
 
     accounts(seq, name)                  one row per account holding messages
     queues(seq, account, name, messages, bytes)
@@ -22,7 +22,8 @@ A queue's `messages` and `bytes` count its message rows and their body bytes, so
 a quota check reads counters instead of scanning messages. Every operation that
 inserts or deletes message rows, or changes a body, adds its change to them in
 one UPDATE per queue (`_count`, `_removed`). (Version 2 did this with row triggers, which
-cost more than the insert itself in a batch.)
+cost more than the insert itself in a batch.) Version 4 indexes hide deadlines by
+queue, so a queue's next hidden message to show is one index seek (`next_shown`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from burrow.model import Attributes, Filters, Message, NewMessage, Quota, deadli
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE accounts (
@@ -92,7 +93,12 @@ DROP TRIGGER count_delete;
 DROP TRIGGER count_replace;
 """
 
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]  # the script taking version i to i + 1
+_SCHEMA_V4 = """
+CREATE INDEX messages_by_hide ON messages (queue, hidden_until) WHERE hidden_until > 0;
+"""
+
+# The script taking version i to i + 1.
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
 
 # A message row as the queries below select it.
 _COLUMNS = "seq, id, body, expires, hidden_until"
@@ -166,21 +172,19 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def hidden_deadlines(conn: sqlite3.Connection) -> Outcome[list[tuple[str, str, float]]]:
-    """(account, queue, when) for hidden messages, to re-arm wake-ups after a restart.
+def next_shown(account: str, queue: str) -> Operation[float | None]:
+    """When the queue's next hidden message shows (None: none is hidden), for wake-ups."""
 
-    Deadlines are grouped per queue into 10 ms slots (the latest of each slot), which
-    is the resolution of the notifier's timers anyway.
-    """
-    now = time.time()
-    rows = conn.execute(
-        "SELECT q.account, q.name, MAX(m.hidden_until) FROM messages AS m"
-        " JOIN queues AS q ON q.seq = m.queue"
-        " WHERE m.hidden_until > ? AND (m.expires = 0 OR m.expires > ?)"
-        " GROUP BY m.queue, CAST(m.hidden_until * 100 AS INTEGER)",
-        (now, now),
-    ).fetchall()
-    return Outcome([(str(a), str(q), float(at)) for a, q, at in rows])
+    def run(conn: sqlite3.Connection) -> Outcome[float | None]:
+        row = conn.execute(
+            "SELECT hidden_until FROM messages INDEXED BY messages_by_hide"
+            " WHERE queue = (SELECT seq FROM queues WHERE account = ? AND name = ?)"
+            " AND hidden_until > 0 AND hidden_until > ? ORDER BY hidden_until LIMIT 1",
+            (account, queue, time.time()),
+        ).fetchone()
+        return Outcome(None if row is None else float(row[0]))
+
+    return run
 
 
 def purge_expired(conn: sqlite3.Connection, chunk: int) -> int:
