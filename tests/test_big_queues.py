@@ -144,7 +144,7 @@ def test_concurrent_claimers_lose_and_share_nothing(
 
     def claimer(mine: list[str]) -> None:
         with httpx.Client(base_url=server.url, timeout=120) as own:
-            query = {"limit": 1000, "hide": 600, "detail": "all"}
+            query: dict[str, Any] = {"limit": 1000, "hide": 600, "detail": "all"}
             while (response := own.post(Q, params=query)).status_code == 200:
                 mine += [m["id"] for m in response.json()]
             assert response.status_code == 404, response.text
@@ -220,9 +220,10 @@ def test_deleting_an_account_lets_other_requests_through(
 # The memory backend's order index: a listing after a marker starts at the marker.
 
 
-def test_a_queue_lists_after_any_marker_through_removes_and_compaction() -> None:
+def test_a_queue_lists_after_any_marker_through_removes_and_trims() -> None:
     rng = random.Random(7)
-    queue, reference = Queue(), []  # the reference: ids in order, kept by hand
+    queue = Queue()
+    reference: list[str] = []  # ids in order, kept by hand
     for step in range(20_000):
         if reference and rng.random() < 0.5:
             # Mostly from the front (a queue being read), sometimes anywhere.

@@ -266,9 +266,9 @@ class PostgresBackend(Backend):
         those that still existed. A failure leaves what was not reached yet."""
         found = await conn.fetch(sql.QUEUE_NAMES, keys)
         for key, _ in found:
-            last = await conn.fetchval(sql.LAST_SEQ, key)
-            while await conn.fetchval(sql.DELETE_CHUNK, key, last, PURGE_CHUNK) == PURGE_CHUNK:
-                pass
+            after, last = 0, await conn.fetchval(sql.LAST_SEQ, key)
+            while after is not None and last is not None:
+                after = await conn.fetchval(sql.DELETE_CHUNK, key, after, last, PURGE_CHUNK)
             await self._drop_queue_if_empty(conn, key)
         return [name for _, name in found]
 

@@ -62,20 +62,22 @@ WHERE account = $1
 ORDER BY seq LIMIT $3
 """
 
-# A delete of queues takes each one's messages a chunk per statement, oldest first, up
-# to the last seq it had when the delete began (so it ends however fast others add),
-# then drops it if empty (`DROP_QUEUE`). $1 queue keys / key, $2 last seq, $3 chunk.
+# A delete of queues takes each one's messages a chunk per statement, in order, from
+# after the last seq the chunk before took ($2, 0 at first) up to the last seq the
+# queue had when the delete began ($3), so that it ends however fast others add, and no
+# chunk steps over the index entries its predecessors left; then drops the queue if it
+# is empty (`DROP_QUEUE`). Returns the last seq it took (NULL: none left). $1 queue
+# key(s), $4 chunk.
 QUEUE_NAMES = "SELECT seq, name FROM burrow.queues WHERE seq = ANY($1) ORDER BY seq"
 LAST_SEQ = "SELECT max(seq) FROM burrow.messages WHERE queue = $1"
 DELETE_CHUNK = """
 WITH doomed AS MATERIALIZED (
-    SELECT seq FROM burrow.messages WHERE queue = $1 AND seq <= $2 ORDER BY seq LIMIT $3
-    FOR UPDATE
+    SELECT seq FROM burrow.messages WHERE queue = $1 AND seq > $2 AND seq <= $3
+    ORDER BY seq LIMIT $4
 ), gone AS (
     DELETE FROM burrow.messages WHERE queue = $1 AND seq = ANY(ARRAY(SELECT seq FROM doomed))
-    RETURNING 1
 )
-SELECT count(*) FROM gone
+SELECT max(seq) FROM doomed
 """
 ACCOUNT_QUEUES = "SELECT seq FROM burrow.queues WHERE account = $1"
 
