@@ -2,9 +2,10 @@
 
 A claim or update with `hide` once left a timer in the notifier until its deadline
 (up to 14 days), after its message, queue or account was gone: a server taking
-hides grew without bound. These tests count what the notifier holds (the memory
-backend's `/health` says) and check that long polls still wake when a hidden message
-shows. How much memory a million hides leave is measured by `bench/hide_timers.py`.
+hides grew without bound. These tests count what the in-process backends' notifier
+holds (`wakeups()`) through the service's long polls, and check that a long poll
+still wakes when a hidden message shows. How much memory a million hides leave in a
+real server is measured by `bench/hide_timers.py`.
 """
 
 from __future__ import annotations
@@ -13,89 +14,98 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-import httpx
 import pytest
 
 from burrow.backends.hide_index import HideIndex
+from burrow.backends.memory import MemoryBackend
 from burrow.backends.notify import Notifier
-from tests.conftest import ServerFactory
+from burrow.backends.sqlite import SQLiteBackend
+from burrow.config import Limits
+from burrow.model import ALL_ITEMS, Attributes, Draft, Filters, Message
+from burrow.service import Service
 from tests.waiting import CLOCK_SLACK, LONG_POLL, eventually, still_waiting, within
 
-QUEUES, HIDES_PER_QUEUE = 200, 100
+QUEUES, PER_QUEUE = 200, 50
 NOTHING_HELD = {"waited_queues": 0, "timers": 0}
+ONE_HELD = {"waited_queues": 1, "timers": 1}
+
+Backend = MemoryBackend | SQLiteBackend
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    opened = MemoryBackend() if request.param == "memory" else SQLiteBackend(f"{tmp_path}/b.db")
+    async with opened:
+        yield opened
 
 
 @pytest.fixture
-async def http(start_server: ServerFactory) -> AsyncIterator[httpx.AsyncClient]:
-    server = start_server("memory://")
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        yield client
+def service(backend: Backend) -> Service:
+    return Service(backend, Limits())
 
 
-async def wakeups(http: httpx.AsyncClient) -> dict[str, int]:
-    response = await http.get("/health")
-    assert response.status_code == 200
-    held: dict[str, int] = response.json()["wakeups"]
-    return held
-
-
-def batch(first: int, count: int) -> list[dict[str, object]]:
+def batch(first: int, count: int) -> list[Draft]:
     """`count` messages, each hidden for a different time: no two share a deadline."""
-    return [{"id": f"m{n}", "body": "x", "hide": 3600 + n} for n in range(first, first + count)]
+    return [Draft(b"x", f"m{n}", hide=3600 + n) for n in range(first, first + count)]
 
 
-async def test_hides_in_queues_nobody_waits_on_leave_nothing(http: httpx.AsyncClient) -> None:
+def ids(messages: list[Message]) -> list[str]:
+    return [m.id for m in messages]
+
+
+def long_poll(service: Service) -> asyncio.Task[list[Message]]:
+    return asyncio.create_task(service.get_messages("a", "q", ALL_ITEMS, LONG_POLL))
+
+
+async def test_hides_in_queues_nobody_waits_on_leave_nothing(
+    backend: Backend, service: Service
+) -> None:
+    every = Filters(limit=PER_QUEUE, match_hidden=True)
     for q in range(QUEUES):  # 20,000 hides: puts, then claims that hide them anew
-        response = await http.put(f"/v1.0/a/q{q}", json=batch(q * HIDES_PER_QUEUE, 50))
-        assert response.status_code == 201
-        claim: dict[str, str | int] = {"match_hidden": "true", "limit": 50, "hide": 7200 + q}
-        assert (await http.post(f"/v1.0/a/q{q}", params=claim)).status_code == 204
-    assert await wakeups(http) == NOTHING_HELD
-    assert (await http.delete("/v1.0/a")).status_code == 204
-    assert await wakeups(http) == NOTHING_HELD
+        await service.put_messages("a", f"q{q}", batch(q * PER_QUEUE, PER_QUEUE))
+        await service.update_messages("a", f"q{q}", Attributes(hide=7200 + q), every)
+    assert backend.wakeups() == NOTHING_HELD
+    await service.delete_accounts(ALL_ITEMS)
+    assert backend.wakeups() == NOTHING_HELD
 
 
-async def test_a_waited_on_queue_holds_one_deadline(http: httpx.AsyncClient) -> None:
-    await http.put("/v1.0/a/other", json=batch(0, 1000))
+async def test_a_waited_on_queue_holds_one_deadline(backend: Backend, service: Service) -> None:
+    await service.put_messages("a", "other", batch(0, 1000))
     started = time.time()
-    await http.put("/v1.0/a/q/soon", content=b"x", params={"hide": 1})
-    waiter = asyncio.create_task(http.get("/v1.0/a/q", params={"wait": LONG_POLL}))
+    await service.put_message("a", "q", Draft(b"x", "soon", hide=1))
+    waiter = long_poll(service)
     await still_waiting(waiter)
-    await http.put("/v1.0/a/q", json=batch(0, 1000))  # hidden longer: nothing earlier
-    assert await wakeups(http) == {"waited_queues": 1, "timers": 1}
-    response = await within(waiter, "the long poll's answer as the hide lapses")
-    assert response.status_code == 200
-    assert [m["id"] for m in response.json()] == ["soon"]
+    await service.put_messages("a", "q", batch(0, 1000))  # hidden longer: nothing earlier
+    assert backend.wakeups() == ONE_HELD
+    assert ids(await within(waiter, "the long poll's answer as the hide lapses")) == ["soon"]
     assert time.time() >= started + 1 - CLOCK_SLACK
-    assert await wakeups(http) == NOTHING_HELD
+    assert backend.wakeups() == NOTHING_HELD
 
 
-async def test_a_hide_written_while_waiting_lowers_the_deadline(http: httpx.AsyncClient) -> None:
-    await http.put("/v1.0/a/q/late", content=b"x", params={"hide": 3600})
-    waiter = asyncio.create_task(http.get("/v1.0/a/q", params={"wait": LONG_POLL}))
+async def test_a_hide_written_while_waiting_lowers_the_deadline(service: Service) -> None:
+    await service.put_message("a", "q", Draft(b"x", "late", hide=3600))
+    waiter = long_poll(service)
     await still_waiting(waiter)
     started = time.time()
-    await http.put("/v1.0/a/q/soon", content=b"x", params={"hide": 1})
-    response = await within(waiter, "the long poll's answer as the new hide lapses")
-    assert [m["id"] for m in response.json()] == ["soon"]
+    await service.put_message("a", "q", Draft(b"x", "soon", hide=1))
+    assert ids(await within(waiter, "the long poll's answer as the new hide lapses")) == ["soon"]
     assert time.time() >= started + 1 - CLOCK_SLACK
 
 
-async def test_the_deadline_goes_with_the_last_waiter(http: httpx.AsyncClient) -> None:
-    await http.put("/v1.0/a/q/m", content=b"x", params={"hide": 3600})
-    waiters = [
-        asyncio.create_task(http.get("/v1.0/a/q", params={"wait": LONG_POLL})) for _ in range(3)
-    ]
+async def test_the_deadline_goes_with_the_last_waiter(backend: Backend, service: Service) -> None:
+    await service.put_message("a", "q", Draft(b"x", "m", hide=3600))
+    waiters = [long_poll(service) for _ in range(3)]
     await still_waiting(*waiters)
-    assert await wakeups(http) == {"waited_queues": 1, "timers": 1}
-    assert (await http.delete("/v1.0/a")).status_code == 204
-    await http.put("/v1.0/a/q/new", content=b"x")  # answers all three
+    assert backend.wakeups() == ONE_HELD
+    await service.delete_accounts(ALL_ITEMS)
+    await service.put_message("a", "q", Draft(b"x", "new"))  # answers all three
     for waiter in waiters:
-        assert (await within(waiter, "a long poll's answer")).status_code == 200
+        assert ids(await within(waiter, "a long poll's answer")) == ["new"]
 
     async def released() -> bool:
-        return await wakeups(http) == NOTHING_HELD
+        return backend.wakeups() == NOTHING_HELD
 
     await eventually(released, "the queue's entry to go with its waiters")
 
@@ -110,7 +120,7 @@ async def test_the_notifier_drops_deadlines_of_queues_nobody_waits_on() -> None:
     with notifier.subscribe("a", "q0"):
         for n in range(1000):
             notifier.written("a", "q0", [now + 3600 - n])
-        assert notifier.stats() == {"waited_queues": 1, "timers": 1}
+        assert notifier.stats() == ONE_HELD
     assert notifier.stats() == NOTHING_HELD
     notifier.close()
 

@@ -145,8 +145,9 @@ class MemoryBackend(Backend):
     def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
         return self._notifier.subscribe(account, queue)
 
-    async def health(self) -> dict[str, Any]:
-        return {"status": "ok", "wakeups": self._notifier.stats()}
+    def wakeups(self) -> dict[str, int]:
+        """What this backend holds for long polls (see `Notifier.stats`)."""
+        return self._notifier.stats()
 
     # Accounts and queues ---------------------------------------------------
 

@@ -141,6 +141,10 @@ class SQLiteBackend(Backend):
     def subscribe(self, account: str, queue: str, filters: Filters = ALL_ITEMS) -> Subscription:
         return self._notifier.subscribe(account, queue)
 
+    def wakeups(self) -> dict[str, int]:
+        """What this backend holds for long polls (see `Notifier.stats`)."""
+        return self._notifier.stats()
+
     # Accounts and queues -----------------------------------------------------------
 
     async def get_accounts(self, filters: Filters) -> list[str]:
