@@ -13,7 +13,8 @@ For each backend, one real `burrow serve`:
    freed memory may still be returned). Bound: p99 under 50 ms.
 2. Listing RSS. Fills a queue with `--listing-mib` MiB of 256 KiB bodies, then GETs it
    (no `limit`; `limit=1000`; four `limit=1000` GETs at once) and reports how far the
-   server's peak RSS (VmHWM, reset before each GET) rose above its RSS before the GET.
+   server's peak RSS during each (VmHWM, reset before it) rose above its RSS before the
+   first GET.
 
 Traffic goes to 127.0.0.1 only; the server is stopped by its PID.
 """
@@ -120,6 +121,8 @@ async def delete_stall(
 async def listing_rss(http: httpx.AsyncClient, pid: int, mib: int) -> list[dict[str, Any]]:
     count = mib * 1024 * 1024 // BIG_BODY
     await fill(http, "/v1.0/wide/q", count, "y" * BIG_BODY, 15)  # 15 bodies: under 4 MiB
+    await asyncio.sleep(0.5)
+    base = status_kib(pid, "VmRSS")  # before any listing (freed memory stays in the process)
     results = []
     for label, params, parallel in (
         ("GET (no limit)", {}, 1),
@@ -128,7 +131,6 @@ async def listing_rss(http: httpx.AsyncClient, pid: int, mib: int) -> list[dict[
     ):
         await asyncio.sleep(0.5)
         reset_peak(pid)
-        before = status_kib(pid, "VmRSS")
         started = time.monotonic()
         answers = await asyncio.gather(
             *(http.get("/v1.0/wide/q", params=params) for _ in range(parallel))
@@ -143,7 +145,7 @@ async def listing_rss(http: httpx.AsyncClient, pid: int, mib: int) -> list[dict[
                 "queue_mib": round(count * BIG_BODY / 2**20, 1),
                 "messages_each": len(answers[0].json()),
                 "answer_mib_each": round(len(answers[0].content) / 2**20, 1),
-                "rss_growth_mib": round((peak - before) / 1024, 1),
+                "rss_growth_mib": round((peak - base) / 1024, 1),
                 "seconds": round(took, 2),
             }
         )
