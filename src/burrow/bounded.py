@@ -43,8 +43,9 @@ async def take_within(
     only bound the step. `consumes`: what a step takes stops matching (a pop; a claim
     that hides visible messages), so the next step starts after the request's own
     marker; otherwise after the last message taken. The answer holds at least one
-    message, and never one twice (a marker deleted meanwhile starts over from the
-    start of the queue: the repeat ends the answer).
+    message, and never one twice (should that last message be deleted before the next
+    step, the backend starts that step from the start of the queue: a repeat ends the
+    answer).
     """
     assert filters.limit is not None
     budget, largest = limits.max_response_bytes, limits.max_body_bytes
