@@ -148,8 +148,9 @@ class Wakeups:
                     await self._read(pubsub)
                 finally:
                     sender.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await sender
+                    # Not `suppress(CancelledError)`: that would also swallow a cancel of
+                    # this task arriving meanwhile (`stop`), which then waited forever.
+                    await asyncio.gather(sender, return_exceptions=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: reconnect with every channel
