@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio.client import PubSub
 
+from burrow.backends.background import stop_tasks
 from burrow.backends.base import Subscription
 from burrow.backends.notify import Notifier
 
@@ -87,10 +88,7 @@ class Wakeups:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks([self._task])
 
     def subscribe(self, account: str, queue: str) -> Subscription:
         channel = channel_for(account, queue)
