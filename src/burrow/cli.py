@@ -12,13 +12,13 @@ from pathlib import Path
 import click
 
 from burrow import keys, signing_secret
-from burrow.cli_client import register, reported
+from burrow.cli_client import HELP_OPTIONS, register, reported
 from burrow.config import Settings
 from burrow.errors import ConfigError, InvalidRequest
 from burrow.keys import Role
 
 
-@click.group("burrow", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("burrow", context_settings=HELP_OPTIONS)
 @click.version_option(package_name="burrow", prog_name="burrow")
 def main() -> None:
     """Burrow, a multi-tenant message queue service with a REST API."""

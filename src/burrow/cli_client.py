@@ -35,6 +35,10 @@ from burrow.codec import message_fields
 from burrow.errors import BurrowError, NoMatch
 from burrow.model import Message
 
+# `-h` as well as `--help`, on each command itself and not only through the group:
+# click keeps a command's help option once made, so a command first run on its own
+# (as the tests do) would otherwise never learn `-h`.
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 DEFAULT_URL = "http://127.0.0.1:8080"
 SECONDS = click.IntRange(min=0)
 LIMIT = click.IntRange(min=1)
@@ -162,7 +166,7 @@ def _tls(cacert: str | None) -> Tls:
 # Commands ---------------------------------------------------------------------------------
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.argument("account")
 @click.argument("queue")
 @click.argument("message_id", metavar="[ID]", required=False)
@@ -200,7 +204,7 @@ def _stdin_body(raw: bool) -> bytes:
     return data.removesuffix(b"\r\n") if data.endswith(b"\r\n") else data.removesuffix(b"\n")
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.argument("account")
 @click.argument("queue")
 @click.argument("message_id", metavar="[ID]", required=False)
@@ -229,7 +233,7 @@ def get(
             cli.message(client.queue(queue).get_one(message_id))
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.argument("account")
 @click.argument("queue")
 @click.option("--limit", type=LIMIT, default=1, show_default=True, help="At most this many.")
@@ -242,7 +246,7 @@ def claim(cli: Session, account: str, queue: str, limit: int, hide: int, wait: i
         cli.messages(client.queue(queue).claim(limit, hide, wait))
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.argument("account")
 @click.argument("queue")
 @click.option("--limit", type=LIMIT, default=1, show_default=True, help="At most this many.")
@@ -254,7 +258,7 @@ def pop(cli: Session, account: str, queue: str, limit: int, wait: int) -> None:
         cli.messages(client.queue(queue).pop(limit, wait))
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.argument("account")
 @click.argument("queue", required=False)
 @click.argument("message_id", metavar="[ID]", required=False)
@@ -281,7 +285,7 @@ def delete(cli: Session, account: str, queue: str | None, message_id: str | None
         cli.show(deleted, [])
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.argument("account", required=False)
 @click.argument("queue", required=False)
 @click.option("--limit", type=LIMIT, help="At most this many (default: all).")
@@ -307,7 +311,7 @@ def ls(
             cli.listing(*message_rows(messages), "messages")
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.argument("account")
 @click.argument("queue")
 @click.option("--wait", type=SECONDS, default=20, show_default=True, help="Long poll seconds.")
