@@ -22,6 +22,7 @@ from burrow.client import AsyncClient, Client
 from burrow.client.servers import Servers
 from burrow.errors import BackendUnavailable, MessageNotFound
 from tests.servers import BurrowServer
+from tests.waiting import LONG_POLL, in_background, result_within, still_waiting, within
 
 Trio = list[BurrowServer]
 
@@ -260,38 +261,27 @@ def test_a_failing_server_is_skipped_for_a_doubling_backoff() -> None:
 # Reading from every server ------------------------------------------------------------------
 
 
-def test_a_waiting_claim_takes_a_put_on_any_server_at_once(trio: Trio, account: str) -> None:
+def test_a_waiting_claim_takes_a_put_on_any_server(trio: Trio, account: str) -> None:
     with Client(urls(trio), account) as client:
         queue = client.queue("q")
-        put_at: dict[str, float] = {}
         for server in trio:
-
-            def put(on: BurrowServer = server) -> None:
-                put_on(on, account, "job")
-                put_at[on.url] = time.monotonic()
-
-            later = threading.Timer(0.3, put)  # by then the claim is long polling
-            later.start()
-            try:
-                claimed = queue.claim(limit=5, wait=10)
-                answered = time.monotonic()
-            finally:
-                later.join()
+            claim = in_background(lambda: queue.claim(limit=5, wait=LONG_POLL))
+            time.sleep(0.3)  # by then the claim is most likely long polling; right either way
+            assert not claim.done(), "the claim ended with nothing put"
+            put_on(server, account, "job")
+            claimed = result_within(claim, f"the claim of a put on {server.url}")
             assert [m.body for m in claimed] == [b"job"]
-            assert answered - put_at[server.url] < 0.2
             queue.delete("job")
 
 
 async def test_an_async_waiting_claim_takes_the_first_of_two_puts(trio: Trio, account: str) -> None:
     async with AsyncClient(urls(trio), account) as client:
         queue = client.queue("q")
-        waiting = asyncio.create_task(queue.claim(limit=1, wait=10))
-        await asyncio.sleep(0.3)  # let it reach its long poll; it is right either way
-        started = time.monotonic()
+        waiting = asyncio.create_task(queue.claim(limit=1, wait=LONG_POLL))
+        await still_waiting(waiting)
         await asyncio.to_thread(put_on, trio[0], account, "a")
         await asyncio.to_thread(put_on, trio[2], account, "b")
-        claimed = await waiting
-        assert time.monotonic() - started < 0.5
+        claimed = await within(waiting, "the claim's answer")
         assert len(claimed) == 1
         assert {m.id for m in await queue.get(limit=5)} == {"a", "b"} - {claimed[0].id}
 
@@ -316,14 +306,13 @@ def test_follow_and_work_span_every_server(trio: Trio, account: str) -> None:
         assert sorted(m.id for m in queue.follow(wait=0)) == sorted(
             f"{i}-{x}" for i in range(3) for x in "ab"
         )
-        stream = queue.follow(wait=10)
+        stream = queue.follow(wait=LONG_POLL)
         assert len([next(stream) for _ in range(6)]) == 6
-        later = threading.Timer(0.3, put_on, [trio[1], account, "new"])
-        later.start()
-        try:
-            assert next(stream).id == "new"  # the marker of each server is its own
-        finally:
-            later.join()
+        following = in_background(lambda: next(stream))
+        time.sleep(0.3)  # by then it is most likely long polling; right either way
+        put_on(trio[1], account, "new")
+        # The marker of each server is its own.
+        assert result_within(following, "the follower's next message").id == "new"
         stats = queue.work(lambda m: None, limit=4, wait=0)
         assert stats.done == 7
         assert queue.get(match_hidden=True) == []

@@ -10,6 +10,7 @@ import pytest
 from burrow.backends.base import Backend
 from burrow.errors import MessageNotFound, NoMatch, QuotaExceeded
 from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage, Quota
+from tests.waiting import CLOCK_SLACK, LONG_POLL, eventually, still_waiting, within
 
 A, Q = "acct", "queue"
 
@@ -24,6 +25,14 @@ async def fill(backend: Backend, *ids: str, account: str = A, queue: str = Q) ->
 
 def ids(messages: list[Message]) -> list[str]:
     return [m.id for m in messages]
+
+
+async def listed(backend: Backend, filters: Filters = ALL_ITEMS) -> list[str]:
+    """The ids `get_messages` answers, [] for none."""
+    try:
+        return ids(await backend.get_messages(A, Q, filters))
+    except NoMatch:
+        return []
 
 
 async def test_put_then_get_one(backend: Backend) -> None:
@@ -183,9 +192,14 @@ async def test_batch_put_is_ordered_and_reports_creation(backend: Backend) -> No
 
 
 async def test_expired_messages_vanish(backend: Backend) -> None:
+    started = time.time()
     await backend.put_messages(A, Q, [new("short", ttl=1), new("long", ttl=60)])
-    await asyncio.sleep(1.05)
-    assert ids(await backend.get_messages(A, Q, Filters(match_hidden=True))) == ["long"]
+
+    async def expired() -> bool:
+        return await listed(backend, Filters(match_hidden=True)) == ["long"]
+
+    gone = await eventually(expired, "the message with ttl=1 to expire")
+    assert gone >= started + 1 - CLOCK_SLACK, "expired before its ttl ran out"
     with pytest.raises(MessageNotFound):
         await backend.get_message(A, Q, "short")
     assert await backend.put_message(A, Q, new("short")) is True
@@ -193,20 +207,31 @@ async def test_expired_messages_vanish(backend: Backend) -> None:
 
 
 async def test_expired_only_queue_is_not_listed(backend: Backend) -> None:
+    started = time.time()
     await backend.put_messages(A, Q, [new("m", ttl=1)])
-    await asyncio.sleep(1.05)
-    with pytest.raises(NoMatch):
-        await backend.get_queues(A, ALL_ITEMS)
+
+    async def unlisted() -> bool:
+        try:
+            await backend.get_queues(A, ALL_ITEMS)
+        except NoMatch:
+            return True
+        return False
+
+    gone = await eventually(unlisted, "the queue of an expired message to go")
+    assert gone >= started + 1 - CLOCK_SLACK, "the queue went before its message expired"
     with pytest.raises(NoMatch):
         await backend.get_accounts(ALL_ITEMS)
 
 
 async def test_hidden_message_reappears(backend: Backend) -> None:
+    started = time.time()
     await backend.put_messages(A, Q, [new("m", hide=1)])
-    with pytest.raises(NoMatch):
-        await backend.get_messages(A, Q, ALL_ITEMS)
-    await asyncio.sleep(1.05)
-    assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["m"]
+
+    async def shown() -> bool:
+        return await listed(backend) == ["m"]
+
+    visible = await eventually(shown, "the message with hide=1 to show")
+    assert visible >= started + 1 - CLOCK_SLACK, "shown before its hide ran out"
 
 
 async def test_concurrent_claimers_never_share_a_message(backend: Backend) -> None:
@@ -243,31 +268,28 @@ async def test_concurrent_pops_never_share_a_message(backend: Backend) -> None:
 
 async def test_subscription_wakes_on_write(backend: Backend) -> None:
     with backend.subscribe(A, Q) as subscription:
-        waiter = asyncio.create_task(subscription.wait(10))
-        await asyncio.sleep(0.05)
-        started = time.monotonic()
+        waiter = asyncio.create_task(subscription.wait(LONG_POLL))
+        await still_waiting(waiter, pause=0.05)
         await backend.put_message(A, Q, new("m"))
-        assert await waiter is True
-        assert time.monotonic() - started < 0.05
+        assert await within(waiter, "the wake-up by a write") is True
 
 
 async def test_subscription_sees_a_write_made_before_waiting(backend: Backend) -> None:
     with backend.subscribe(A, Q) as subscription:
         await backend.put_message(A, Q, new("m"))
-        started = time.monotonic()
-        assert await subscription.wait(10) is True
-        assert time.monotonic() - started < 0.05
+        assert await within(subscription.wait(LONG_POLL), "the wake-up by a write") is True
 
 
 async def test_subscription_wakes_when_hidden_message_shows(backend: Backend) -> None:
     await backend.put_messages(A, Q, [new("m")])
     with backend.subscribe(A, Q) as subscription:
+        claimed = time.time()
         await backend.update_messages(A, Q, Attributes(hide=1), ALL_ITEMS)
-        visible_at = time.time() + 1
         await subscription.wait(0)  # consume the wake-up of the claim itself
-        assert await subscription.wait(5) is True
+        woken = within(subscription.wait(LONG_POLL), "the wake-up as the claim lapses")
+        assert await woken is True
         woke = time.time()
-    assert visible_at - 0.05 <= woke < visible_at + 0.05
+    assert woke >= claimed + 1 - CLOCK_SLACK, "woken before the claim lapsed"
     assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["m"]
 
 
@@ -282,10 +304,10 @@ async def test_subscription_times_out_and_ignores_other_queues(backend: Backend)
 
 async def test_close_releases_waiters(backend: Backend) -> None:
     subscription = backend.subscribe(A, Q)
-    waiter = asyncio.create_task(subscription.wait(30))
-    await asyncio.sleep(0.05)
+    waiter = asyncio.create_task(subscription.wait(LONG_POLL))
+    await still_waiting(waiter, pause=0.05)
     await backend.close()
-    assert await asyncio.wait_for(waiter, 1) is False
+    assert await within(waiter, "the waiter's release") is False
     subscription.close()
 
 

@@ -9,17 +9,17 @@ they kill a primary. Every process is stopped by its PID. A missing
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
+
+from tests.waiting import wait_until
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
@@ -53,13 +53,8 @@ def free_port(cluster: bool = False) -> int:
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(redis.RedisError, OSError):
-            if condition():
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out waiting for {what}")
+    """Wait until `condition()` holds; Redis errors meanwhile count as not yet."""
+    wait_until(condition, what, timeout, ignoring=(redis.RedisError, OSError))
 
 
 @dataclass
@@ -106,7 +101,9 @@ class RedisProcess:
 def start_server(workdir: Path, *extra: str, cluster: bool = False) -> RedisProcess:
     port = free_port(cluster)
     args = [binary("redis-server"), "--port", str(port), "--bind", HOST]
-    args += ["--save", "", "--appendonly", "no", "--dir", str(workdir / str(port))]
+    # Every write fsynced to the AOF: what the backend's default durability (fsync) asks for.
+    args += ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
+    args += ["--dir", str(workdir / str(port))]
     if cluster:
         args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         args += ["--cluster-node-timeout", "1000"]
