@@ -248,12 +248,8 @@ async def test_a_stale_copy_on_a_second_member_is_listed_once_and_passed_by_mark
     listed = await spread.get_messages(A, Q, ALL_ITEMS)
     assert [m.id for m in listed] == created
     assert next(m.body for m in listed if m.id == copied.id) == b"x"
-    other = open_backend(f"ring:///{tmp_path / 'ring.toml'}")
-    async with other:
-        assert isinstance(other, RingBackend)
-        assert await page_through(other, 4, marker=copied.id) == created[6:]
-    # The listing deleted the stale copy in the background.
-    for _ in range(100):
+    # The listing deletes the stale copy in the background.
+    for _ in range(200):
         try:
             await fallback.backend.get_message(A, Q, copied.id)
         except MessageNotFound:
@@ -261,6 +257,12 @@ async def test_a_stale_copy_on_a_second_member_is_listed_once_and_passed_by_mark
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("the stale copy is still there")
+    # Then another proxy, handed the marker, goes on after it. (Before the repair, such a
+    # proxy may list messages after the marker twice: at least once, not exactly once.)
+    other = open_backend(f"ring:///{tmp_path / 'ring.toml'}")
+    async with other:
+        assert isinstance(other, RingBackend)
+        assert await page_through(other, 4, marker=copied.id) == created[6:]
 
 
 async def test_claims_across_members_are_exactly_once_and_within_limit(
