@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -68,7 +69,11 @@ def test_workers_share_a_port_wake_each_other_and_are_replaced(
     wait_for(lambda: len(workers_of(server)) == 3, "a new worker")
     assert server.stop() == 0  # SIGTERM: every worker stops, the parent exits cleanly
     for pid in workers_of(server) - {first}:
-        wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} to exit")
+        wait_for(functools.partial(_gone, pid), f"worker {pid} to exit")
+
+
+def _gone(pid: int) -> bool:
+    return not _alive(pid)
 
 
 def _alive(pid: int) -> bool:

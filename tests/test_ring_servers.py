@@ -104,8 +104,12 @@ def test_killing_a_server_under_load_loses_nothing_acknowledged(zones: Zones) ->
             for i in range(300):
                 if i == 100:
                     victim.kill()
-                response = proxy.put(f"/v1.0/acct/jobs/job-{i:03}", content=b"work")
-                (acknowledged if response.status_code == 201 else failures).append(i)
+                name = f"job-{i:03}"
+                response = proxy.put(f"/v1.0/acct/jobs/{name}", content=b"work")
+                if response.status_code == 201:
+                    acknowledged.append(name)
+                else:
+                    failures.append(i)
 
     producer = threading.Thread(target=produce)
     producer.start()
