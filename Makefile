@@ -101,13 +101,13 @@ bench-deps: $(VENV)/.bench-installed $(ZAQAR_VENV)/.installed
 # PostgreSQL (system-deps).
 SCALE_ARGS ?=
 bench: bench-deps system-deps $(VENV)/.dev-installed
-	$(BIN)/python bench/run.py --write --concurrency 1,8,32,128 --warmup 1 --duration 4 $(BENCH_ARGS)
-	$(BIN)/python bench/scale.py --write $(SCALE_ARGS)
+	$(BIN)/python -m bench.run --write --concurrency 1,8,32,128 --warmup 1 --duration 4 $(BENCH_ARGS)
+	$(BIN)/python -m bench.scale --write $(SCALE_ARGS)
 
 # Quick run: 16 connections, 1 s warm-up + 3 s per phase (under 3 minutes); prints the
 # table and the goals only. The ratio goals peak at 128 connections: see `make bench`.
 bench-quick: bench-deps
-	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(ZAQAR_VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
