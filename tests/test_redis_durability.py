@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from burrow.backends.redis import RedisBackend, RedisURL
+from burrow.backends.redis import RedisBackend
 from burrow.backends.redis_durability import Durability
+from burrow.backends.redis_url import RedisURL
 from burrow.errors import ConfigError
 from tests.conftest import ServerFactory
 from tests.engines.redis import (

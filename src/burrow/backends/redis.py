@@ -56,9 +56,7 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
 from redis import exceptions as rx
 from redis.asyncio import Redis
@@ -69,14 +67,13 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
-from burrow.backends import redacted
 from burrow.backends import redis_scripts as lua
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
 from burrow.backends.notify import Notifier
-from burrow.backends.redis_durability import Durability, check_durability, durability_option
+from burrow.backends.redis_durability import check_durability
+from burrow.backends.redis_url import RedisURL
 from burrow.backends.redis_wakeups import Wakeups, channel_for
-from burrow.config import boolean
 from burrow.errors import BackendUnavailable, ConfigError, MessageNotFound, NoMatch
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
 
@@ -91,81 +88,6 @@ DRIVER_ERRORS = (rx.RedisError, rx.RedisClusterException)
 READ_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 PURGE_BUDGET = 1000
 _KEEP = -1  # "leave this attribute as it is" in script arguments
-
-
-@dataclass(frozen=True, slots=True)
-class RedisURL:
-    """A parsed backend URL."""
-
-    kind: str  # "redis", "sentinel" or "cluster"
-    hosts: list[tuple[str, int]]
-    db: int = 0
-    master: str = ""
-    replicas: int = 0  # replicas that must confirm a write (0 = not durable)
-    wait_ms: int = 1000
-    durability: Durability = Durability.FSYNC
-
-    @classmethod
-    def parse(cls, url: str) -> RedisURL:
-        """Check every part of the URL; any problem is a ConfigError naming it."""
-        parts = urlsplit(url)
-        kind = {"redis": "redis", "redis+sentinel": "sentinel", "redis+cluster": "cluster"}[
-            parts.scheme
-        ]
-        if "@" in parts.netloc:
-            raise ConfigError(f"backend {redacted(url)!r}: a redis URL takes no user or password")
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        unknown = sorted(set(query) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"backend {url!r}: unknown option {unknown[0]!r}; "
-                f"the options are {', '.join(OPTIONS)}"
-            )
-        try:
-            hosts = [_host_port(h) for h in parts.netloc.split(",") if h]
-        except ValueError as exc:
-            raise ConfigError(f"backend {url!r}: {exc}") from None
-        try:
-            durable = boolean(query.get("durable", "0"))
-        except ValueError:
-            raise ConfigError(
-                f"backend {url!r}: durable must be 1/0, true/false or yes/no"
-            ) from None
-        wants_replicas = durable or query.get("durability") == Durability.REPLICAS.value
-        replicas = _option(query, "replicas", 1 if wants_replicas else 0, 0, url)
-        wait_ms = _option(query, "wait_ms", 1000, 1, url)
-        durability = durability_option(query, replicas, url)
-        path = parts.path.strip("/")
-        if not hosts:
-            raise ConfigError(f"backend {url!r}: no host")
-        if kind == "sentinel" and not path:
-            raise ConfigError(f"backend {url!r}: a redis+sentinel URL needs a master name")
-        if kind == "cluster" and path:
-            raise ConfigError(f"backend {url!r}: a redis+cluster URL takes no database")
-        if kind == "redis" and (len(hosts) != 1 or (path and not path.isdigit())):
-            raise ConfigError(f"backend {url!r} must look like redis://host:port/db")
-        master, db = (path, 0) if kind == "sentinel" else ("", int(path or 0))
-        return cls(kind, hosts, db, master, replicas, wait_ms, durability)
-
-
-# The query options of a Redis URL (docs/redis.md).
-OPTIONS = ("durable", "replicas", "wait_ms", "durability")
-
-
-def _option(query: dict[str, str], name: str, default: int, minimum: int, url: str) -> int:
-    text = query.get(name, str(default))
-    if not text.isdigit() or int(text) < minimum:
-        raise ConfigError(f"backend {url!r}: {name} must be an integer >= {minimum}, not {text!r}")
-    return int(text)
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host:
-        return text, 6379
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{text!r} is not host:port (a port from 1 to 65535)")
-    return host, int(port)
 
 
 # Every Redis call goes once: a retried write could be applied twice (a pop
