@@ -5,7 +5,7 @@ a request uses the set of the caller's zone (`X-Burrow-Zone`, else the proxy's)
 and another zone's only while its own has no live member. Within the set, a
 message lives on the first live member of its id's order.
 
-Reading across a set: listings merge the members' own orders (see `ring_merge`),
+Reading across a set (`ring_pages`, `ring_merge`): listings merge the members' own orders,
 which is creation order across members when ids grow with time, as the ids the
 server makes do. A page asks every member at once for at most `limit` messages
 after its own place. After a marker, the member holding it goes on after it; each
@@ -30,14 +30,17 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Concatenate, ParamSpec, TypeAlias, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
-from burrow.backends.ring_merge import Cursors, Merged, merge
+from burrow.backends.ring_members import MemberState, RingSubscription, member_health
+from burrow.backends.ring_merge import Cursors, merge
+from burrow.backends.ring_pages import Page, Past, Start
+from burrow.backends.ring_pages import merged as _merged
+from burrow.backends.ring_pages import message_id as _message_id
+from burrow.backends.ring_pages import places as _places
 from burrow.backends.ring_placement import Member, RingConfig
-from burrow.breaker import Breaker
 from burrow.errors import BackendUnavailable, BurrowError, MessageNotFound, NoMatch
 from burrow.locality import caller_zone
 from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
@@ -46,74 +49,9 @@ from burrow.placement import message_key, rendezvous
 T = TypeVar("T")
 P = ParamSpec("P")
 
-FIRST_BACKOFF = 0.5
-MAX_BACKOFF = 30.0
 PROBE_INTERVAL = 0.25
-# Seconds a member may take to say how it is, when the ring is asked for its health.
-MEMBER_HEALTH_TIMEOUT = 2.0
 # Pages remembered, so that the page after one goes on where each member left off.
 REMEMBERED_PAGES = 4096
-
-
-@dataclass(slots=True, eq=False)  # compared and hashed by identity
-class MemberState:
-    """One member's backend and its circuit breaker (on the monotonic clock)."""
-
-    member: Member
-    backend: Backend
-    breaker: Breaker = field(default_factory=lambda: Breaker(FIRST_BACKOFF, MAX_BACKOFF))
-
-    def usable(self, now: float) -> bool:
-        return self.breaker.usable(now)
-
-    @property
-    def state(self) -> str:
-        if not self.breaker.failures:
-            return "up"
-        return "probing" if self.usable(time.monotonic()) else "down"
-
-
-@dataclass(frozen=True, slots=True)
-class Past:
-    """A member's place after a marker that another member holds: its first message
-    with a greater id (exact when ids grow with time)."""
-
-    marker: str
-
-
-Start: TypeAlias = str | Past | None
-"""Where a member's part of a listing starts: after its own message, at its oldest, or `Past`."""
-
-
-@dataclass(slots=True)
-class _Page:
-    """A member's next messages in a listing, and the marker they follow there."""
-
-    state: MemberState
-    start: str | None
-    messages: list[Message]
-    complete: bool  # the member has no more after these
-    answered: bool = True  # False when it is down (and `start` is no more than a guess)
-
-
-def _message_id(message: Message) -> str:
-    return message.id
-
-
-def _merged(pages: list[_Page], limit: int | None) -> Merged[Message]:
-    messages = [p.messages for p in pages]
-    complete = [p.complete for p in pages]
-    return merge(messages, _message_id, limit, complete, copies_wait=False)
-
-
-def _places(pages: list[_Page], consumed: list[int] | None = None) -> dict[Member, str | None]:
-    """Each member's place after the first `consumed` messages of its page (none: its start)."""
-    counts = consumed or [0] * len(pages)
-    return {
-        page.state.member: page.messages[n - 1].id if n else page.start
-        for page, n in zip(pages, counts, strict=True)
-        if page.answered
-    }
 
 
 class RingBackend(Backend):
@@ -123,7 +61,7 @@ class RingBackend(Backend):
         self.config = config
         self._states = {m: MemberState(m, open_member(m.url)) for m in config.members}
         self._prober: asyncio.Task[None] | None = None
-        self._subscriptions: set[_RingSubscription] = set()
+        self._subscriptions: set[RingSubscription] = set()
         self._repairs: set[asyncio.Future[None]] = set()  # read repairs under way
         # (account, queue, match_hidden, a page's last id) -> each member's place after it
         self._cursors: Cursors[tuple[str, str, bool, str], dict[Member, str | None]] = Cursors(
@@ -147,7 +85,7 @@ class RingBackend(Backend):
         serve, with some members down or failing: the others take their accounts. Failing
         (503) when no member can serve."""
         states = list(self._states.values())
-        reports = await asyncio.gather(*(_member_health(s.backend) for s in states))
+        reports = await asyncio.gather(*(member_health(s.backend) for s in states))
         members = [
             {
                 "url": s.member.url,
@@ -354,7 +292,7 @@ class RingBackend(Backend):
         queue: str,
         limit: int | None,
         match_hidden: bool,
-    ) -> list[_Page]:
+    ) -> list[Page]:
         """Each member's next `limit` messages from its start, all asked at once."""
         return list(
             await asyncio.gather(
@@ -373,7 +311,7 @@ class RingBackend(Backend):
         queue: str,
         limit: int | None,
         match_hidden: bool,
-    ) -> _Page:
+    ) -> Page:
         if isinstance(start, Past):
             return await self._page_past(state, start.marker, account, queue, limit, match_hidden)
         try:
@@ -383,8 +321,8 @@ class RingBackend(Backend):
         except NoMatch:
             messages = []
         except BackendUnavailable:
-            return _Page(state, start, [], complete=True, answered=False)
-        return _Page(state, start, messages, complete=limit is None or len(messages) < limit)
+            return Page(state, start, [], complete=True, answered=False)
+        return Page(state, start, messages, complete=limit is None or len(messages) < limit)
 
     async def _page_past(
         self,
@@ -394,7 +332,7 @@ class RingBackend(Backend):
         queue: str,
         limit: int | None,
         match_hidden: bool,
-    ) -> _Page:
+    ) -> Page:
         """The member's messages from the first whose id sorts after `marker`, read from
         its oldest on (a marker that another member holds, and no page remembered)."""
         start: str | None = None
@@ -404,14 +342,14 @@ class RingBackend(Backend):
             if later is None:
                 if page.complete:
                     end = page.messages[-1].id if page.messages else start
-                    return _Page(state, end, [], complete=True, answered=page.answered)
+                    return Page(state, end, [], complete=True, answered=page.answered)
                 start = page.messages[-1].id
                 continue
             if later:
                 start = page.messages[later - 1].id
                 if not page.complete:  # what follows `start` fills a whole page
                     return await self._page(state, start, account, queue, limit, match_hidden)
-            return _Page(state, start, page.messages[later:], complete=page.complete)
+            return Page(state, start, page.messages[later:], complete=page.complete)
 
     def _repaired(
         self, account: str, queue: str, found: list[tuple[MemberState, Message]]
@@ -642,69 +580,9 @@ class RingBackend(Backend):
             members = self.live_set(account)
         except BackendUnavailable:
             members = []
-        subscription = _RingSubscription(
-            self, [(s, s.backend.subscribe(account, queue, filters)) for s in members]
+        subscription = RingSubscription(
+            self._subscriptions,
+            [(s, s.backend.subscribe(account, queue, filters)) for s in members],
         )
         self._subscriptions.add(subscription)
         return subscription
-
-
-class _RingSubscription(Subscription):
-    """Wakes when any live member's subscription does."""
-
-    def __init__(
-        self, ring: RingBackend, subscriptions: list[tuple[MemberState, Subscription]]
-    ) -> None:
-        self._ring = ring
-        self._subscriptions = subscriptions
-        self._interrupted = asyncio.Event()
-
-    async def wait(self, seconds: float) -> bool:
-        if self._interrupted.is_set():
-            return False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        tasks = {
-            asyncio.ensure_future(sub.wait(seconds)): state for state, sub in self._subscriptions
-        }
-        stop = asyncio.ensure_future(self._interrupted.wait())
-        try:
-            while tasks:
-                done, _ = await asyncio.wait(
-                    [*tasks, stop],
-                    timeout=max(0.0, deadline - loop.time()),
-                    return_when="FIRST_COMPLETED",
-                )
-                if not done or stop in done:
-                    break
-                now = time.monotonic()
-                # A dead member's wait ends early (it cannot be reached): keep waiting
-                # on the others rather than waking the caller for nothing.
-                if any(tasks[t].usable(now) for t in done):
-                    break
-                for task in done:
-                    del tasks[task]
-            else:
-                await asyncio.wait([stop], timeout=max(0.0, deadline - loop.time()))
-        finally:
-            for task in [*tasks, stop]:
-                task.cancel()
-            await asyncio.gather(*tasks, stop, return_exceptions=True)
-        return not self._interrupted.is_set()
-
-    def interrupt(self) -> None:
-        self._interrupted.set()
-        for _, sub in self._subscriptions:
-            sub.interrupt()
-
-    def close(self) -> None:
-        self._ring._subscriptions.discard(self)
-        for _, sub in self._subscriptions:
-            sub.close()
-
-
-async def _member_health(backend: Backend) -> Health:
-    try:
-        return await asyncio.wait_for(backend.health(), MEMBER_HEALTH_TIMEOUT)
-    except TimeoutError:
-        return failing(f"no health report within {MEMBER_HEALTH_TIMEOUT:g} s")
