@@ -40,10 +40,17 @@ class Attributes:
     """Message attributes in seconds from now; `None` means "leave as is".
 
     ttl 0 means the message never expires; hide 0 means it is visible.
+
+    With a `receipt`, an update of several messages is a receive (an SQS ReceiveMessage):
+    each message it matches counts one more receive, takes that receipt as its latest
+    receive's, and its first receive's time if it had none, in the same atomic step as
+    the hide. A later call with the receipt (`Backend.update_message`,
+    `Backend.delete_message`) then acts on that receive only.
     """
 
     ttl: int | None = None
     hide: int | None = None
+    receipt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +112,49 @@ class Draft:
 
 @dataclass(slots=True)
 class NewMessage:
-    """A message to create or replace, with all attributes resolved."""
+    """A message to create or replace, with all attributes resolved.
+
+    `meta` is what a frontend keeps with the message besides its body (an SQS message's
+    attributes): stored and reported as given, never read by the backend.
+    """
 
     id: str
     body: bytes
     ttl: int
     hide: int
+    meta: bytes = b""
 
 
 @dataclass(slots=True)
 class Message:
-    """A stored message as the backend reports it, attributes in seconds remaining."""
+    """A stored message as the backend reports it, attributes in seconds remaining.
+
+    Besides: how many receives it has had (see `Attributes.receipt`) and the latest's
+    receipt ("" if none), when it was put (created or replaced; epoch seconds) and first
+    received (0.0 if never), and its `meta` (see `NewMessage`). A replace starts them
+    anew.
+    """
 
     id: str
     body: bytes
     ttl: int
     hide: int
+    receives: int = 0
+    receipt: str = ""
+    sent: float = 0.0
+    first_received: float = 0.0
+    meta: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCounts:
+    """What a queue holds, for SQS's approximate numbers: visible messages, hidden ones
+    that have been received (in flight), hidden ones never received (delayed). Expired
+    messages are not counted."""
+
+    visible: int = 0
+    in_flight: int = 0
+    delayed: int = 0
 
 
 @dataclass(slots=True)
@@ -131,16 +165,25 @@ class StoredMessage:
     body: bytes
     expires: float
     hidden_until: float
+    sent: float
+    meta: bytes = b""
+    receives: int = 0
+    receipt: str = ""
+    first_received: float = 0.0
 
     @classmethod
     def create(cls, new: NewMessage, now: float) -> StoredMessage:
-        return cls(new.id, new.body, deadline(new.ttl, now), deadline(new.hide, now))
+        return cls(new.id, new.body, deadline(new.ttl, now), deadline(new.hide, now), now, new.meta)
 
     def apply(self, attributes: Attributes, now: float) -> None:
         if attributes.ttl is not None:
             self.expires = deadline(attributes.ttl, now)
         if attributes.hide is not None:
             self.hidden_until = deadline(attributes.hide, now)
+        if attributes.receipt is not None:
+            self.receives += 1
+            self.receipt = attributes.receipt
+            self.first_received = self.first_received or now
 
     def visible(self, now: float) -> bool:
         return self.hidden_until <= now
@@ -150,7 +193,15 @@ class StoredMessage:
 
     def report(self, now: float) -> Message:
         return Message(
-            self.id, self.body, remaining(self.expires, now), remaining(self.hidden_until, now)
+            self.id,
+            self.body,
+            remaining(self.expires, now),
+            remaining(self.hidden_until, now),
+            self.receives,
+            self.receipt,
+            self.sent,
+            self.first_received,
+            self.meta,
         )
 
 

@@ -12,6 +12,11 @@ message); they never return an empty list. Expired messages are never returned.
 Each method is atomic on its own: concurrent `update_messages` calls that hide
 what they match (a claim) or `delete_messages` calls (a pop) never both obtain
 the same message.
+
+Besides messages, a backend keeps each queue's info (an SQS queue's attributes, tags
+and policy, as one opaque document the frontend writes): queues are implicit in v1.0
+(they exist while they hold messages) and explicit in SQS, and the two live apart, so
+that a v1.0 queue's listing never depends on its info nor its info on its messages.
 """
 
 from __future__ import annotations
@@ -21,7 +26,16 @@ from types import TracebackType
 from typing import Any, Self
 
 from burrow.errors import BackendUnavailable
-from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+from burrow.model import (
+    ALL_ITEMS,
+    NO_QUOTA,
+    Attributes,
+    Filters,
+    Message,
+    MessageCounts,
+    NewMessage,
+    Quota,
+)
 
 Health = dict[str, Any]
 """What `Backend.health` reports: `status` (`ok`, `degraded`, `failing`), `reason` unless
@@ -156,7 +170,10 @@ class Backend(abc.ABC):
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
-        """Set the given attributes on the matched messages; returns them updated."""
+        """Set the given attributes on the matched messages; returns them updated.
+
+        With `attributes.receipt`, a receive: see `Attributes`.
+        """
 
     @abc.abstractmethod
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
@@ -168,7 +185,8 @@ class Backend(abc.ABC):
     ) -> list[bool]:
         """Create or replace messages atomically, in order; True where one was created.
 
-        A replace sets body, ttl and hide anew and keeps the message's place.
+        A replace sets body, ttl, hide and meta anew (and what `Message` says a replace
+        starts anew) and keeps the message's place.
         When the batch would take the queue or account past `quota`, raises
         `QuotaExceeded` and stores none of it; the check and the write are one
         atomic step, so concurrent writers cannot overshoot together.
@@ -182,13 +200,53 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def update_message(
-        self, account: str, queue: str, message_id: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
-        """Set the given attributes on one message; returns it updated."""
+        """Set the given attributes on one message; returns it updated.
+
+        With a `receipt`, only while the message's latest receive is the one that receipt
+        names: else `MessageNotFound`, and nothing changes. Never a receive itself
+        (`attributes.receipt` is None).
+        """
 
     @abc.abstractmethod
-    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
-        """Delete one message; returns it as it was."""
+    async def delete_message(
+        self, account: str, queue: str, message_id: str, receipt: str | None = None
+    ) -> Message:
+        """Delete one message; returns it as it was. `receipt` as for `update_message`."""
+
+    @abc.abstractmethod
+    async def count_messages(self, account: str, queue: str) -> MessageCounts:
+        """How many messages the queue holds, by state (zeros for an unknown queue)."""
+
+    # Queue info --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_queue_info(self, account: str, queue: str) -> bytes | None:
+        """The queue's info document, None if it has none."""
+
+    @abc.abstractmethod
+    async def set_queue_info(
+        self, account: str, queue: str, info: bytes, expected: bytes | None
+    ) -> bool:
+        """Store `info` only if the stored document is `expected` (None: there is none),
+        in one atomic step, so that concurrent read-modify-writes cannot lose one another's
+        change; True if stored. A queue's place among the account's infos is that of its
+        first one."""
+
+    @abc.abstractmethod
+    async def delete_queue_info(self, account: str, queue: str) -> bool:
+        """Forget the queue's info; True if it had one. Its messages are not touched."""
+
+    @abc.abstractmethod
+    async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
+        """Names of the account's queues that have info, in the order their first info was
+        stored; `marker` and `limit` as for listings (`NoMatch` if none)."""
 
     # Waiting ---------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from burrow.model import (
     Attributes,
     Filters,
     Message,
+    MessageCounts,
     NewMessage,
     Quota,
     StoredMessage,
@@ -131,6 +132,7 @@ class MemoryBackend(Backend):
 
     def __init__(self, sweep_interval: float = 1.0) -> None:
         self._accounts: dict[str, Account] = {}
+        self._infos: dict[str, dict[str, bytes]] = {}  # account → queue → info, in order
         self._notifier = Notifier(self._next_shown)
         self._sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
@@ -267,9 +269,13 @@ class MemoryBackend(Backend):
 
     # One message -------------------------------------------------------------------
 
-    def _one(self, account: str, queue: str, message_id: str, now: float) -> StoredMessage:
+    def _one(
+        self, account: str, queue: str, message_id: str, now: float, receipt: str | None = None
+    ) -> StoredMessage:
         message = self._queue(account, queue).get(message_id)
         if message is None or message.expired(now):
+            raise MessageNotFound(message_id)
+        if receipt is not None and message.receipt != receipt:
             raise MessageNotFound(message_id)
         return message
 
@@ -278,19 +284,68 @@ class MemoryBackend(Backend):
         return self._one(account, queue, message_id, now).report(now)
 
     async def update_message(
-        self, account: str, queue: str, message_id: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
         now = time.time()
-        message = self._one(account, queue, message_id, now)
+        message = self._one(account, queue, message_id, now, receipt)
         message.apply(attributes, now)
         self._announce(account, queue, [message], now)
         return message.report(now)
 
-    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+    async def delete_message(
+        self, account: str, queue: str, message_id: str, receipt: str | None = None
+    ) -> Message:
         now = time.time()
-        message = self._one(account, queue, message_id, now)
+        message = self._one(account, queue, message_id, now, receipt)
         self._remove(account, queue, message_id)
         return message.report(now)
+
+    async def count_messages(self, account: str, queue: str) -> MessageCounts:
+        now = time.time()
+        visible = in_flight = delayed = 0
+        for message in self._queue(account, queue).values():
+            if message.expired(now):
+                continue
+            if message.visible(now):
+                visible += 1
+            elif message.receives:
+                in_flight += 1
+            else:
+                delayed += 1
+        return MessageCounts(visible, in_flight, delayed)
+
+    # Queue info --------------------------------------------------------------------
+
+    async def get_queue_info(self, account: str, queue: str) -> bytes | None:
+        return self._infos.get(account, {}).get(queue)
+
+    async def set_queue_info(
+        self, account: str, queue: str, info: bytes, expected: bytes | None
+    ) -> bool:
+        infos = self._infos.setdefault(account, {})
+        if infos.get(queue) != expected:
+            if not infos:
+                del self._infos[account]
+            return False
+        infos[queue] = info
+        return True
+
+    async def delete_queue_info(self, account: str, queue: str) -> bool:
+        infos = self._infos.get(account, {})
+        if infos.pop(queue, None) is None:
+            return False
+        if not infos:
+            del self._infos[account]
+        return True
+
+    async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
+        infos = self._infos.get(account, {})
+        return self._names(infos, filters, lambda info: True, "queues")
 
     # Internals -------------------------------------------------------------------------
 
