@@ -25,6 +25,7 @@ from burrow.model import (
     Draft,
     Filters,
     Message,
+    MessageCounts,
     NewMessage,
     Quota,
 )
@@ -271,15 +272,52 @@ class Service:
         return await self.backend.get_message(account, queue, message_id)
 
     async def update_message(
-        self, account: str, queue: str, message_id: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
+        """Set attributes on one message (with a `receipt`: only on that receive of it)."""
         limits = self._message_ids(account, queue, message_id)
         attributes = self.check_attributes(attributes, limits)
-        return await self.backend.update_message(account, queue, message_id, attributes)
+        if attributes.receipt is not None:
+            raise InvalidRequest("an update of one message is no receive")
+        return await self.backend.update_message(account, queue, message_id, attributes, receipt)
 
-    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+    async def delete_message(
+        self, account: str, queue: str, message_id: str, receipt: str | None = None
+    ) -> Message:
+        """Delete one message (with a `receipt`: only while that receive is its latest)."""
         self._message_ids(account, queue, message_id)
-        return await self.backend.delete_message(account, queue, message_id)
+        return await self.backend.delete_message(account, queue, message_id, receipt)
+
+    async def count_messages(self, account: str, queue: str) -> MessageCounts:
+        self._queue_ids(account, queue)
+        return await self.backend.count_messages(account, queue)
+
+    # Queue info (see `Backend`: what an SQS queue is besides its messages) ------------
+
+    async def get_queue_info(self, account: str, queue: str) -> bytes | None:
+        self._queue_ids(account, queue)
+        return await self.backend.get_queue_info(account, queue)
+
+    async def set_queue_info(
+        self, account: str, queue: str, info: bytes, expected: bytes | None
+    ) -> bool:
+        limits = self._queue_ids(account, queue)
+        if len(info) > limits.max_body_bytes:
+            raise PayloadTooLarge(f"queue info larger than {limits.max_body_bytes} bytes")
+        return await self.backend.set_queue_info(account, queue, info, expected)
+
+    async def delete_queue_info(self, account: str, queue: str) -> bool:
+        self._queue_ids(account, queue)
+        return await self.backend.delete_queue_info(account, queue)
+
+    async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
+        filters = self._account_call(account, filters)
+        return await self.backend.list_queue_infos(account, filters)
 
     # Long polls ----------------------------------------------------------------------
 
