@@ -29,6 +29,8 @@ class Limits:
     """Caps on what one request may ask; anything beyond is a 4xx, never stored."""
 
     max_body_bytes: int = 256 * 1024
+    # An SQS message's size (body and attributes; a batch's too), as SQS allows.
+    max_sqs_message_bytes: int = 1024 * 1024
     max_batch_bytes: int = 4 * 1024 * 1024
     max_batch_messages: int = 1000
     max_id_length: int = 255
@@ -81,6 +83,7 @@ SERVER_WIDE = frozenset(
 AT_LEAST_ONE = frozenset(
     {
         "max_body_bytes",
+        "max_sqs_message_bytes",
         "max_batch_bytes",
         "max_batch_messages",
         "max_id_length",

@@ -108,6 +108,7 @@ class Draft:
     id: str | None = None
     ttl: int | None = None
     hide: int | None = None
+    meta: bytes = b""
 
 
 @dataclass(slots=True)

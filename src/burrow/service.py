@@ -122,9 +122,9 @@ class Service:
             check_number("hide", attributes.hide, limits.max_hide)
         return attributes
 
-    def _resolve(self, draft: Draft, limits: Limits) -> NewMessage:
-        if len(draft.body) > limits.max_body_bytes:
-            raise PayloadTooLarge(f"message body larger than {limits.max_body_bytes} bytes")
+    def _resolve(self, draft: Draft, limits: Limits, max_body_bytes: int) -> NewMessage:
+        if len(draft.body) > max_body_bytes:
+            raise PayloadTooLarge(f"message body larger than {max_body_bytes} bytes")
         ttl = limits.default_ttl if draft.ttl is None else draft.ttl
         message_id = new_id() if draft.id is None else self.check_id("message", draft.id)
         return NewMessage(  # positional: half the cost of keywords, paid per message
@@ -132,6 +132,7 @@ class Service:
             draft.body,
             check_number("ttl", ttl, limits.max_ttl),
             check_number("hide", draft.hide or 0, limits.max_hide),
+            draft.meta,
         )
 
     # Accounts and queues -----------------------------------------------------
@@ -238,18 +239,26 @@ class Service:
         return await self._waiting_for(account, queue, filters, wait, attempt)
 
     async def put_messages(
-        self, account: str, queue: str, drafts: list[Draft], quota: Quota = NO_QUOTA
+        self,
+        account: str,
+        queue: str,
+        drafts: list[Draft],
+        quota: Quota = NO_QUOTA,
+        max_body_bytes: int | None = None,
     ) -> list[tuple[str, bool]]:
         """Insert a batch atomically: (id, created) of each (ids generated where none given).
 
         `quota` may only make the account's quota stricter (a proxy passes on its own).
+        `max_body_bytes` is the frontend's own cap on a body if not `[limits]`'s (SQS's
+        message size).
         """
         limits = self._queue_ids(account, queue)
         if not drafts:
             raise InvalidRequest("a batch needs at least one message")
         if len(drafts) > limits.max_batch_messages:
             raise PayloadTooLarge(f"a batch holds at most {limits.max_batch_messages} messages")
-        messages = [self._resolve(draft, limits) for draft in drafts]
+        max_body = limits.max_body_bytes if max_body_bytes is None else max_body_bytes
+        messages = [self._resolve(draft, limits, max_body) for draft in drafts]
         if len({m.id for m in messages}) != len(messages):
             raise InvalidRequest("a batch must not repeat a message id")
         quota = self.quota_for(account).stricter(quota)
@@ -263,7 +272,7 @@ class Service:
     ) -> bool:
         """Create or replace one message; True if it was created."""
         limits = self._queue_ids(account, queue)
-        message = self._resolve(draft, limits)
+        message = self._resolve(draft, limits, limits.max_body_bytes)
         quota = self.quota_for(account).stricter(quota)
         return await self.backend.put_message(account, queue, message, quota)
 

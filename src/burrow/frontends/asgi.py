@@ -126,6 +126,12 @@ def _unquote(part: bytes) -> str:
     return unquote_to_bytes(part.replace(b"+", b" ")).decode()
 
 
+def client_address(scope: Scope) -> str | None:
+    """The client's IP address, when the server knows it."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
 def header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:

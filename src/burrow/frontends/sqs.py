@@ -1,0 +1,180 @@
+"""The SQS-compatible frontend: AWS SDK and CLI programs work against Burrow unchanged.
+
+Served on the v1.0 API's port. A request is SQS's when it is a POST carrying
+`X-Amz-Target: AmazonSQS.<Action>` (the JSON protocol) or a form body (the query
+protocol, also as a GET with `Action=` in the query string). Each goes through the same
+admission as a v1.0 request (`Service.admit`: rate limits, credentials, then the
+account's limits), on the account of the queue it names, else the caller's own, and
+reaches storage only through the service. docs/sqs.md lists the actions and what
+differs from SQS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from burrow.audit import escaped
+from burrow.auth import Credentials, Guard, Request
+from burrow.errors import BurrowError
+from burrow.frontends import sqs_messages, sqs_moves, sqs_queues
+from burrow.frontends.asgi import Receive, Response, Scope, client_address, read_body
+from burrow.frontends.sqs_addresses import DEFAULT_REGION, Origin, parse_arn, parse_queue_url
+from burrow.frontends.sqs_call import Call
+from burrow.frontends.sqs_errors import SqsError, from_burrow
+from burrow.frontends.sqs_protocol import Protocol, SqsCall, decode, encode, encode_error
+from burrow.frontends.sqs_queue_info import QueueInfos
+from burrow.service import Service
+from burrow.sigv4 import SigV4Request, parse
+
+logger = logging.getLogger(__name__)
+
+Action = Callable[[Call], Awaitable[dict[str, Any]]]
+# Each action, and whether it only reads (what a reader key may call).
+ACTIONS: dict[str, tuple[Action, bool]] = {
+    "CreateQueue": (sqs_queues.create_queue, False),
+    "GetQueueUrl": (sqs_queues.get_queue_url, True),
+    "ListQueues": (sqs_queues.list_queues, True),
+    "DeleteQueue": (sqs_queues.delete_queue, False),
+    "PurgeQueue": (sqs_queues.purge_queue, False),
+    "GetQueueAttributes": (sqs_queues.get_queue_attributes, True),
+    "SetQueueAttributes": (sqs_queues.set_queue_attributes, False),
+    "TagQueue": (sqs_queues.tag_queue, False),
+    "UntagQueue": (sqs_queues.untag_queue, False),
+    "ListQueueTags": (sqs_queues.list_queue_tags, True),
+    "AddPermission": (sqs_queues.add_permission, False),
+    "RemovePermission": (sqs_queues.remove_permission, False),
+    "ListDeadLetterSourceQueues": (sqs_queues.list_dead_letter_source_queues, True),
+    "SendMessage": (sqs_messages.send_message, False),
+    "SendMessageBatch": (sqs_messages.send_message_batch, False),
+    "ReceiveMessage": (sqs_messages.receive_message, False),  # (it hides what it takes)
+    "DeleteMessage": (sqs_messages.delete_message, False),
+    "DeleteMessageBatch": (sqs_messages.delete_message_batch, False),
+    "ChangeMessageVisibility": (sqs_messages.change_message_visibility, False),
+    "ChangeMessageVisibilityBatch": (sqs_messages.change_message_visibility_batch, False),
+    "StartMessageMoveTask": (sqs_moves.start_message_move_task, False),
+    "ListMessageMoveTasks": (sqs_moves.list_message_move_tasks, True),
+    "CancelMessageMoveTask": (sqs_moves.cancel_message_move_task, False),
+}
+JSON_TARGET = b"x-amz-target"
+FORM = b"application/x-www-form-urlencoded"
+# A request's body at most: a largest message's text JSON-escaped (\uXXXX for each
+# UTF-16 unit of a character beyond ASCII), with room for the rest of the request.
+REQUEST_OVERHEAD = 64 * 1024
+ESCAPED_FACTOR = 6
+
+
+def is_sqs(scope: Scope) -> bool:
+    """Whether a request is for this frontend (see the module's docstring)."""
+    method = scope["method"]
+    if method == "GET":
+        return b"Action=" in scope.get("query_string", b"")
+    if method != "POST":
+        return False
+    for name, value in scope["headers"]:
+        if name == JSON_TARGET or (name == b"content-type" and value.startswith(FORM)):
+            return True
+    return False
+
+
+class SqsFrontend:
+    def __init__(self, service: Service, guard: Guard) -> None:
+        self.service = service
+        self.guard = guard
+        self.infos = QueueInfos(service)
+        self.moves = sqs_moves.Mover(self.infos)
+
+    async def handle(self, scope: Scope, receive: Receive) -> Response:
+        headers = {name.lower(): bytes(value) for name, value in scope["headers"]}
+        protocol = Protocol.JSON if JSON_TARGET in headers else Protocol.QUERY
+        query_mode = headers.get(b"x-amzn-query-mode") == b"true"
+        try:
+            limits = self.service.limits
+            largest = ESCAPED_FACTOR * limits.max_sqs_message_bytes + REQUEST_OVERHEAD
+            body = await read_body(scope, receive, largest, limits.body_timeout)
+            wire = decode(scope["method"], headers, scope.get("query_string", b""), body)
+            protocol, query_mode = wire.protocol, wire.query_mode
+            return encode(wire, await self._run(scope, headers, wire, body))
+        except SqsError as error:
+            return encode_error(protocol, query_mode, error)
+        except BurrowError as error:
+            if error.status >= 500:
+                logger.error("SQS %s failed: %s", escaped(scope["path"]), escaped(error.message))
+            return encode_error(protocol, query_mode, from_burrow(error))
+
+    async def _run(
+        self, scope: Scope, headers: dict[bytes, bytes], wire: SqsCall, body: bytes
+    ) -> dict[str, Any]:
+        action, reads = ACTIONS[wire.action]
+        signed = parse(
+            scope["method"],
+            scope.get("raw_path") or scope["path"].encode(),
+            scope.get("query_string", b""),
+            scope["headers"],
+            body,
+        )
+        credentials = Credentials(None, "", sigv4=signed)
+        account = self._account(scope, wire, credentials)
+        request = Request(
+            credentials,
+            "GET" if reads else "POST",
+            account,
+            client_address(scope),
+            _zone(headers),
+        )
+        self.service.admit(self.guard, request)
+        origin = Origin(_base_url(scope, headers), _region(signed))
+        return await action(
+            Call(self.service, self.infos, self.moves, wire.params, origin, account)
+        )
+
+    def _account(self, scope: Scope, wire: SqsCall, credentials: Credentials) -> str:
+        """The account a call acts on: its queue's (by URL, ARN or task handle), or the
+        one the endpoint URL's path names, else the caller's own."""
+        params = wire.params
+        path = [part for part in scope["path"].split("/") if part]
+        if "QueueUrl" not in params and len(path) == 2 and wire.action in QUEUE_ACTIONS:
+            params["QueueUrl"] = "/" + "/".join(path)  # (the query protocol's habit)
+        if params.get("QueueUrl"):
+            return parse_queue_url(params["QueueUrl"]).account
+        if params.get("SourceArn"):
+            return parse_arn(params["SourceArn"], "SourceArn").account
+        if params.get("TaskHandle"):
+            return sqs_moves.task_source(params["TaskHandle"]).account
+        owner = params.get("QueueOwnerAWSAccountId") or (path[0] if len(path) == 1 else None)
+        account = owner or self.guard.home_account(credentials)
+        if not account:
+            raise SqsError.of(
+                "MissingAuthenticationToken",
+                "The request names no account: sign it with an access key id, or give "
+                "the account in the endpoint URL (http://HOST:PORT/ACCOUNT).",
+            )
+        return str(account)
+
+
+QUEUE_ACTIONS = frozenset(
+    name
+    for name, (action, _) in ACTIONS.items()
+    if name not in ("CreateQueue", "GetQueueUrl", "ListQueues")
+    and not name.endswith("MoveTask")
+    and name != "ListMessageMoveTasks"
+)
+
+
+def _base_url(scope: Scope, headers: dict[bytes, bytes]) -> str:
+    """scheme://host as the client addressed this server (its Host header)."""
+    host = headers.get(b"host", b"").decode("latin-1")
+    if not host or any(c in host for c in "/\\ @?#"):
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def _region(signed: SigV4Request | None) -> str:
+    return signed.region if signed is not None and signed.region else DEFAULT_REGION
+
+
+def _zone(headers: dict[bytes, bytes]) -> str | None:
+    zone = headers.get(b"x-burrow-zone")
+    return None if zone is None else zone.decode("latin-1")
