@@ -21,7 +21,15 @@ account name in hex, so no name can break it. With P = `b:{<hex account>}:`:
     P q:<hex q>:h  ZSET  id -> hidden until (ms, server clock)
     P q:<hex q>:x  ZSET  id -> expires (ms); absent = never
     P q:<hex q>:b  HASH  id -> body (binary-safe)
-A replace keeps the id's seq, hence its place. Queue listings and every quota
+    P q:<hex q>:m  HASH  id -> `<sent ms>:<meta>` (when put, what the frontend keeps)
+    P q:<hex q>:v  HASH  id -> `<receives>:<first received ms>:<latest receipt>`
+    P q:<hex q>:f  ZSET  id -> hidden until (ms, 0 = visible) of received messages
+    P i            HASH  queue name -> its info document (apart from its messages)
+    P io           ZSET  queue name -> seq of its first info: the infos' order
+A replace keeps the id's seq, hence its place, and starts `m`, `v` and `f` anew.
+Only received messages are in `v` and `f`: counts by state are set sizes and score
+ranges (`f` beside `h`), not walks. A message stored before `m` and `v` existed reads
+as never received, with meta b"" and sent 0.0 (unknown). Queue listings and every quota
 are exact: they are read and written by the same script as the messages.
 
 Slot rule. One account lives on one shard: its quotas (`max_account_queues`,
@@ -75,7 +83,16 @@ from burrow.backends.redis_durability import check_durability
 from burrow.backends.redis_url import RedisURL
 from burrow.backends.redis_wakeups import Wakeups, channel_for
 from burrow.errors import BackendUnavailable, ConfigError, MessageNotFound, NoMatch
-from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+from burrow.model import (
+    ALL_ITEMS,
+    NO_QUOTA,
+    Attributes,
+    Filters,
+    Message,
+    MessageCounts,
+    NewMessage,
+    Quota,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -138,7 +155,10 @@ class RedisBackend(Backend):
             (host, port), db = url.hosts[0], url.db
             client = Redis(host=host, port=port, db=db, **_CONNECTION)
         self._client = client
-        for name in ("PUT", "SELECT", "ONE", "QUEUES", "ACCOUNT", "CONFIRM_INDEX", "INDEX_ADD"):
+        for name in (
+            *("PUT", "SELECT", "ONE", "COUNT", "QUEUES", "ACCOUNT", "INFO"),
+            *("CONFIRM_INDEX", "INDEX_ADD"),
+        ):
             self._scripts[name] = client.register_script(getattr(lua, name))
         try:
             await client.ping()
@@ -301,6 +321,7 @@ class RedisBackend(Backend):
             int(filters.match_hidden),
             _keep(attributes.ttl),
             _keep(attributes.hide),
+            _given(attributes.receipt),
         ]
         keys = [_account_key(account)]
         raw = await (self._read if mode == "get" else self._write)("SELECT", keys, args)
@@ -329,7 +350,7 @@ class RedisBackend(Backend):
             quota.max_account_bytes,
         ]
         for message in messages:
-            args += [message.id, message.body, message.ttl, message.hide]
+            args += [message.id, message.body, message.ttl, message.hide, message.meta]
         raw = await self._write("PUT", [_account_key(account)], args)
         if raw[0] == -1:
             quota.check(queue_messages=raw[2], account_queues=raw[3], account_bytes=raw[4])
@@ -347,15 +368,28 @@ class RedisBackend(Backend):
         return await self._one(account, queue, message_id, "get", Attributes())
 
     async def update_message(
-        self, account: str, queue: str, message_id: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
-        return await self._one(account, queue, message_id, "update", attributes)
+        return await self._one(account, queue, message_id, "update", attributes, receipt)
 
-    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
-        return await self._one(account, queue, message_id, "delete", Attributes())
+    async def delete_message(
+        self, account: str, queue: str, message_id: str, receipt: str | None = None
+    ) -> Message:
+        return await self._one(account, queue, message_id, "delete", Attributes(), receipt)
 
     async def _one(
-        self, account: str, queue: str, message_id: str, mode: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        mode: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
         args = [
             *self._queue_args(account, queue),
@@ -363,6 +397,7 @@ class RedisBackend(Backend):
             message_id,
             _keep(attributes.ttl),
             _keep(attributes.hide),
+            _given(receipt),
         ]
         keys = [_account_key(account)]
         raw = await (self._read if mode == "get" else self._write)("ONE", keys, args)
@@ -371,6 +406,33 @@ class RedisBackend(Backend):
         if mode == "update":
             self._announce(account, queue, attributes)
         return _messages(raw)[0]
+
+    async def count_messages(self, account: str, queue: str) -> MessageCounts:
+        keys = [_account_key(account)]
+        visible, in_flight, delayed = await self._read("COUNT", keys, [queue.encode().hex()])
+        return MessageCounts(visible, in_flight, delayed)
+
+    # Queue info ---------------------------------------------------------------------
+
+    async def get_queue_info(self, account: str, queue: str) -> bytes | None:
+        info: bytes | None = await self._read("INFO", [_account_key(account)], ["get", queue])
+        return info
+
+    async def set_queue_info(
+        self, account: str, queue: str, info: bytes, expected: bytes | None
+    ) -> bool:
+        args = ["set", queue, info, _given(expected)]
+        return bool(await self._write("INFO", [_account_key(account)], args))
+
+    async def delete_queue_info(self, account: str, queue: str) -> bool:
+        return bool(await self._write("INFO", [_account_key(account)], ["delete", queue]))
+
+    async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
+        args = ["list", filters.limit or 0, filters.marker or ""]
+        raw = await self._read("INFO", [_account_key(account)], args)
+        if not raw:
+            raise NoMatch("queues")
+        return [name.decode() for name in raw]
 
     # Internals ------------------------------------------------------------------------
 
@@ -519,6 +581,14 @@ def _keep(value: int | None) -> int:
     return _KEEP if value is None else value
 
 
+def _given(value: str | bytes | None) -> bytes:
+    """A script argument that may be absent: b"" for None, else `=` and the value (so that
+    an empty value is not taken for none)."""
+    if value is None:
+        return b""
+    return b"=" + (value.encode() if isinstance(value, str) else value)
+
+
 def _transient(exc: Exception) -> bool:
     """Errors a failover produces, after which the same read may succeed."""
     transient = rx.ConnectionError | rx.TimeoutError | rx.ClusterError | rx.RedisClusterException
@@ -540,12 +610,23 @@ def _remaining(at_ms: int, now_ms: int) -> int:
 
 def _messages(raw: list[Any]) -> list[Message]:
     now = raw[0]
-    return [
-        Message(
-            raw[i].decode(),
-            raw[i + 1],
-            _remaining(raw[i + 2], now),
-            _remaining(raw[i + 3], now),
-        )
-        for i in range(2, len(raw), 4)
-    ]
+    return [_message(now, *raw[i : i + 6]) for i in range(2, len(raw), 6)]
+
+
+def _message(
+    now: int, message_id: bytes, body: bytes, expires: int, hidden: int, put: bytes, receives: bytes
+) -> Message:
+    """One reported message; `put` and `receives` as redis_scripts.py says ('' = none)."""
+    sent, _, meta = put.partition(b":")
+    count, first_received, receipt = receives.split(b":", 2) if receives else (0, 0, b"")
+    return Message(
+        message_id.decode(),
+        body,
+        _remaining(expires, now),
+        _remaining(hidden, now),
+        int(count),
+        receipt.decode(),
+        int(sent or 0) / 1000,
+        int(first_received) / 1000,
+        meta,
+    )

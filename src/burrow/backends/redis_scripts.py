@@ -5,7 +5,10 @@ the other keys of the account are derived from that prefix, so they all share
 the account's hash slot (see `burrow.backends.redis` for the layout). Deadlines
 are integer milliseconds on the Redis server's clock (`TIME`); 0 means "never"
 (ttl) or "visible" (hide). Messages are reported as flat lists
-`id, body, expires, hidden_until` after a header of `now` and one extra value.
+`id, body, expires, hidden_until, put, receives` after a header of `now` and one extra
+value, where `put` is `<sent ms>:<meta>` and `receives` is
+`<count>:<first received ms>:<latest receipt>` ('' for a message never received, or one
+stored before these fields existed).
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ end
 
 local function qkeys(qhex)
   local b = P .. 'q:' .. qhex .. ':'
-  return {o = b .. 'o', r = b .. 'r', h = b .. 'h', x = b .. 'x', b = b .. 'b'}
+  return {
+    o = b .. 'o', r = b .. 'r', h = b .. 'h', x = b .. 'x', b = b .. 'b',
+    m = b .. 'm', v = b .. 'v', f = b .. 'f',
+  }
 end
 
 local function score(key, id)
@@ -60,6 +66,32 @@ local function report(out, k, id, now)
   out[#out + 1] = redis.call('HGET', k.b, id) or ''
   out[#out + 1] = score(k.x, id)
   out[#out + 1] = hidden
+  out[#out + 1] = redis.call('HGET', k.m, id) or ''
+  out[#out + 1] = redis.call('HGET', k.v, id) or ''
+end
+
+-- A received message is in `v` and `f` (and only then): both go together.
+local function forget_receives(k, id)
+  if redis.call('HDEL', k.v, id) == 1 then redis.call('ZREM', k.f, id) end
+end
+
+-- The latest receive's receipt, '' if none.
+local function receipt_of(k, id)
+  local v = redis.call('HGET', k.v, id)
+  if not v then return '' end
+  return string.match(v, '^%d+:%d+:(.*)$')
+end
+
+-- One more receive, with its receipt (after the hide it comes with was set).
+local function receive(k, id, receipt, now)
+  local count, first = 0, now
+  local v = redis.call('HGET', k.v, id)
+  if v then
+    local c, f = string.match(v, '^(%d+):(%d+):')
+    count, first = tonumber(c), f
+  end
+  redis.call('HSET', k.v, id, (count + 1) .. ':' .. first .. ':' .. receipt)
+  redis.call('ZADD', k.f, score(k.h, id), id)
 end
 
 -- Returns the removed body's length.
@@ -70,29 +102,43 @@ local function remove(k, id)
   redis.call('ZREM', k.h, id)
   redis.call('ZREM', k.x, id)
   redis.call('HDEL', k.b, id)
+  redis.call('HDEL', k.m, id)
+  forget_receives(k, id)
   return len
 end
 
-local function set_attributes(k, id, ttl, hide, now)
+local function set_ttl(k, id, ttl, now)
   if ttl > 0 then
     redis.call('ZADD', k.x, now + ttl * 1000, id)
-  elseif ttl == 0 then
+  else
     redis.call('ZREM', k.x, id)
   end
+end
+
+-- Returns the hidden-until deadline (0: visible).
+local function set_hide(k, id, hide, now)
   if hide > 0 then
     redis.call('ZADD', k.h, now + hide * 1000, id)
     redis.call('ZREM', k.r, id)
-  elseif hide == 0 then
-    redis.call('ZREM', k.h, id)
-    redis.call('ZADD', k.r, redis.call('ZSCORE', k.o, id), id)
+    return now + hide * 1000
   end
+  redis.call('ZREM', k.h, id)
+  redis.call('ZADD', k.r, redis.call('ZSCORE', k.o, id), id)
+  return 0
+end
+
+-- An update of a stored message: ttl and hide where given (-1 = keep). A received
+-- message's deadline in `f` follows its hide (`f` is what counts messages in flight).
+local function set_attributes(k, id, ttl, hide, now)
+  if ttl >= 0 then set_ttl(k, id, ttl, now) end
+  if hide >= 0 then redis.call('ZADD', k.f, 'XX', set_hide(k, id, hide, now), id) end
 end
 
 -- A queue's keys, its place in the account's listings and its bytes in the
 -- account's count go (`k`: its keys, when the caller has them already).
 local function drop_queue(qname, k)
   k = k or qkeys(hex(qname))
-  redis.call('UNLINK', k.o, k.r, k.h, k.x, k.b)
+  redis.call('UNLINK', k.o, k.r, k.h, k.x, k.b, k.m, k.v, k.f)
   redis.call('ZREM', QS, qname)
   redis.call('ZREM', XQ, qname)
   local bytes = tonumber(redis.call('HGET', QB, qname) or '0')
@@ -157,21 +203,22 @@ end
 """
 
 # ARGV: qname, qhex, origin, channel, cap_queue_messages, cap_account_queues,
-#       cap_account_bytes, then (id, body, ttl, hide) per message.
+#       cap_account_bytes, then (id, body, ttl, hide, meta) per message.
+# A replace starts the message's sent time, meta and receives anew.
 PUT = (
     PRELUDE
     + """
 local qname, k = ARGV[1], qkeys(ARGV[2])
 local caps = {tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
 local now = now_ms()
-local n = (#ARGV - 7) / 4
+local n = (#ARGV - 7) / 5
 if caps[1] > 0 or caps[2] > 0 or caps[3] > 0 then
   local messages = redis.call('ZCARD', k.o)
   local bytes = tonumber(redis.call('HGET', A, 'bytes') or '0')
   local queues = redis.call('ZCARD', QS)
   if not redis.call('ZSCORE', QS, qname) then queues = queues + 1 end
   for i = 0, n - 1 do
-    local id, body = ARGV[8 + i * 4], ARGV[9 + i * 4]
+    local id, body = ARGV[8 + i * 5], ARGV[9 + i * 5]
     if redis.call('ZSCORE', k.o, id) then
       messages = messages - 1
       bytes = bytes - redis.call('HSTRLEN', k.b, id)
@@ -189,8 +236,8 @@ if not redis.call('ZSCORE', QS, qname) then
 end
 local out, hides, delta = {now, ''}, {}, 0
 for i = 0, n - 1 do
-  local id, body = ARGV[8 + i * 4], ARGV[9 + i * 4]
-  local ttl, hide = tonumber(ARGV[10 + i * 4]), tonumber(ARGV[11 + i * 4])
+  local id, body = ARGV[8 + i * 5], ARGV[9 + i * 5]
+  local ttl, hide = tonumber(ARGV[10 + i * 5]), tonumber(ARGV[11 + i * 5])
   local seq = redis.call('ZSCORE', k.o, id)
   if seq and expired(k, id, now) then
     delta = delta - remove(k, id)
@@ -198,14 +245,17 @@ for i = 0, n - 1 do
   end
   if seq then
     delta = delta - redis.call('HSTRLEN', k.b, id)
+    forget_receives(k, id)
     out[#out + 1] = 0
   else
     redis.call('ZADD', k.o, redis.call('HINCRBY', A, 'seq', 1), id)
     out[#out + 1] = 1
   end
   redis.call('HSET', k.b, id, body)
+  redis.call('HSET', k.m, id, now .. ':' .. ARGV[12 + i * 5])
   delta = delta + #body
-  set_attributes(k, id, ttl, hide, now)
+  set_ttl(k, id, ttl, now)
+  set_hide(k, id, hide, now)
   if hide > 0 then hides[#hides + 1] = hide * 1000 end
 end
 settle(k, qname, delta)
@@ -216,7 +266,8 @@ return out
 )
 
 # ARGV: qname, qhex, origin, channel, mode (get|update|delete), limit (0 = all),
-#       marker ('' = none), match_hidden (0|1), ttl (-1 = keep), hide (-1 = keep).
+#       marker ('' = none), match_hidden (0|1), ttl (-1 = keep), hide (-1 = keep),
+#       receipt ('' = no receive, else '=' .. the receipt: an update that is a receive).
 # Returns now, the earliest hidden deadline when nothing matched, the messages.
 SELECT = (
     PRELUDE
@@ -253,20 +304,26 @@ if mode == 'update' and (ttl >= 0 or hide >= 0) then
   if hide > 0 then hides[1] = hide * 1000 end
   announce(ARGV[4], ARGV[3], hides)
 end
+if mode == 'update' and ARGV[11] ~= '' then
+  local receipt = string.sub(ARGV[11], 2)
+  for _, id in ipairs(matched) do receive(k, id, receipt, now) end
+end
 for _, id in ipairs(matched) do report(out, k, id, now) end
 return out
 """
 )
 
-# ARGV: qname, qhex, origin, channel, mode (get|update|delete), id, ttl, hide.
+# ARGV: qname, qhex, origin, channel, mode (get|update|delete), id, ttl, hide,
+#       receipt ('' = any, else '=' .. the receipt the latest receive must have).
 ONE = (
     PRELUDE
     + """
 local qname, k, mode, id = ARGV[1], qkeys(ARGV[2]), ARGV[5], ARGV[6]
-local ttl, hide = tonumber(ARGV[7]), tonumber(ARGV[8])
+local ttl, hide, wanted = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local now = now_ms()
 local out = {now, 0}
 if not redis.call('ZSCORE', k.o, id) or expired(k, id, now) then return out end
+if wanted ~= '' and receipt_of(k, id) ~= string.sub(wanted, 2) then return out end
 if mode == 'delete' then
   report(out, k, id, now)
   settle(k, qname, -remove(k, id))
@@ -363,3 +420,54 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
 end
 return 1
 """
+
+# ARGV: qhex. Returns the queue's live messages: visible, in flight (hidden, received),
+# delayed (hidden, never received). Counted from the sets' sizes and scores, so a big
+# queue costs no walk; only expired messages the sweeper has yet to purge are visited.
+COUNT = (
+    PRELUDE
+    + """
+local k, now = qkeys(ARGV[1]), now_ms()
+local live = redis.call('ZCARD', k.o)
+local hidden = redis.call('ZCOUNT', k.h, '(' .. now, '+inf')
+local flying = redis.call('ZCOUNT', k.f, '(' .. now, '+inf')
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', k.x, '-inf', now)) do
+  live = live - 1
+  if score(k.h, id) > now then
+    hidden = hidden - 1
+    if score(k.f, id) > now then flying = flying - 1 end
+  end
+end
+return {live - hidden, flying, hidden - flying}
+"""
+)
+
+# Queue infos, in the account's slot: `P i` HASH queue name -> info, `P io` ZSET
+# queue name -> seq of its first info (the listing's order).
+# ARGV: 'get', queue | 'set', queue, info, expected ('' = none, else '=' .. the
+# document) | 'delete', queue | 'list', limit (0 = all), marker ('' = none).
+INFO = (
+    PRELUDE
+    + """
+local I, IO, mode = P .. 'i', P .. 'io', ARGV[1]
+if mode == 'get' then
+  return redis.call('HGET', I, ARGV[2])
+elseif mode == 'set' then
+  local queue, expected = ARGV[2], ARGV[4]
+  local stored = redis.call('HGET', I, queue)
+  if expected == '' then
+    if stored then return 0 end
+  elseif stored ~= string.sub(expected, 2) then
+    return 0
+  end
+  redis.call('HSET', I, queue, ARGV[3])
+  if not stored then redis.call('ZADD', IO, redis.call('HINCRBY', A, 'seq', 1), queue) end
+  return 1
+elseif mode == 'delete' then
+  if redis.call('HDEL', I, ARGV[2]) == 0 then return 0 end
+  redis.call('ZREM', IO, ARGV[2])
+  return 1
+end
+return after_marker(IO, ARGV[3], IO, tonumber(ARGV[2]), function() return true end)
+"""
+)
