@@ -20,7 +20,7 @@ from burrow.backends import open_backend
 from burrow.backends.redis import RedisBackend
 from burrow.backends.redis_wakeups import channel_for
 from burrow.errors import BackendUnavailable, ConfigError
-from burrow.model import ALL_ITEMS, NewMessage
+from burrow.model import ALL_ITEMS, Attributes, Filters, MessageCounts, NewMessage
 from tests.conftest import ServerFactory
 from tests.engines.redis import (
     HOST,
@@ -286,6 +286,68 @@ async def test_sweeper_purges_expired_messages_and_their_keys(
             assert engine.hget("b:{61}:a", "bytes") == b"0"
             assert engine.zrange("b:{idx}:accounts", 0, -1) == [b"b"]
         assert await backend.get_accounts(ALL_ITEMS) == ["b"]
+
+
+async def test_a_message_stored_before_receives_existed_reads_as_never_received(
+    redis_standalone: Deployment, redis_backend_url: str
+) -> None:
+    """The previous version kept a message in `o`, `r`, `h`, `x` and `b` only: such a
+    message reads with receives 0, receipt "", meta b"" and sent 0.0 (unknown), and is
+    received, counted and deleted by receipt as any other."""
+    async with RedisBackend(redis_backend_url) as backend:
+        await backend.put_messages(
+            "a", Q, [NewMessage("old", b"x", 600, 0, b"meta"), NewMessage("later", b"y", 600, 60)]
+        )
+        with redis_standalone.servers[0].client() as engine:
+            engine.delete("b:{61}:q:71:m")  # "a" and "q" in hex
+            previous = [b"b:{61}:q:71:" + key for key in (b"b", b"h", b"o", b"r", b"x")]
+            assert sorted(engine.keys("b:{61}:q:71:*")) == previous
+        old = await backend.get_message("a", Q, "old")
+        assert (old.body, old.receives, old.receipt, old.meta) == (b"x", 0, "", b"")
+        assert (old.sent, old.first_received) == (0.0, 0.0)
+        assert await backend.count_messages("a", Q) == MessageCounts(1, 0, 1)
+        (received,) = await backend.update_messages(
+            "a", Q, Attributes(hide=60, receipt="r"), Filters(limit=1)
+        )
+        assert (received.id, received.receives, received.receipt) == ("old", 1, "r")
+        assert received.first_received > 0
+        assert await backend.count_messages("a", Q) == MessageCounts(0, 1, 1)
+        assert (await backend.delete_message("a", Q, "old", receipt="r")).id == "old"
+
+
+async def test_a_received_message_is_in_flight_while_hidden_and_not_expired(
+    redis_standalone: Deployment, redis_backend_url: str
+) -> None:
+    """Counts come from the received messages' own deadlines, which follow every hide."""
+    async with RedisBackend(redis_backend_url, sweep_interval=3600) as backend:
+
+        async def counts() -> MessageCounts:
+            return await backend.count_messages("a", Q)
+
+        async def shown() -> bool:
+            return await counts() == MessageCounts(1, 0, 0)
+
+        await backend.put_message("a", Q, NewMessage("m", b"x", 600, 0))
+        await backend.update_messages("a", Q, Attributes(hide=1, receipt="r"), ALL_ITEMS)
+        assert await counts() == MessageCounts(0, 1, 0)
+        await eventually(shown, "the receive's hide to end")
+        await backend.update_messages("a", Q, Attributes(hide=60), ALL_ITEMS)  # no receive
+        assert await counts() == MessageCounts(0, 1, 0)  # but received before
+        await backend.update_message("a", Q, "m", Attributes(hide=0))
+        assert await counts() == MessageCounts(1, 0, 0)
+        await backend.put_message("a", Q, NewMessage("m", b"y", 600, 60))  # a replace
+        assert await counts() == MessageCounts(0, 0, 1)
+        await backend.update_messages(
+            "a", Q, Attributes(ttl=1, hide=60, receipt="r2"), Filters(match_hidden=True)
+        )
+        assert await counts() == MessageCounts(0, 1, 0)
+
+        async def expired() -> bool:  # not yet purged: this backend's sweeper sleeps
+            return await counts() == MessageCounts(0, 0, 0)
+
+        await eventually(expired, "the message to expire")
+        with redis_standalone.servers[0].client() as engine:
+            assert engine.zscore("b:{61}:q:71:o", "m") is not None  # still stored
 
 
 def test_bad_urls_are_refused() -> None:

@@ -1,7 +1,8 @@
 """Redis durability modes (`?durability=`, docs/redis.md#durability) on real redis-servers.
 
 The server is checked when the backend opens: by default every primary must fsync each
-write (AOF, appendfsync always), and then acknowledged PUTs survive a `kill -9` of
+write (AOF, appendfsync always), and then acknowledged PUTs (and receives, deletes by
+receipt and queue info writes, which take the same path) survive a `kill -9` of
 redis-server; a stock redis-server (no AOF) is refused, unless the URL accepts the risk
 with `durability=none`, which starts with a warning and does lose writes to a `kill -9`.
 """
@@ -19,7 +20,8 @@ import pytest
 from burrow.backends.redis import RedisBackend
 from burrow.backends.redis_durability import Durability
 from burrow.backends.redis_url import RedisURL
-from burrow.errors import ConfigError
+from burrow.errors import BackendUnavailable, ConfigError
+from burrow.model import Attributes, Filters, NewMessage
 from tests.conftest import ServerFactory
 from tests.engines.redis import (
     HOST,
@@ -70,6 +72,60 @@ def test_with_appendfsync_always_the_default_url_keeps_every_acknowledged_put(
     print(f"appendfsync always, default URL: {lost} of {ACKNOWLEDGED} acknowledged PUTs lost")
     assert lost == 0
     assert "durability" not in server.log()  # nothing to warn about
+
+
+async def test_with_appendfsync_always_receives_and_queue_infos_survive_a_kill_9(
+    tmp_path: Path,
+) -> None:
+    engine = redis_server(tmp_path / "redis", *FSYNC_ALWAYS)
+    try:
+        async with RedisBackend(url_of(engine)) as backend:
+            batch = [NewMessage(f"m{n}", b"x", 600, 0, b"meta") for n in range(3)]
+            await backend.put_messages("a", Q, batch)
+            first = Attributes(hide=600, receipt="r1")
+            await backend.update_messages("a", Q, first, Filters(limit=2))  # m0, m1
+            await backend.delete_message("a", Q, "m0", receipt="r1")
+            await backend.update_message("a", Q, "m1", Attributes(hide=0), receipt="r1")
+            second = Attributes(hide=600, receipt="r2")
+            await backend.update_messages("a", Q, second, Filters(limit=1))  # m1 again
+            assert await backend.set_queue_info("a", Q, b"info", expected=None)
+            assert await backend.set_queue_info("a", "gone", b"info", expected=None)
+            assert await backend.delete_queue_info("a", "gone")
+            engine.kill()
+            engine.start()
+            # Reads are retried through the reconnection (docs/redis.md#atomicity).
+            remaining = await backend.get_messages("a", Q, Filters(match_hidden=True))
+            assert [m.id for m in remaining] == ["m1", "m2"]
+            received = await backend.get_message("a", Q, "m1")
+            assert (received.receives, received.receipt, received.meta) == (2, "r2", b"meta")
+            assert received.hide > 500 and received.first_received > 0
+            assert (await backend.get_message("a", Q, "m2")).receives == 0
+            assert await backend.list_queue_infos("a", Filters()) == [Q]
+            assert await backend.get_queue_info("a", Q) == b"info"
+    finally:
+        engine.stop()
+
+
+async def test_in_replicas_mode_receives_and_queue_info_writes_wait_for_replicas(
+    tmp_path: Path,
+) -> None:
+    """With no replica to confirm them, none of them is acknowledged."""
+    engine = redis_server(tmp_path / "redis")
+    try:
+        async with RedisBackend(url_of(engine, "?durability=none")) as unconfirmed:
+            await unconfirmed.put_message("a", Q, NewMessage("m", b"x", 600, 0))
+        async with RedisBackend(url_of(engine, "?durability=replicas&wait_ms=50")) as backend:
+            for write in (
+                backend.update_messages("a", Q, Attributes(hide=60, receipt="r"), Filters()),
+                backend.update_message("a", Q, "m", Attributes(hide=0), receipt="r"),
+                backend.delete_message("a", Q, "m", receipt="r"),
+                backend.set_queue_info("a", Q, b"info", expected=None),
+                backend.delete_queue_info("a", Q),
+            ):
+                with pytest.raises(BackendUnavailable, match="not confirmed by 1 replica"):
+                    await write
+    finally:
+        engine.stop()
 
 
 def test_durability_none_starts_on_a_stock_redis_with_a_warning_and_loses_writes(
