@@ -89,13 +89,14 @@ def _tags(given: Any) -> dict[str, str]:
 
 async def create_queue(call: Call) -> dict[str, Any]:
     address = QueueAddress(call.account, check_queue_name(call.required("QueueName")))
-    if address.fifo:
+    asked = call.params.get("Attributes") or {}
+    if address.fifo or (isinstance(asked, dict) and asked.get("FifoQueue") == "true"):
+        if not address.fifo:
+            raise SqsError.of(
+                "InvalidParameterValue", "The name of a FIFO queue can only end with .fifo."
+            )
         raise SqsError.of("UnsupportedOperation", "FIFO queues are not supported yet.")
     given = await _attributes(call, address, call.params.get("Attributes"))
-    if given.get("FifoQueue") == "true":
-        raise SqsError.of(
-            "InvalidParameterValue", "The name of a FIFO queue can only end with .fifo."
-        )
     tags = _tags(call.params.get("tags"))
     attributes = defaults(False, call.infos.limits(address)) | given
     if await call.infos.create(address, QueueInfo(attributes, tags)) is None:
