@@ -270,13 +270,14 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
-def run_producer_until_killed(path: Path, acknowledged_at_least: int) -> list[str]:
-    """Start the producer, SIGKILL it once it has acknowledged enough; the ids it printed."""
+def run_until_killed(script: str, path: Path, acknowledged_at_least: int) -> list[str]:
+    """Run `script` on the database in a child, SIGKILL it once it has printed enough lines
+    (one per acknowledged write); the lines it printed whole."""
     env = dict(os.environ)
     src = str(Path(burrow.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     child = subprocess.Popen(
-        [sys.executable, "-c", PRODUCER, str(path)], stdout=subprocess.PIPE, env=env
+        [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, env=env
     )
     assert child.stdout is not None
     watchdog = threading.Timer(60, child.kill)  # never hang the suite
@@ -301,7 +302,7 @@ def run_producer_until_killed(path: Path, acknowledged_at_least: int) -> list[st
 
 async def test_acknowledged_puts_survive_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "burrow.db"
-    acknowledged = await asyncio.to_thread(run_producer_until_killed, path, 500)
+    acknowledged = await asyncio.to_thread(run_until_killed, PRODUCER, path, 500)
     assert len(acknowledged) >= 500
     with raw(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

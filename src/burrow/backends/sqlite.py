@@ -14,7 +14,7 @@ Wake-ups for long polls are in-process (`Notifier`), fired on the event loop onc
 a write is on disk; the notifier reads a waited-on queue's next hide deadline from
 the file (an index) when it needs it, so hides kept in the file wake waiters after
 a restart too.
-The SQL itself lives in `sqlite_store`.
+The SQL itself lives in `sqlite_store` (queue info in `sqlite_infos`).
 
 The files are made private and checked before SQLite opens them, and watched while
 it has them open (`sqlite_files`): once deleted or replaced, or while writes fail,
@@ -33,13 +33,23 @@ from pathlib import Path
 from typing import TypeVar
 
 from burrow.backends import sqlite_files
+from burrow.backends import sqlite_infos as infos
 from burrow.backends import sqlite_store as store
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Health, KnownFault, Subscription, failing, healthy
 from burrow.backends.notify import Notifier
 from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
 from burrow.errors import BackendUnavailable, ConfigError
-from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+from burrow.model import (
+    ALL_ITEMS,
+    NO_QUOTA,
+    Attributes,
+    Filters,
+    Message,
+    MessageCounts,
+    NewMessage,
+    Quota,
+)
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -196,12 +206,39 @@ class SQLiteBackend(Backend):
         return await self._read(store.get_message(account, queue, message_id))
 
     async def update_message(
-        self, account: str, queue: str, message_id: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
-        return await self._write(store.update_message(account, queue, message_id, attributes))
+        update = store.update_message(account, queue, message_id, attributes, receipt)
+        return await self._write(update)
 
-    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
-        return await self._write(store.delete_message(account, queue, message_id))
+    async def delete_message(
+        self, account: str, queue: str, message_id: str, receipt: str | None = None
+    ) -> Message:
+        return await self._write(store.delete_message(account, queue, message_id, receipt))
+
+    async def count_messages(self, account: str, queue: str) -> MessageCounts:
+        return await self._read(store.count_messages(account, queue))
+
+    # Queue info ------------------------------------------------------------------------------
+
+    async def get_queue_info(self, account: str, queue: str) -> bytes | None:
+        return await self._read(infos.get_queue_info(account, queue))
+
+    async def set_queue_info(
+        self, account: str, queue: str, info: bytes, expected: bytes | None
+    ) -> bool:
+        return await self._write(infos.set_queue_info(account, queue, info, expected))
+
+    async def delete_queue_info(self, account: str, queue: str) -> bool:
+        return await self._write(infos.delete_queue_info(account, queue))
+
+    async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
+        return await self._read(infos.list_queue_infos(account, filters))
 
     # Internals ---------------------------------------------------------------------------
 

@@ -5,13 +5,17 @@ opened (see `sqlite_writer` and `SQLiteBackend._read`); none of them commits. Th
 take `now` themselves, when they run, so that deadlines are measured from the
 moment the operation happens rather than from when it was queued.
 
-Schema (version 4):
+Schema (version 5):
 
     accounts(seq, name)                  one row per account holding messages
     queues(seq, account, name, messages, bytes)
                                          one row per queue holding messages, with
                                          their count and body bytes (for quotas)
-    messages(seq, queue, id, expires, hidden_until, body)
+    messages(seq, queue, id, expires, hidden_until, body,
+             receives, receipt, sent, first_received, meta)
+    queue_infos(seq, account, queue, info)
+                                         one row per queue with info (see
+                                         `sqlite_infos`), apart from the rest
 
 `seq` columns are rowids that only grow for new rows, so ordering by `seq` is
 creation order; a replace updates the row in place and keeps its `seq`. A queue
@@ -24,6 +28,10 @@ inserts or deletes message rows, or changes a body, adds its change to them in
 one UPDATE per queue (`_count`, `_removed`). (Version 2 did this with row triggers, which
 cost more than the insert itself in a batch.) Version 4 indexes hide deadlines by
 queue, so a queue's next hidden message to show is one index seek (`next_shown`).
+Version 5 adds what a receive leaves on a message (see `Attributes.receipt`), its sent
+time and meta, and the queue infos; messages stored before it read as never received,
+sent at 0.0 ("unknown"), with empty meta. Its hide index also holds `receives` and
+`expires`, so that `count_messages` counts a queue's hidden messages in that index alone.
 """
 
 from __future__ import annotations
@@ -35,11 +43,20 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
-from burrow.model import Attributes, Filters, Message, NewMessage, Quota, deadline, remaining
+from burrow.model import (
+    Attributes,
+    Filters,
+    Message,
+    MessageCounts,
+    NewMessage,
+    Quota,
+    deadline,
+    remaining,
+)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = """
 CREATE TABLE accounts (
@@ -97,12 +114,36 @@ _SCHEMA_V4 = """
 CREATE INDEX messages_by_hide ON messages (queue, hidden_until) WHERE hidden_until > 0;
 """
 
-# The script taking version i to i + 1.
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+# Added columns with constant defaults: SQLite adds them without rewriting a row.
+_SCHEMA_V5 = """
+ALTER TABLE messages ADD COLUMN receives INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN receipt TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN sent REAL NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN first_received REAL NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN meta BLOB NOT NULL DEFAULT x'';
+DROP INDEX messages_by_hide;
+CREATE INDEX messages_by_hide ON messages (queue, hidden_until, receives, expires)
+    WHERE hidden_until > 0;
+CREATE TABLE queue_infos (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    info BLOB NOT NULL,
+    UNIQUE (account, queue)
+);
+CREATE INDEX queue_infos_in_order ON queue_infos (account, seq);
+"""
 
-# A message row as the queries below select it.
-_COLUMNS = "seq, id, body, expires, hidden_until"
-Row = tuple[Any, ...]  # (seq, id, body, expires, hidden_until[, queue])
+# The script taking version i to i + 1.
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
+
+# A message row as the queries below select it: the columns after `hidden_until` are
+# the `Message` fields after `hide`, in their order (see `_report`).
+_COLUMNS = (
+    "seq, queue, id, body, expires, hidden_until, receives, receipt, sent, first_received, meta"
+)
+Row = tuple[Any, ...]
+SEQ, QUEUE, ID, BODY, EXPIRES, HIDDEN_UNTIL, RECEIVES, RECEIPT, SENT, FIRST_RECEIVED = range(10)
 
 
 @dataclass(slots=True)
@@ -313,7 +354,7 @@ def _matched(filters: Filters) -> str:
     after = _MARKER if filters.marker is not None else "0"
     visible = "" if filters.match_hidden else " AND hidden_until <= :now"
     return (
-        f"SELECT {_COLUMNS}, queue FROM messages INDEXED BY messages_in_order"
+        f"SELECT {_COLUMNS} FROM messages INDEXED BY messages_in_order"
         f" WHERE queue = {_QUEUE} AND seq > {after} AND {_LIVE_NOW}{visible}"
         " ORDER BY seq LIMIT :limit"
     )
@@ -372,7 +413,8 @@ def put_messages(
         hidden: list[float] = []
         added = added_bytes = 0
         for new in messages:
-            row = (key, new.id, deadline(new.ttl, now), deadline(new.hide, now), new.body)
+            hidden_until = deadline(new.hide, now)
+            row = (key, new.id, deadline(new.ttl, now), hidden_until, new.body, now, new.meta)
             if conn.execute(_INSERT_NEW, row).rowcount:  # the common case: a new id
                 created.append(True)
                 added += 1
@@ -381,8 +423,8 @@ def put_messages(
                 was_expired, old_size = _replace(conn, row, now)
                 created.append(was_expired)
                 added_bytes += len(new.body) - old_size
-            if row[3] > now:
-                hidden.append(row[3])
+            if hidden_until > now:
+                hidden.append(hidden_until)
         _count(conn, key, added, added_bytes)
         if quota:
             # Checked on the counts the batch leaves; raising rolls the batch back.
@@ -392,19 +434,22 @@ def put_messages(
     return run
 
 
-_INSERT = "INSERT INTO messages (queue, id, expires, hidden_until, body) VALUES (?, ?, ?, ?, ?)"
+# A new row's receives, receipt and first receive are the columns' defaults (none yet).
+_INSERT = (
+    "INSERT INTO messages (queue, id, expires, hidden_until, body, sent, meta)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _INSERT_NEW = f"{_INSERT} ON CONFLICT DO NOTHING"
+NewRow = tuple[int, str, float, float, bytes, float, bytes]
 
 
-def _replace(
-    conn: sqlite3.Connection, row: tuple[int, str, float, float, bytes], now: float
-) -> tuple[bool, int]:
+def _replace(conn: sqlite3.Connection, row: NewRow, now: float) -> tuple[bool, int]:
     """Replace the stored message of a row's id: (whether it had expired, its body size).
 
-    A live message is updated in place; an expired one is gone, and its successor
-    goes last. Either way the queue holds as many rows as before.
+    A live message is updated in place, its receives forgotten; an expired one is gone,
+    and its successor goes last. Either way the queue holds as many rows as before.
     """
-    key, message_id, expires, hidden_until, body = row
+    key, message_id, expires, hidden_until, body, sent, meta = row
     seq, old_size, expired = conn.execute(
         "SELECT seq, length(body), expires > 0 AND expires <= ? FROM messages"
         " WHERE queue = ? AND id = ?",
@@ -415,15 +460,16 @@ def _replace(
         conn.execute(_INSERT, row)
     else:
         conn.execute(
-            "UPDATE messages SET body = ?, expires = ?, hidden_until = ? WHERE seq = ?",
-            (body, expires, hidden_until, seq),
+            "UPDATE messages SET body = ?, expires = ?, hidden_until = ?, sent = ?, meta = ?,"
+            " receives = 0, receipt = '', first_received = 0 WHERE seq = ?",
+            (body, expires, hidden_until, sent, meta, seq),
         )
     return bool(expired), int(old_size)
 
 
 # One message ---------------------------------------------------------------------------
 
-_ONE = f"SELECT {_COLUMNS}, queue FROM messages WHERE queue = {_QUEUE} AND id = :id AND {_LIVE_NOW}"
+_ONE = f"SELECT {_COLUMNS} FROM messages WHERE queue = {_QUEUE} AND id = :id AND {_LIVE_NOW}"
 
 
 def get_message(account: str, queue: str, message_id: str) -> Operation[Message]:
@@ -435,23 +481,60 @@ def get_message(account: str, queue: str, message_id: str) -> Operation[Message]
 
 
 def update_message(
-    account: str, queue: str, message_id: str, attributes: Attributes
+    account: str, queue: str, message_id: str, attributes: Attributes, receipt: str | None
 ) -> Operation[Message]:
     def run(conn: sqlite3.Connection) -> Outcome[Message]:
         now = time.time()
-        row = _one(conn, account, queue, message_id, now)
+        row = _one(conn, account, queue, message_id, now, receipt)
         updated = _update(conn, [row], attributes, now)
         return _announce(account, queue, updated, _report(updated[0], now), now)
 
     return run
 
 
-def delete_message(account: str, queue: str, message_id: str) -> Operation[Message]:
+def delete_message(
+    account: str, queue: str, message_id: str, receipt: str | None
+) -> Operation[Message]:
     def run(conn: sqlite3.Connection) -> Outcome[Message]:
         now = time.time()
-        row = _one(conn, account, queue, message_id, now)
+        row = _one(conn, account, queue, message_id, now, receipt)
         _delete(conn, [row])
         return Outcome(_report(row, now))
+
+    return run
+
+
+# A queue's expired rows not purged yet, found through the expiry index: as many as
+# the purge has left behind in every queue, a few at most unless a crowd of messages
+# has just expired.
+_EXPIRED_IN_QUEUE = (
+    "SELECT count(*) FROM messages INDEXED BY messages_by_expiry"
+    " WHERE expires > 0 AND expires <= :now AND queue = :key"
+)
+# Its live hidden messages, in the hide index alone (it holds receives and expires).
+_HIDDEN_IN_QUEUE = (
+    "SELECT count(*), count(*) FILTER (WHERE receives > 0) FROM messages"
+    " INDEXED BY messages_by_hide WHERE queue = :key AND hidden_until > 0"
+    f" AND hidden_until > :now AND {_LIVE_NOW}"
+)
+
+
+def count_messages(account: str, queue: str) -> Operation[MessageCounts]:
+    """The queue's counts by state, without reading its visible messages: those are its
+    row counter less the expired and the hidden rows."""
+
+    def run(conn: sqlite3.Connection) -> Outcome[MessageCounts]:
+        now = time.time()
+        found = conn.execute(
+            "SELECT seq, messages FROM queues WHERE account = ? AND name = ?", (account, queue)
+        ).fetchone()
+        if found is None:
+            return Outcome(MessageCounts())
+        key, rows = found
+        params = {"key": key, "now": now}
+        (expired,) = conn.execute(_EXPIRED_IN_QUEUE, params).fetchone()
+        hidden, in_flight = conn.execute(_HIDDEN_IN_QUEUE, params).fetchone()
+        return Outcome(MessageCounts(rows - expired - hidden, in_flight, hidden - in_flight))
 
     return run
 
@@ -459,10 +542,18 @@ def delete_message(account: str, queue: str, message_id: str) -> Operation[Messa
 # Internals -----------------------------------------------------------------------------
 
 
-def _one(conn: sqlite3.Connection, account: str, queue: str, message_id: str, now: float) -> Row:
+def _one(
+    conn: sqlite3.Connection,
+    account: str,
+    queue: str,
+    message_id: str,
+    now: float,
+    receipt: str | None = None,
+) -> Row:
+    """A live message by id; with a receipt, only if its latest receive is that one."""
     params = {"account": account, "queue": queue, "id": message_id, "now": now}
     row: Row | None = conn.execute(_ONE, params).fetchone()
-    if row is None:
+    if row is None or (receipt is not None and row[RECEIPT] != receipt):
         raise MessageNotFound(message_id)
     return row
 
@@ -476,33 +567,47 @@ def _some(rows: list[Row]) -> list[Row]:
 def _update(
     conn: sqlite3.Connection, rows: list[Row], attributes: Attributes, now: float
 ) -> list[Row]:
-    """Set the given attributes on rows; returns the rows as they now are."""
-    ttl, hide = attributes.ttl, attributes.hide
-    if ttl is None and hide is None:
+    """Set the given attributes on rows (a receive with a receipt); returns the rows as
+    they now are."""
+    ttl, hide, receipt = attributes.ttl, attributes.hide, attributes.receipt
+    if ttl is None and hide is None and receipt is None:
         return rows
     expires = None if ttl is None else deadline(ttl, now)
     hidden_until = None if hide is None else deadline(hide, now)
-    updated = [
-        (
-            row[0],
-            row[1],
-            row[2],
-            row[3] if expires is None else expires,
-            row[4] if hidden_until is None else hidden_until,
-        )
-        for row in rows
-    ]
+    updated: list[Row] = []
+    for row in rows:
+        new = list(row)
+        if expires is not None:
+            new[EXPIRES] = expires
+        if hidden_until is not None:
+            new[HIDDEN_UNTIL] = hidden_until
+        if receipt is not None:
+            new[RECEIVES] += 1
+            new[RECEIPT] = receipt
+            new[FIRST_RECEIVED] = new[FIRST_RECEIVED] or now
+        updated.append(tuple(new))
     conn.executemany(
-        "UPDATE messages SET expires = ?, hidden_until = ? WHERE seq = ?",
-        [(row[3], row[4], row[0]) for row in updated],
+        "UPDATE messages SET expires = ?, hidden_until = ?, receives = ?, receipt = ?,"
+        " first_received = ? WHERE seq = ?",
+        [
+            (
+                row[EXPIRES],
+                row[HIDDEN_UNTIL],
+                row[RECEIVES],
+                row[RECEIPT],
+                row[FIRST_RECEIVED],
+                row[SEQ],
+            )
+            for row in updated
+        ],
     )
     return updated
 
 
 def _delete(conn: sqlite3.Connection, rows: list[Row]) -> None:
     """Delete rows of one queue, and the queue (and account) if they were its last."""
-    conn.executemany("DELETE FROM messages WHERE seq = ?", [(row[0],) for row in rows])
-    _removed(conn, rows[0][5], len(rows), sum(len(row[2]) for row in rows))
+    conn.executemany("DELETE FROM messages WHERE seq = ?", [(row[SEQ],) for row in rows])
+    _removed(conn, rows[0][QUEUE], len(rows), sum(len(row[BODY]) for row in rows))
 
 
 def _count(conn: sqlite3.Connection, key: int, messages: int, size: int) -> None:
@@ -516,7 +621,8 @@ def _count(conn: sqlite3.Connection, key: int, messages: int, size: int) -> None
 
 def _announce(account: str, queue: str, rows: list[Row], value: T, now: float) -> Outcome[T]:
     """Wake the queue's waiters, and again when a message hidden here shows."""
-    return Outcome(value, (account, queue), [row[4] for row in rows if row[4] > now])
+    hidden = [row[HIDDEN_UNTIL] for row in rows if row[HIDDEN_UNTIL] > now]
+    return Outcome(value, (account, queue), hidden)
 
 
 def _usage(conn: sqlite3.Connection, account: str, queue: str) -> tuple[int, int, int]:
@@ -577,5 +683,11 @@ def _limit(filters: Filters) -> int:
 
 
 def _report(row: Row, now: float) -> Message:
-    """A message row (seq, id, body, expires, hidden_until, ...) as the caller sees it."""
-    return Message(row[1], row[2], remaining(row[3], now), remaining(row[4], now))
+    """A message row (see `_COLUMNS`) as the caller sees it."""
+    return Message(
+        row[ID],
+        row[BODY],
+        remaining(row[EXPIRES], now),
+        remaining(row[HIDDEN_UNTIL], now),
+        *row[RECEIVES:],
+    )
