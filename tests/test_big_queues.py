@@ -234,7 +234,7 @@ def test_a_queue_lists_after_any_marker_through_removes_and_trims() -> None:
             message_id = f"m{rng.randrange(5_000)}"
             if message_id not in queue:
                 reference.append(message_id)
-            queue[message_id] = StoredMessage(message_id, b"x" * rng.randrange(10), 0, 0)
+            queue[message_id] = StoredMessage(message_id, b"x" * rng.randrange(10), 0, 0, 0)
         if step % 1000 == 0 and reference:
             marker = rng.choice(reference)
             assert list(queue.after(marker)) == reference[reference.index(marker) + 1 :]
