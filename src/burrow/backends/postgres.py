@@ -53,7 +53,16 @@ from burrow.errors import (
     MessageNotFound,
     NoMatch,
 )
-from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+from burrow.model import (
+    ALL_ITEMS,
+    NO_QUOTA,
+    Attributes,
+    Filters,
+    Message,
+    MessageCounts,
+    NewMessage,
+    Quota,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -229,11 +238,7 @@ class PostgresBackend(Backend):
     # Accounts and queues ---------------------------------------------------------------
 
     async def get_accounts(self, filters: Filters) -> list[str]:
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql.ACCOUNTS, filters.marker, filters.limit)
-        if not rows:
-            raise NoMatch("accounts")
-        return [row[0] for row in rows]
+        return await self._names("accounts", sql.ACCOUNTS, filters.marker, filters.limit)
 
     async def delete_accounts(self, filters: Filters) -> list[str]:
         names = await self.get_accounts(filters)
@@ -245,11 +250,15 @@ class PostgresBackend(Backend):
         return names
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
+        return await self._names("queues", sql.QUEUES, account, filters.marker, filters.limit)
+
+    async def _names(self, what: str, query: str, *args: Any) -> list[str]:
+        """The `name` column of a listing's rows; `NoMatch` when there are none."""
         async with self._connection() as conn:
-            rows = await conn.fetch(sql.QUEUES, account, filters.marker, filters.limit)
+            rows = await conn.fetch(query, *args)
         if not rows:
-            raise NoMatch("queues")
-        return [row[1] for row in rows]
+            raise NoMatch(what)
+        return [row["name"] for row in rows]
 
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
         async with self._connection() as conn:
@@ -285,19 +294,15 @@ class PostgresBackend(Backend):
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
-        if attributes.ttl is None and attributes.hide is None:
+        receive = attributes.receipt is not None
+        if attributes.ttl is None and attributes.hide is None and not receive:
             return await self.get_messages(account, queue, filters)
+        args = [account, queue, filters.marker, filters.limit, attributes.ttl, attributes.hide]
+        if receive:
+            args.append(attributes.receipt)
         async with self._connection() as conn:
             await self._look_ahead(conn, account, queue)
-            rows = await conn.fetch(
-                sql.update_messages(filters),
-                account,
-                queue,
-                filters.marker,
-                filters.limit,
-                attributes.ttl,
-                attributes.hide,
-            )
+            rows = await conn.fetch(sql.update_messages(filters, receive), *args)
         self._announce(account, queue, _some(rows))
         self._publish(account, queue, [attributes.hide or 0])
         return _messages(rows)
@@ -326,6 +331,7 @@ class PostgresBackend(Backend):
             [m.body for m in messages],
             [m.ttl for m in messages],
             [m.hide for m in messages],
+            [m.meta for m in messages],
         )
         async with self._connection() as conn:
             if quota:
@@ -376,10 +382,18 @@ class PostgresBackend(Backend):
         return _message(_found(row, message_id))
 
     async def update_message(
-        self, account: str, queue: str, message_id: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
         if attributes.ttl is None and attributes.hide is None:
-            return await self.get_message(account, queue, message_id)
+            message = await self.get_message(account, queue, message_id)
+            if receipt is not None and message.receipt != receipt:
+                raise MessageNotFound(message_id)
+            return message
         async with self._connection() as conn:
             row = await conn.fetchrow(
                 sql.UPDATE_ONE,
@@ -388,18 +402,49 @@ class PostgresBackend(Backend):
                 message_id,
                 attributes.ttl,
                 attributes.hide,
+                receipt,
             )
         self._announce(account, queue, [_found(row, message_id)])
         self._publish(account, queue, [attributes.hide or 0])
         return _message(row)
 
-    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+    async def delete_message(
+        self, account: str, queue: str, message_id: str, receipt: str | None = None
+    ) -> Message:
         async with self._connection() as conn:
-            row = _found(
-                await conn.fetchrow(sql.DELETE_ONE, account, queue, message_id), message_id
-            )
-            await self._drop_queue_if_empty(conn, row["queue"])
+            row = await conn.fetchrow(sql.DELETE_ONE, account, queue, message_id, receipt)
+            await self._drop_queue_if_empty(conn, _found(row, message_id)["queue"])
         return _message(row)
+
+    async def count_messages(self, account: str, queue: str) -> MessageCounts:
+        async with self._connection() as conn:
+            counts = await conn.fetchrow(sql.COUNTS, account, queue)
+        assert counts is not None  # an aggregate always has its row
+        return MessageCounts(*counts)
+
+    # Queue info ----------------------------------------------------------------------
+
+    async def get_queue_info(self, account: str, queue: str) -> bytes | None:
+        async with self._connection() as conn:
+            info: bytes | None = await conn.fetchval(sql.GET_INFO, account, queue)
+        return info
+
+    async def set_queue_info(
+        self, account: str, queue: str, info: bytes, expected: bytes | None
+    ) -> bool:
+        async with self._connection() as conn:
+            if expected is None:
+                stored = await conn.fetchval(sql.ADD_INFO, account, queue, info)
+            else:
+                stored = await conn.fetchval(sql.CHANGE_INFO, account, queue, info, expected)
+        return stored is not None
+
+    async def delete_queue_info(self, account: str, queue: str) -> bool:
+        async with self._connection() as conn:
+            return await conn.fetchval(sql.DELETE_INFO, account, queue) is not None
+
+    async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
+        return await self._names("queues", sql.INFOS, account, filters.marker, filters.limit)
 
     # Internals -------------------------------------------------------------------------
 
@@ -586,7 +631,17 @@ def _left(seconds: float | None) -> int:
 
 
 def _message(row: Row) -> Message:
-    return Message(row["id"], row["body"], _left(row["ttl_left"]), _left(row["hide_left"]))
+    return Message(
+        row["id"],
+        row["body"],
+        _left(row["ttl_left"]),
+        _left(row["hide_left"]),
+        row["receives"],
+        row["receipt"] or "",
+        row["sent"],
+        row["first_received"] or 0.0,
+        row["meta"],
+    )
 
 
 def _messages(rows: list[Row]) -> list[Message]:

@@ -4,7 +4,10 @@ Everything lives in the schema `burrow`:
 
     accounts(seq, name)               one row per account holding messages
     queues(seq, account, name)        one row per queue holding messages
-    messages(queue, seq, id, expires, hidden_until, body)
+    messages(queue, seq, id, expires, hidden_until, body,
+             receives, receipt, sent, first_received, meta)
+    queue_infos(seq, account, name, info)  one row per queue with info (apart from
+                                      messages: see `Backend`), in order of `seq`
     schema_version(version, applied)  one row per migration applied
 
 `seq` columns come from identity sequences, so ordering by `seq` is creation
@@ -79,12 +82,36 @@ CREATE INDEX messages_hidden_by_queue ON burrow.messages (queue, hidden_until)
     WHERE hidden_until IS NOT NULL;
 """
 
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2]  # the script taking version i to i + 1
+# What a receive leaves on a message (`Attributes.receipt`: NULL receipt and
+# first_received mean "never received"), when it was put, and its meta; and queue info.
+# Added columns take constant defaults, which PostgreSQL records without rewriting the
+# table: rows put before read as never received, with no meta and sent at the epoch
+# (0.0, "unknown"); then `sent` defaults to the time of the insert.
+_SCHEMA_V3 = """
+ALTER TABLE burrow.messages
+    ADD COLUMN receives integer NOT NULL DEFAULT 0,
+    ADD COLUMN receipt text,
+    ADD COLUMN sent timestamptz NOT NULL DEFAULT 'epoch',
+    ADD COLUMN first_received timestamptz,
+    ADD COLUMN meta bytea NOT NULL DEFAULT '';
+ALTER TABLE burrow.messages ALTER COLUMN sent SET DEFAULT statement_timestamp();
+CREATE TABLE burrow.queue_infos (
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    account text NOT NULL,
+    name text NOT NULL,
+    info bytea NOT NULL,
+    PRIMARY KEY (account, name)
+);
+CREATE INDEX queue_infos_in_order ON burrow.queue_infos (account, seq);
+"""
+
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]  # the script taking version i to i + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-async def migrate(conn: asyncpg.Connection) -> None:
-    """Bring the schema to `SCHEMA_VERSION`; safe to run from many servers at once."""
+async def migrate(conn: asyncpg.Connection, version: int = SCHEMA_VERSION) -> None:
+    """Bring the schema to `version` (tests ask for an older one); safe to run from many
+    servers at once."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute(
@@ -93,14 +120,14 @@ async def migrate(conn: asyncpg.Connection) -> None:
             " version integer PRIMARY KEY,"
             " applied timestamptz NOT NULL DEFAULT clock_timestamp())"
         )
-        version: int = await conn.fetchval(
+        found: int = await conn.fetchval(
             "SELECT coalesce(max(version), 0) FROM burrow.schema_version"
         )
-        if version > SCHEMA_VERSION:
+        if found > SCHEMA_VERSION:
             raise BackendUnavailable(
-                f"postgresql: schema version {version} is newer than this Burrow "
+                f"postgresql: schema version {found} is newer than this Burrow "
                 f"understands ({SCHEMA_VERSION})"
             )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        for number, script in enumerate(MIGRATIONS[found:version], start=found + 1):
             await conn.execute(script)
             await conn.execute("INSERT INTO burrow.schema_version (version) VALUES ($1)", number)

@@ -25,10 +25,14 @@ CHANNEL = "burrow"
 NOW = "statement_timestamp()"
 LIVE = f"(expires IS NULL OR expires > {NOW})"
 _SECONDS_LEFT = "EXTRACT(EPOCH FROM {} - " + NOW + ")::float8"
-# A message row as the caller sees it: (seq, id, body, ttl left, hide left).
+_EPOCH = "EXTRACT(EPOCH FROM {})::float8"
+# A message row as the caller sees it: seq, id, body, ttl and hide left, what its
+# receives left (receives, receipt, first_received: NULL if never), sent, meta.
 COLUMNS = (
     f"seq, id, body, {_SECONDS_LEFT.format('expires')} AS ttl_left,"
-    f" {_SECONDS_LEFT.format('hidden_until')} AS hide_left"
+    f" {_SECONDS_LEFT.format('hidden_until')} AS hide_left, receives, receipt,"
+    f" {_EPOCH.format('sent')} AS sent, {_EPOCH.format('first_received')} AS first_received,"
+    " meta"
 )
 
 
@@ -101,7 +105,8 @@ WHERE NOT EXISTS (SELECT 1 FROM burrow.messages AS m WHERE m.queue = q.seq)
 """
 
 # Messages in a queue -------------------------------------------------------------------
-# $1 account, $2 queue, $3 marker, $4 limit; updates add $5 ttl, $6 hide.
+# $1 account, $2 queue, $3 marker, $4 limit; updates add $5 ttl, $6 hide, and a receive
+# $7 receipt.
 
 _QUEUE = "(SELECT seq FROM burrow.queues WHERE account = $1 AND name = $2)"
 
@@ -143,12 +148,19 @@ def select_messages(filters: Filters) -> str:
     )
 
 
-def update_messages(filters: Filters) -> str:
+# A receive changes the rows it locks in the claim's own statement.
+_RECEIVE = (
+    f", receives = receives + 1, receipt = $7, first_received = coalesce(first_received, {NOW})"
+)
+
+
+def update_messages(filters: Filters, receive: bool) -> str:
     return (
         f"WITH {picked(filters, lock=True)},"
         f" changed AS (UPDATE burrow.messages SET"
         f" expires = {keep_or_deadline('expires', '$5')},"
         f" hidden_until = {keep_or_deadline('hidden_until', '$6')}"
+        f"{_RECEIVE if receive else ''}"
         f" WHERE {_MATCHED} RETURNING {COLUMNS})"
         " SELECT * FROM changed ORDER BY seq"
     )
@@ -161,31 +173,42 @@ def delete_messages(filters: Filters) -> str:
     )
 
 
+# Counts by state (`MessageCounts`): one pass over the queue's live rows.
+COUNTS = f"""
+SELECT count(*) FILTER (WHERE hidden_until IS NULL OR hidden_until <= {NOW}),
+       count(*) FILTER (WHERE hidden_until > {NOW} AND receives > 0),
+       count(*) FILTER (WHERE hidden_until > {NOW} AND receives = 0)
+FROM burrow.messages WHERE queue = {_QUEUE} AND {LIVE}
+"""
+
 # Puts ------------------------------------------------------------------------------
-# $1 account, $2 queue, $3 ids, $4 bodies, $5 ttls, $6 hides.
+# $1 account, $2 queue, $3 ids, $4 bodies, $5 ttls, $6 hides, $7 metas.
 # One statement when the queue exists; it returns no rows when it does not (the caller
 # creates it and runs this again). FOR KEY SHARE keeps the queue row from being dropped
 # as empty while the new messages are not yet committed. A replace keeps the row and its
 # seq, unless the message it replaces has expired: then it takes the seq drawn for the
-# insert, in batch order, as if created anew. The statement's snapshot tells created
+# insert, in batch order, as if created anew. A replace starts receives, sent time and
+# meta anew. The statement's snapshot tells created
 # (inserted, or replacing an expired message) from replaced.
 
 PUT = f"""
 WITH q AS (SELECT seq FROM burrow.queues WHERE account = $1 AND name = $2 FOR KEY SHARE),
 batch AS (
-    SELECT * FROM unnest($3::text[], $4::bytea[], $5::int[], $6::int[])
-        WITH ORDINALITY AS b(id, body, ttl, hide, n)
+    SELECT * FROM unnest($3::text[], $4::bytea[], $5::int[], $6::int[], $7::bytea[])
+        WITH ORDINALITY AS b(id, body, ttl, hide, meta, n)
 ),
 stale AS (
     SELECT m.id FROM burrow.messages AS m, q
     WHERE m.queue = q.seq AND m.id = ANY($3::text[]) AND m.expires <= {NOW}
 ),
 changed AS (
-    INSERT INTO burrow.messages AS m (queue, id, body, expires, hidden_until)
-    SELECT q.seq, b.id, b.body, {deadline("b.ttl")}, {deadline("b.hide")}
+    INSERT INTO burrow.messages AS m (queue, id, body, expires, hidden_until, sent, meta)
+    SELECT q.seq, b.id, b.body, {deadline("b.ttl")}, {deadline("b.hide")}, {NOW}, b.meta
     FROM q, batch AS b ORDER BY b.n
     ON CONFLICT (queue, id) DO UPDATE SET
         body = EXCLUDED.body, expires = EXCLUDED.expires, hidden_until = EXCLUDED.hidden_until,
+        sent = EXCLUDED.sent, meta = EXCLUDED.meta,
+        receives = 0, receipt = NULL, first_received = NULL,
         seq = CASE WHEN m.expires IS NULL OR m.expires > {NOW} THEN m.seq ELSE EXCLUDED.seq END
     RETURNING m.id, m.xmax = 0 AS inserted
 )
@@ -213,17 +236,51 @@ SELECT
 """
 
 # One message -------------------------------------------------------------------------
-# $1 account, $2 queue, $3 id; update adds $4 ttl, $5 hide.
+# $1 account, $2 queue, $3 id; update adds $4 ttl, $5 hide, then both the receipt the
+# message's latest receive must have (NULL: any message).
 
 _ONE = f"queue = {_QUEUE} AND id = $3 AND {LIVE}"
 GET_ONE = f"SELECT {COLUMNS} FROM burrow.messages WHERE {_ONE}"
+
+
+def _received_with(receipt: str) -> str:
+    return f"({receipt}::text IS NULL OR receipt = {receipt})"
+
+
 UPDATE_ONE = f"""
 UPDATE burrow.messages SET
     expires = {keep_or_deadline("expires", "$4")},
     hidden_until = {keep_or_deadline("hidden_until", "$5")}
-WHERE {_ONE} RETURNING {COLUMNS}
+WHERE {_ONE} AND {_received_with("$6")} RETURNING {COLUMNS}
 """
-DELETE_ONE = f"DELETE FROM burrow.messages WHERE {_ONE} RETURNING {COLUMNS}, queue"
+DELETE_ONE = f"""
+DELETE FROM burrow.messages WHERE {_ONE} AND {_received_with("$4")}
+RETURNING {COLUMNS}, queue
+"""
+
+# Queue info ------------------------------------------------------------------------
+# $1 account, $2 queue; a write adds $3 info, a compare-and-set $4 the expected one.
+# The row lock of the UPDATE and the unique key of the INSERT make each one atomic:
+# of concurrent writers expecting the same document, one changes it and the others
+# then find it different. `seq` gives a queue's place, kept while its info exists.
+
+GET_INFO = "SELECT info FROM burrow.queue_infos WHERE account = $1 AND name = $2"
+ADD_INFO = """
+INSERT INTO burrow.queue_infos (account, name, info) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING RETURNING true
+"""
+CHANGE_INFO = """
+UPDATE burrow.queue_infos SET info = $3 WHERE account = $1 AND name = $2 AND info = $4
+RETURNING true
+"""
+DELETE_INFO = "DELETE FROM burrow.queue_infos WHERE account = $1 AND name = $2 RETURNING true"
+# $1 account, $2 marker, $3 limit
+INFOS = """
+SELECT name FROM burrow.queue_infos
+WHERE account = $1
+  AND seq > coalesce((SELECT seq FROM burrow.queue_infos WHERE account = $1 AND name = $2), 0)
+ORDER BY seq LIMIT $3
+"""
 
 # Housekeeping (every server runs it; SKIP LOCKED keeps them out of each other's way) ---
 
