@@ -9,7 +9,8 @@ pops lock their rows with SKIP LOCKED (see `postgres_sql`), puts upsert a whole
 batch. Writes with a quota run in a transaction that first takes an advisory
 lock on the account, then counts what the write leaves. Emptied queues and
 accounts are dropped in a transaction of their own after the write, which
-keeps the locks a writer waits for in one order (no deadlocks).
+keeps the locks a writer waits for in one order (no deadlocks). Queue info has a
+table of its own (`queue_infos`), which no message operation touches.
 
 Wake-ups for long polls: a write notifies the local `Notifier` directly, and
 every other server through `pg_notify` once it has committed (several notices

@@ -13,7 +13,9 @@ picked))`: the CTE runs exactly once, so at most `limit` rows are taken. (With
 subquery more than once, as a join, and take more than n rows.) A row that a
 concurrent claim changed before we could lock it is re-checked against the
 WHERE clause on its new version and dropped if no longer visible, so two claims
-never obtain the same message.
+never obtain the same message. A receive (`Attributes.receipt`) is such a claim whose
+UPDATE also counts the receive and stores its receipt: the receipt a receiver gets is
+the one its statement wrote.
 """
 
 from __future__ import annotations
