@@ -275,7 +275,7 @@ class MemoryBackend(Backend):
         message = self._queue(account, queue).get(message_id)
         if message is None or message.expired(now):
             raise MessageNotFound(message_id)
-        if receipt is not None and message.receipt != receipt:
+        if receipt is not None and (message.receipt != receipt or not receipt):
             raise MessageNotFound(message_id)
         return message
 
