@@ -38,6 +38,7 @@ from burrow.frontends.asgi import (
 )
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
+from burrow.frontends.sqs import SqsFrontend, is_sqs
 from burrow.service import Service
 from burrow.workers import Supervisor, listening_socket
 
@@ -51,7 +52,8 @@ CUT_SHORT = 1  # exit status when requests were still unanswered as serving stop
 
 
 class App:
-    """The ASGI application: `/`, `/health`, `/openapi.json`, and `/v1.0/…` (v1.0 frontend).
+    """The ASGI application: `/`, `/health`, `/openapi.json`, `/v1.0/…` (v1.0 frontend),
+    and SQS's requests (the SQS frontend: `sqs.is_sqs` tells them).
 
     `/health` is the backend's `health()`, 503 when failing (readiness, for load
     balancers); `/health?live` only says the process answers (liveness), always 200.
@@ -67,6 +69,7 @@ class App:
         self.description = f"backend {self.backend_description}, auth {guard.description}"
         self.service = Service(backend, settings.limits, settings.accounts)
         self.v1 = BurrowV1(self.service, guard)
+        self.sqs = SqsFrontend(self.service, guard)
         self.meta = {
             "": VERSIONS,
             "openapi.json": Response.json(openapi.document(settings.limits)),
@@ -79,9 +82,11 @@ class App:
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
         try:
             path = path_segments(scope)
-            query = query_params(scope)
             if path and path[0] == "v1.0":
-                return await self.v1.handle(scope, receive, path[1:], query)
+                return await self.v1.handle(scope, receive, path[1:], query_params(scope))
+            if path not in (["sign"], ["health"]) and is_sqs(scope):
+                return await self.sqs.handle(scope, receive)  # (it reads its own query)
+            query = query_params(scope)
             if path == ["sign"]:
                 return await self.v1.sign(scope, receive, query)
             if path == ["health"]:
@@ -204,6 +209,7 @@ class _BurrowServer(uvicorn.Server):
             sock.close()
             # An engine whose settings cannot keep Burrow's promises is a setting to fix.
             return BAD_SETTING if isinstance(error, ConfigError) else BACKEND_DOWN
+        self.burrow.sqs.moves.open()
         await self.serve([sock])
         return CUT_SHORT if self.unanswered else 0
 
@@ -238,6 +244,7 @@ class _BurrowServer(uvicorn.Server):
         self.unanswered = len(self.server_state.tasks)  # (cancelled, if any, not yet ended)
         if self.unanswered:
             logger.error("the drain was cut short: %d request(s) unanswered", self.unanswered)
+        await self.burrow.sqs.moves.close()
         await self.burrow.backend.close()  # no request is left to use it
         logger.info("Burrow stopped (worker %d)", os.getpid())
 

@@ -88,20 +88,19 @@ class SqsFrontend:
     async def handle(self, scope: Scope, receive: Receive) -> Response:
         headers = {name.lower(): bytes(value) for name, value in scope["headers"]}
         protocol = Protocol.JSON if JSON_TARGET in headers else Protocol.QUERY
-        query_mode = headers.get(b"x-amzn-query-mode") == b"true"
         try:
             limits = self.service.limits
             largest = ESCAPED_FACTOR * limits.max_sqs_message_bytes + REQUEST_OVERHEAD
             body = await read_body(scope, receive, largest, limits.body_timeout)
             wire = decode(scope["method"], headers, scope.get("query_string", b""), body)
-            protocol, query_mode = wire.protocol, wire.query_mode
+            protocol = wire.protocol
             return encode(wire, await self._run(scope, headers, wire, body))
         except SqsError as error:
-            return encode_error(protocol, query_mode, error)
+            return encode_error(protocol, error)
         except BurrowError as error:
             if error.status >= 500:
                 logger.error("SQS %s failed: %s", escaped(scope["path"]), escaped(error.message))
-            return encode_error(protocol, query_mode, from_burrow(error))
+            return encode_error(protocol, from_burrow(error))
 
     async def _run(
         self, scope: Scope, headers: dict[bytes, bytes], wire: SqsCall, body: bytes
@@ -145,7 +144,7 @@ class SqsFrontend:
         owner = params.get("QueueOwnerAWSAccountId") or (path[0] if len(path) == 1 else None)
         account = owner or self.guard.home_account(credentials)
         if not account:
-            raise SqsError.of(
+            raise SqsError(
                 "MissingAuthenticationToken",
                 "The request names no account: sign it with an access key id, or give "
                 "the account in the endpoint URL (http://HOST:PORT/ACCOUNT).",

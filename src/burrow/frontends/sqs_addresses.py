@@ -53,7 +53,7 @@ class Origin:
 def check_queue_name(name: str) -> str:
     stem = name[: -len(FIFO_SUFFIX)] if name.endswith(FIFO_SUFFIX) else name
     if len(name) > 80 or not _QUEUE_NAME.fullmatch(stem):
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
         )
@@ -68,14 +68,14 @@ def parse_queue_url(url: str) -> QueueAddress:
         path = ""
     parts = [unquote(part) for part in path.split("/")[1:]]
     if len(parts) != 2 or not all(parts):
-        raise SqsError.of("QueueDoesNotExist", "The specified queue does not exist.")
+        raise SqsError("QueueDoesNotExist", "The specified queue does not exist.")
     return QueueAddress(parts[0], parts[1])
 
 
 def parse_arn(arn: str, parameter: str) -> QueueAddress:
     parts = arn.split(":")
     if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or not (parts[4] and parts[5]):
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue", f"Value {arn} for parameter {parameter} is invalid."
         )
     return QueueAddress(parts[4], parts[5])
@@ -114,6 +114,4 @@ def parse_receipt_handle(handle: str, queue: QueueAddress) -> ReceiptHandle:
 
 def _invalid_handle(handle: str) -> SqsError:
     shown = handle if len(handle) <= 100 else handle[:100] + "…"
-    return SqsError.of(
-        "ReceiptHandleIsInvalid", f'The input receipt handle "{shown}" is not valid.'
-    )
+    return SqsError("ReceiptHandleIsInvalid", f'The input receipt handle "{shown}" is not valid.')

@@ -32,7 +32,7 @@ FIFO_ONLY = frozenset(
 
 def _invalid(name: str, value: str, why: str = "") -> SqsError:
     reason = f" Reason: {why}" if why else ""
-    return SqsError.of("InvalidAttributeValue", f"Invalid value for the parameter {name}.{reason}")
+    return SqsError("InvalidAttributeValue", f"Invalid value for the parameter {name}.{reason}")
 
 
 def _number(low: int, high: int, cap: str | None = None) -> Check:
@@ -171,9 +171,9 @@ def checked(given: Mapping[str, str], limits: Limits, fifo: bool) -> dict[str, s
     for name, value in given.items():
         attribute = SETTABLE.get(name)
         if attribute is None:
-            raise SqsError.of("InvalidAttributeName", f"Unknown Attribute {name}.")
+            raise SqsError("InvalidAttributeName", f"Unknown Attribute {name}.")
         if name in FIFO_ONLY and not fifo:
-            raise SqsError.of("InvalidAttributeName", f"Unknown Attribute {name}.")
+            raise SqsError("InvalidAttributeName", f"Unknown Attribute {name}.")
         if not isinstance(value, str):
             raise _invalid(name, str(value))
         out[name] = attribute.check(name, value, limits)

@@ -44,7 +44,7 @@ class Call:
 
 
 def missing(name: str) -> SqsError:
-    return SqsError.of("MissingParameter", f"The request must contain the parameter {name}.")
+    return SqsError("MissingParameter", f"The request must contain the parameter {name}.")
 
 
 def optional_integer(params: dict[str, Any], name: str, low: int, high: int) -> int | None:
@@ -52,7 +52,7 @@ def optional_integer(params: dict[str, Any], name: str, low: int, high: int) -> 
     if value is None:
         return None
     if type(value) is not int or not low <= value <= high:
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             f"Value {value} for parameter {name} is invalid. Reason: must be between "
             f"{low} and {high}.",

@@ -30,7 +30,7 @@ Attributes = dict[str, dict[str, Any]]  # name -> {DataType, StringValue | Binar
 
 def check_text(text: str, what: str) -> str:
     if _NOT_ALLOWED.search(text):
-        raise SqsError.of(
+        raise SqsError(
             "InvalidMessageContents", f"Invalid characters found in {what}: only XML characters"
         )
     return text
@@ -42,9 +42,9 @@ def check_attributes(given: Any, system: bool = False) -> Attributes:
     if not given:
         return {}
     if not isinstance(given, dict):
-        raise SqsError.of("InvalidParameterValue", f"{kind}s must be a map")
+        raise SqsError("InvalidParameterValue", f"{kind}s must be a map")
     if len(given) > MAX_ATTRIBUTES:
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             f"Number of message attributes [{len(given)}] exceeds the allowed maximum "
             f"[{MAX_ATTRIBUTES}].",
@@ -59,7 +59,7 @@ def check_attributes(given: Any, system: bool = False) -> Attributes:
 def _check_name(name: str, kind: str, system: bool) -> None:
     if system:
         if name not in SYSTEM_ATTRIBUTES:
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidParameterValue",
                 f"{kind} name {name!r} is not supported: only AWSTraceHeader.",
             )
@@ -72,39 +72,39 @@ def _check_name(name: str, kind: str, system: bool) -> None:
         or ".." in name
         or lowered.startswith(("aws.", "amazon."))
     ):
-        raise SqsError.of("InvalidParameterValue", f"{kind} name {name!r} is invalid.")
+        raise SqsError("InvalidParameterValue", f"{kind} name {name!r} is invalid.")
 
 
 def _check_value(name: str, value: Any, kind: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise SqsError.of("InvalidParameterValue", f"{kind} {name} must be a structure")
+        raise SqsError("InvalidParameterValue", f"{kind} {name} must be a structure")
     data_type = value.get("DataType")
     if not isinstance(data_type, str) or not data_type:
-        raise SqsError.of("InvalidParameterValue", f"The {kind} '{name}' must contain a DataType.")
+        raise SqsError("InvalidParameterValue", f"The {kind} '{name}' must contain a DataType.")
     if not _DATA_TYPE.fullmatch(data_type):
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             f"The type of {kind} '{name}' is invalid. You must use only the following "
             "supported type prefixes: Binary, Number, String.",
         )
     if value.get("StringListValues") or value.get("BinaryListValues"):
-        raise SqsError.of("UnsupportedOperation", "List values are not supported.")
+        raise SqsError("UnsupportedOperation", "List values are not supported.")
     if data_type.startswith("Binary"):
         binary = value.get("BinaryValue")
         if not isinstance(binary, bytes) or not binary:
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidParameterValue",
                 f"The {kind} '{name}' with type 'Binary' must use field 'Binary'.",
             )
         return {"DataType": data_type, "BinaryValue": binary}
     text = value.get("StringValue")
     if not isinstance(text, str) or not text:
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             f"The {kind} '{name}' must contain a non-empty value of type 'String'.",
         )
     if data_type.startswith("Number") and not _is_number(text):
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             f"Can't cast the value of message attribute '{name}' to a number.",
         )

@@ -71,7 +71,7 @@ def outgoing(params: dict[str, Any], info: QueueInfo, address: QueueAddress) -> 
     attributes = check_attributes(params.get("MessageAttributes"))
     system = check_attributes(params.get("MessageSystemAttributes"), system=True)
     if params.get("MessageDeduplicationId") is not None and not address.fifo:
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             "The request includes parameter MessageDeduplicationId that is not valid for "
             "this queue type.",
@@ -79,7 +79,7 @@ def outgoing(params: dict[str, Any], info: QueueInfo, address: QueueAddress) -> 
     encoded = body.encode()
     largest = info.integer("MaximumMessageSize")
     if len(encoded) + size(attributes) > largest:
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             f"One or more parameters are invalid. Reason: Message must be shorter than "
             f"{largest} bytes.",
@@ -127,7 +127,7 @@ async def send_message_batch(call: Call) -> dict[str, Any]:
             failed.append(_failure(entry["Id"], error))
     total = sum(len(m.draft.body) + len(m.draft.meta) for _, m in ready)
     if total > call.infos.limits(address).max_sqs_message_bytes:
-        raise SqsError.of(
+        raise SqsError(
             "BatchRequestTooLong",
             f"Batch requests cannot be longer than "
             f"{call.infos.limits(address).max_sqs_message_bytes} bytes.",
@@ -142,9 +142,9 @@ def batch_entries(params: dict[str, Any]) -> list[dict[str, Any]]:
     """A batch's entries: 1 to 10, each with a distinct, well-formed Id."""
     entries = params.get("Entries")
     if not entries:
-        raise SqsError.of("EmptyBatchRequest", "There should be at least one entry in the request.")
+        raise SqsError("EmptyBatchRequest", "There should be at least one entry in the request.")
     if len(entries) > MAX_BATCH:
-        raise SqsError.of(
+        raise SqsError(
             "TooManyEntriesInBatchRequest",
             f"Maximum number of entries per request are {MAX_BATCH}. You have sent {len(entries)}.",
         )
@@ -154,13 +154,13 @@ def batch_entries(params: dict[str, Any]) -> list[dict[str, Any]]:
         if not entry_id:
             raise missing("Id")
         if len(entry_id) > 80 or not _BATCH_ID_CHARS.issuperset(entry_id):
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidBatchEntryId",
                 "A batch entry id can only contain alphanumeric characters, hyphens and "
                 "underscores. It can be at most 80 letters long.",
             )
         if entry_id in seen:
-            raise SqsError.of("BatchEntryIdsNotDistinct", f"Id {entry_id} repeated.")
+            raise SqsError("BatchEntryIdsNotDistinct", f"Id {entry_id} repeated.")
         seen.add(entry_id)
     return list(entries)
 
@@ -329,7 +329,7 @@ async def _change_visibility(call: Call, address: QueueAddress, params: dict[str
             address.account, address.queue, handle.message_id, Attributes(hide=hide), handle.receipt
         )
     except MessageNotFound:
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue",
             f"Value {text} for parameter ReceiptHandle is invalid. Reason: Message does not "
             "exist or is not available for visibility timeout change.",

@@ -62,7 +62,7 @@ def _task_parts(handle: str) -> tuple[QueueAddress, str]:
         parts = orjson.loads(base64.urlsafe_b64decode(handle.encode("ascii")))
         return QueueAddress(parts["a"], parts["q"]), parts["t"]
     except (ValueError, UnicodeError, binascii.Error, KeyError, TypeError):
-        raise SqsError.of("ResourceNotFoundException", "The task handle is not valid.") from None
+        raise SqsError("ResourceNotFoundException", "The task handle is not valid.") from None
 
 
 def task_source(handle: str) -> QueueAddress:
@@ -87,7 +87,7 @@ async def start_message_move_task(call: Call) -> dict[str, Any]:
     source = parse_arn(source_arn, "SourceArn")
     await call.infos.load(source)
     if not await _is_dead_letter_queue(call, source):
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue", "Source queue must be configured as a Dead Letter Queue."
         )
     task: dict[str, Any] = {"Status": "RUNNING", "SourceArn": source_arn}
@@ -95,7 +95,7 @@ async def start_message_move_task(call: Call) -> dict[str, Any]:
     if destination_arn:
         destination = parse_arn(destination_arn, "DestinationArn")
         if destination.account != source.account or await call.infos.read(destination) is None:
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidParameterValue", "The destination queue does not exist in this account."
             )
         task["DestinationArn"] = destination_arn
@@ -116,7 +116,7 @@ async def start_message_move_task(call: Call) -> dict[str, Any]:
 
     def edit(info: QueueInfo) -> None:
         if _running(info) is not None:
-            raise SqsError.of(
+            raise SqsError(
                 "UnsupportedOperation", "A message move task is already running on this queue."
             )
         info.moves = [task, *info.moves][:KEPT_TASKS]
@@ -131,7 +131,7 @@ async def list_message_move_tasks(call: Call) -> dict[str, Any]:
     most = call.integer("MaxResults", 1, KEPT_TASKS, 1)
     info = await call.infos.read(source)
     if info is None:
-        raise SqsError.of("ResourceNotFoundException", "The source queue does not exist.")
+        raise SqsError("ResourceNotFoundException", "The source queue does not exist.")
     results = [
         {name: task[name] for name in PUBLIC_FIELDS if name in task} for task in info.moves[:most]
     ]
@@ -149,7 +149,7 @@ async def cancel_message_move_task(call: Call) -> dict[str, Any]:
         nonlocal moved
         task = _running(info)
         if task is None or task["id"] != task_id:
-            raise SqsError.of("ResourceNotFoundException", "No such running task.")
+            raise SqsError("ResourceNotFoundException", "No such running task.")
         task["Status"] = "CANCELLED"
         moved = task["ApproximateNumberOfMessagesMoved"]
 

@@ -77,7 +77,7 @@ class QueueInfo:
 
 
 def no_such_queue() -> SqsError:
-    return SqsError.of("QueueDoesNotExist", "The specified queue does not exist.")
+    return SqsError("QueueDoesNotExist", "The specified queue does not exist.")
 
 
 class QueueInfos:
@@ -141,7 +141,7 @@ class QueueInfos:
                 info.stored = encoded
                 self._cache.pop(address, None)
                 return info
-        raise SqsError.of("ServiceUnavailable", "The queue is being changed too often; retry.")
+        raise SqsError("ServiceUnavailable", "The queue is being changed too often; retry.")
 
     async def delete(self, address: QueueAddress) -> None:
         await self.service.delete_queue_info(address.account, address.queue)

@@ -56,13 +56,13 @@ async def _attributes(call: Call, address: QueueAddress, given: Any) -> dict[str
     if given is None:
         return {}
     if not isinstance(given, dict):
-        raise SqsError.of("InvalidParameterValue", "Attributes must be a map")
+        raise SqsError("InvalidParameterValue", "Attributes must be a map")
     values = checked(given, call.infos.limits(address), address.fifo)
     redrive = values.get("RedrivePolicy")
     if redrive:
         target = RedrivePolicy.parse(redrive).target
         if target.account != address.account or await call.infos.read(target) is None:
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidParameterValue",
                 "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target "
                 "does not exist (in this account).",
@@ -76,10 +76,10 @@ def _tags(given: Any) -> dict[str, str]:
     if not isinstance(given, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in given.items()
     ):
-        raise SqsError.of("InvalidParameterValue", "Tags must be a map of strings")
+        raise SqsError("InvalidParameterValue", "Tags must be a map of strings")
     for key, value in given.items():
         if not 1 <= len(key) <= 128 or len(value) > 256 or key.lower().startswith("aws:"):
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidParameterValue",
                 f"Tag {key!r}: keys are 1 to 128 characters, not starting with aws:, "
                 "values up to 256.",
@@ -92,10 +92,10 @@ async def create_queue(call: Call) -> dict[str, Any]:
     asked = call.params.get("Attributes") or {}
     if address.fifo or (isinstance(asked, dict) and asked.get("FifoQueue") == "true"):
         if not address.fifo:
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidParameterValue", "The name of a FIFO queue can only end with .fifo."
             )
-        raise SqsError.of("UnsupportedOperation", "FIFO queues are not supported yet.")
+        raise SqsError("UnsupportedOperation", "FIFO queues are not supported yet.")
     given = await _attributes(call, address, call.params.get("Attributes"))
     tags = _tags(call.params.get("tags"))
     attributes = defaults(False, call.infos.limits(address)) | given
@@ -104,7 +104,7 @@ async def create_queue(call: Call) -> dict[str, Any]:
         if existing is not None and any(
             existing.attributes.get(name, "") != value for name, value in given.items()
         ):
-            raise SqsError.of(
+            raise SqsError(
                 "QueueNameExists",
                 "A queue already exists with the same name and a different value for "
                 "attribute(s) " + ", ".join(sorted(given)),
@@ -146,11 +146,11 @@ async def get_queue_attributes(call: Call) -> dict[str, Any]:
     address = call.queue
     info = await call.infos.read(address)  # (uncached: SQS's "approximate" is not stale)
     if info is None:
-        raise SqsError.of("QueueDoesNotExist", "The specified queue does not exist.")
+        raise SqsError("QueueDoesNotExist", "The specified queue does not exist.")
     names = call.params.get("AttributeNames") or []
     for name in names:
         if name != "All" and (name not in KNOWN or (name in FIFO_ONLY and not address.fifo)):
-            raise SqsError.of("InvalidAttributeName", f"Unknown Attribute {name}.")
+            raise SqsError("InvalidAttributeName", f"Unknown Attribute {name}.")
     every = "All" in names
     wanted = [n for n in (*info.attributes, *COMPUTED) if every or n in names]
     values = {n: info.attributes[n] for n in wanted if n in info.attributes}
@@ -193,7 +193,7 @@ async def tag_queue(call: Call) -> dict[str, Any]:
 
     def edit(info: QueueInfo) -> None:
         if len(info.tags.keys() | tags.keys()) > MAX_TAGS:
-            raise SqsError.of("InvalidParameterValue", f"A queue has at most {MAX_TAGS} tags.")
+            raise SqsError("InvalidParameterValue", f"A queue has at most {MAX_TAGS} tags.")
         info.tags |= tags
 
     await call.infos.change(call.queue, edit)
@@ -214,7 +214,7 @@ async def untag_queue(call: Call) -> dict[str, Any]:
 async def list_queue_tags(call: Call) -> dict[str, Any]:
     info = await call.infos.read(call.queue)
     if info is None:
-        raise SqsError.of("QueueDoesNotExist", "The specified queue does not exist.")
+        raise SqsError("QueueDoesNotExist", "The specified queue does not exist.")
     return {"Tags": info.tags} if info.tags else {}
 
 
@@ -227,7 +227,7 @@ async def add_permission(call: Call) -> dict[str, Any]:
     accounts, actions = call.required("AWSAccountIds"), call.required("Actions")
     unknown = [a for a in actions if a not in PERMISSION_ACTIONS]
     if unknown:
-        raise SqsError.of(
+        raise SqsError(
             "InvalidParameterValue", f"Value SQS:{unknown[0]} for parameter ActionName is invalid."
         )
     statement = {
@@ -241,7 +241,7 @@ async def add_permission(call: Call) -> dict[str, Any]:
     def edit(info: QueueInfo) -> None:
         policy = _policy(info, call.origin.arn(address))
         if any(s.get("Sid") == label for s in policy["Statement"]):
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidParameterValue",
                 f"Value {label} for parameter Label is invalid. Reason: Already exists.",
             )
@@ -260,7 +260,7 @@ async def remove_permission(call: Call) -> dict[str, Any]:
         policy = _policy(info, call.origin.arn(address))
         kept = [s for s in policy["Statement"] if s.get("Sid") != label]
         if len(kept) == len(policy["Statement"]):
-            raise SqsError.of(
+            raise SqsError(
                 "InvalidParameterValue",
                 f"Value {label} for parameter Label is invalid. Reason: can't find label.",
             )
@@ -335,4 +335,4 @@ def _marker(token: Any) -> str | None:
     try:
         return base64.urlsafe_b64decode(str(token).encode("ascii")).decode()
     except (ValueError, UnicodeError, binascii.Error):
-        raise SqsError.of("InvalidParameterValue", "Invalid NextToken value.") from None
+        raise SqsError("InvalidParameterValue", "Invalid NextToken value.") from None
