@@ -98,13 +98,32 @@ def test_a_secret_that_cannot_be_used_stops_the_server(tmp_path: Path) -> None:
         assert said in result.stderr
 
 
-def test_burrow_sign_needs_the_secret(tmp_path: Path) -> None:
+def test_burrow_sign_and_keys_sqs_need_the_secret_and_never_make_one(tmp_path: Path) -> None:
     keyfile = tmp_path / "keys.json"
-    writer = add_key(keyfile, "writer", "a")
-    args = ["sign", "--file", str(keyfile), "--key-id", writer.partition(".")[0]]
-    result = burrow(*args, "--method", "GET", "--path", "/v1.0/a", cwd=tmp_path)
-    assert result.returncode == 1
-    assert f"cannot read the signing secret {tmp_path}/signing.secret" in result.stderr
+    key_id = add_key(keyfile, "writer", "a").partition(".")[0]
+    sign = [
+        "sign",
+        "--file",
+        str(keyfile),
+        "--key-id",
+        key_id,
+        "--method",
+        "GET",
+        "--path",
+        "/v1.0/a",
+    ]
+    sqs = ["keys", "sqs", "--file", str(keyfile), key_id]
+    for command in (sign, sqs):
+        result = burrow(*command, cwd=tmp_path)
+        assert result.returncode == 1
+        assert (
+            f"no signing secret {tmp_path}/signing.secret yet: the server makes it on its "
+            f"first start with --auth keys:{keyfile}, or give --signing-secret-file"
+        ) in result.stderr
+        result = burrow(*command, "--signing-secret-file", "missing", cwd=tmp_path)
+        assert result.returncode == 1
+        assert "cannot read the signing secret missing: No such file" in result.stderr
+    assert not (tmp_path / "signing.secret").exists()
 
 
 def test_a_signature_outside_ascii_is_a_401(start_server: ServerFactory, tmp_path: Path) -> None:

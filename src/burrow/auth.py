@@ -1,15 +1,18 @@
 """Who may do what: the guard that admission (`Service.admit`) asks about every request.
 
 `OpenAccess` lets everything through (local development). `KeyGuard` checks the
-request's token, or its signed URL, against a key file (`burrow.keys`): no or unknown
-token → 401; a token that does not grant the account, or a reader's write → 403; calls
-across all accounts (`account` None) are for admins only. A guard only judges: admission
+request's token, its signed URL, or its SigV4 signature (the SQS frontend's), against a
+key file (`burrow.keys`): no or unknown token → 401; a token that does not grant the
+account, or a reader's write → 403; calls across all accounts (`account` None) are for
+admins only. A guard only judges: admission
 acts on its verdict, and audits refusals (`burrow.audit`) with the account and key id,
 never the token.
 
-Signed URLs are signed with a secret of their key's, derived from the server's signing
-secret (`burrow.signing_secret`), which is not in the key file: the key file alone lets
-no one make one.
+Signed URLs and SigV4 requests are signed with secrets of their key's, derived from the
+server's signing secret (`burrow.signing_secret`), which is not in the key file: the key
+file alone lets no one make one. A key's SQS credentials are its id (the access key id)
+and `keys.sqs_secret`; SigV4 refusals carry the SQS error code to answer with
+(`burrow.sigv4`).
 """
 
 from __future__ import annotations
@@ -22,23 +25,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from burrow import keys, signing_secret
+from burrow import keys, signing_secret, sigv4
 from burrow.errors import ConfigError, Forbidden, Unauthorized
 from burrow.keys import Key, Role
+from burrow.sigv4 import AccessDenied, SigV4Refused, SigV4Request
 
 logger = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET"})
 RELOAD_INTERVAL = 1.0  # seconds between looks at the key file's modification time
+SIGV4_SERVICE = "sqs"  # the one service a SigV4 signature may be scoped to here
 
 
 @dataclass(slots=True)
 class Credentials:
-    """What a request presents: a token, or a signed URL's query parameters."""
+    """What a request presents: a token, a signed URL's query parameters, or a SigV4
+    signature."""
 
     token: str | None
     path: str  # the raw (percent-encoded) request path, which a signed URL covers ("" if none)
     signed: dict[str, str] | None = None
+    sigv4: SigV4Request | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,10 @@ class Guard(Protocol):
         """A URL (path and query) that lets anyone call `methods` below `prefix` for
         `seconds`, on the rights of key `key_id` (the one `check` named)."""
 
+    def home_account(self, credentials: Credentials) -> str | None:
+        """The account an SQS call that names no queue (CreateQueue, ListQueues) acts on,
+        before `check` has judged the credentials; None when they have none."""
+
 
 class OpenAccess:
     """Every request is allowed: for local development only (the server says so when
@@ -88,6 +99,11 @@ class OpenAccess:
 
     def sign(self, key_id: str | None, methods: Iterable[str], prefix: str, seconds: int) -> str:
         raise Forbidden("authentication is off: there are no keys to sign URLs with")
+
+    def home_account(self, credentials: Credentials) -> str | None:
+        """The access key id: with no keys, it names the account."""
+        signed = credentials.sigv4
+        return None if signed is None else signed.access_key_id
 
 
 class KeyGuard:
@@ -115,13 +131,28 @@ class KeyGuard:
 
     def check(self, credentials: Credentials, method: str, account: str | None) -> Verdict:
         self._maybe_reload()
-        if credentials.signed is not None:
+        if credentials.sigv4 is not None:
+            found = self._sigv4_key(credentials.sigv4)
+        elif credentials.signed is not None:
             found = self._signed_key(credentials.signed, credentials.path, method)
         else:
             found = self._key(credentials.token)
         if isinstance(found, Verdict):
             return found
-        return Verdict(found.id, _forbidden(found, method, account))
+        refusal = AccessDenied if credentials.sigv4 is not None else Forbidden
+        return Verdict(found.id, _forbidden(found, method, account, refusal))
+
+    def home_account(self, credentials: Credentials) -> str | None:
+        """The key's first account; None if it grants none (an admin key). A key this
+        file does not have gets its access key id, so that admission refuses it as it
+        refuses any unknown key (401, counted against the address)."""
+        signed = credentials.sigv4
+        if signed is None:
+            return None
+        key = self._keys.get(signed.access_key_id)
+        if key is None:
+            return signed.access_key_id
+        return key.accounts[0] if key.accounts else None
 
     def sign(self, key_id: str | None, methods: Iterable[str], prefix: str, seconds: int) -> str:
         key = self._keys.get(key_id or "")
@@ -153,6 +184,21 @@ class KeyGuard:
             return Verdict(key.id, Unauthorized(reason))
         return key
 
+    def _sigv4_key(self, signed: SigV4Request) -> Key | Verdict:
+        """The key behind a SigV4 signature, if it holds (`sigv4.verify`)."""
+        key = self._keys.get(signed.access_key_id)
+        if key is None:
+            refused = SigV4Refused(sigv4.INVALID_CLIENT_TOKEN_ID, sigv4.UNKNOWN_KEY)
+            return Verdict(None, refused)
+        if signed.service != SIGV4_SERVICE:
+            wrong = f"Credential should be scoped to correct service: {SIGV4_SERVICE!r}."
+            return Verdict(key.id, SigV4Refused(sigv4.SIGNATURE_DOES_NOT_MATCH, wrong))
+        try:
+            sigv4.verify(signed, keys.sqs_secret(self._secret, key), time.time())
+        except SigV4Refused as refused:
+            return Verdict(key.id, refused)
+        return key
+
     def _maybe_reload(self) -> None:
         now = time.monotonic()
         if now >= self._next_look:
@@ -173,14 +219,16 @@ class KeyGuard:
             self._stamp = stamp
 
 
-def _forbidden(key: Key, method: str, account: str | None) -> Forbidden | None:
-    """Why `key` may not call `method` on `account`; None if it may."""
+def _forbidden(
+    key: Key, method: str, account: str | None, refusal: type[Forbidden]
+) -> Forbidden | None:
+    """Why `key` may not call `method` on `account`, as a `refusal`; None if it may."""
     if key.role is Role.ADMIN:
         return None
     if account is None or account not in key.accounts:
-        return Forbidden("this key does not grant that account")
+        return refusal("this key does not grant that account")
     if key.role is Role.READER and method not in READ_METHODS:
-        return Forbidden("this key may only read")
+        return refusal("this key may only read")
     return None
 
 

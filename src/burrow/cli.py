@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -104,6 +105,25 @@ def keys_group() -> None:
 KEY_FILE = click.option(
     "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
 )
+SIGNING_SECRET_FILE = click.option(
+    "--signing-secret-file",
+    "secret_file",
+    envvar="BURROW_SIGNING_SECRET_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The server's signing secret.  [default: signing.secret next to --file]",
+)
+
+
+def server_secret(key_file: Path, secret_file: Path | None) -> bytes:
+    """The signing secret of a server with this key file (`SIGNING_SECRET_FILE`); never
+    made here: one made apart from the server's would sign what it refuses."""
+    path = secret_file or signing_secret.default_path(key_file)
+    if secret_file is None and not path.exists():
+        raise ConfigError(
+            f"no signing secret {path} yet: the server makes it on its first start with "
+            f"--auth keys:{key_file}, or give --signing-secret-file"
+        )
+    return signing_secret.load(path)
 
 
 @keys_group.command("add")
@@ -113,8 +133,9 @@ KEY_FILE = click.option(
 def keys_add(path: Path, accounts: tuple[str, ...], role: str) -> None:
     """Create a key; prints its token, which is stored nowhere."""
     with reported():
-        _, token = keys.add(path, list(accounts), Role(role))
+        key, token = keys.add(path, list(accounts), Role(role))
     click.echo(token)
+    click.echo(f"its SQS credentials: burrow keys sqs {key.id} --file {path}", err=True)
 
 
 @keys_group.command("list")
@@ -136,6 +157,28 @@ def keys_revoke(path: Path, key_id: str) -> None:
     """Revoke a key; a server using the file refuses it within a second."""
     with reported():
         keys.revoke(path, key_id)
+
+
+@keys_group.command("sqs")
+@KEY_FILE
+@click.argument("key_id")
+@SIGNING_SECRET_FILE
+@click.option("--env", is_flag=True, help="As `export AWS_...=` lines, for a shell's eval.")
+def keys_sqs(path: Path, key_id: str, secret_file: Path | None, env: bool) -> None:
+    """Print a key's SQS credentials: its access key id and secret access key.
+
+    The secret is derived from the key and the server's signing secret, and stored
+    nowhere: run this where the key file and the signing secret are.
+    """
+    with reported():
+        key = keys.find(keys.load(path), path, key_id)
+        secret = keys.sqs_secret(server_secret(path, secret_file), key)
+    if env:
+        click.echo(f"export AWS_ACCESS_KEY_ID={shlex.quote(key.id)}")
+        click.echo(f"export AWS_SECRET_ACCESS_KEY={shlex.quote(secret)}")
+    else:  # as in an AWS credentials file
+        click.echo(f"aws_access_key_id = {key.id}")
+        click.echo(f"aws_secret_access_key = {secret}")
 
 
 def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -164,13 +207,7 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     help="Seconds the URL stays valid.",
 )
 @click.option("--server", envvar="BURROW_URL", default="http://127.0.0.1:8080", show_default=True)
-@click.option(
-    "--signing-secret-file",
-    "secret_file",
-    envvar="BURROW_SIGNING_SECRET_FILE",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The server's signing secret.  [default: signing.secret next to --file]",
-)
+@SIGNING_SECRET_FILE
 def sign(
     path: Path,
     key_id: str,
@@ -187,8 +224,7 @@ def sign(
     """
     with reported():
         key = keys.find(keys.load(path), path, key_id)
-        secret = signing_secret.load(secret_file or signing_secret.default_path(path))
-        url = keys.signed_url(key, secret, methods, prefix, expires)
+        url = keys.signed_url(key, server_secret(path, secret_file), methods, prefix, expires)
     click.echo(f"{server.rstrip('/')}{url}")
 
 

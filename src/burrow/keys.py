@@ -3,11 +3,13 @@
 A token reads `ID.SECRET`. The file keeps the id, the SHA-256 of the secret (the
 secret is 256 random bits, so a fast hash is enough), the accounts and the role;
 never the token. `burrow keys add|list|revoke` edit it; the server rereads it
-when it changes.
+when it changes. Each key's other secrets, for signed URLs and as SQS credentials,
+are derived from it and the server's signing secret (`burrow.signing_secret`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -115,16 +117,31 @@ def revoke(path: Path, key_id: str) -> Key:
     return revoked
 
 
-# Signed URLs ----------------------------------------------------------------------------
+# Each key's derived secrets -------------------------------------------------------------
 
-SIGNATURE_PARAMS = ("sig", "sig_key", "sig_expires", "sig_methods", "sig_prefix")
+
+def _derived(server_secret: bytes, purpose: str, key: Key) -> bytes:
+    """A secret of `key`'s for `purpose`: derived from the server's signing secret, which
+    the key file does not hold, and from the key (so it dies with it)."""
+    text = f"{purpose}\n{key.id}\n{key.secret_sha256}".encode()
+    return hmac.new(server_secret, text, hashlib.sha256).digest()
 
 
 def signing_key(server_secret: bytes, key: Key) -> bytes:
-    """The secret `key`'s signed URLs are signed with: derived from the server's signing
-    secret, which the key file does not hold, and from the key (so it dies with it)."""
-    text = f"burrow signed URL key\n{key.id}\n{key.secret_sha256}".encode()
-    return hmac.new(server_secret, text, hashlib.sha256).digest()
+    """The secret `key`'s signed URLs are signed with."""
+    return _derived(server_secret, "burrow signed URL key", key)
+
+
+def sqs_secret(server_secret: bytes, key: Key) -> str:
+    """`key`'s SQS secret access key (its access key id is the key's id): stored nowhere,
+    and URL-safe base64, so that it needs no quoting in a shell or a config file."""
+    derived = _derived(server_secret, "burrow SQS secret access key", key)
+    return base64.urlsafe_b64encode(derived).rstrip(b"=").decode()
+
+
+# Signed URLs ----------------------------------------------------------------------------
+
+SIGNATURE_PARAMS = ("sig", "sig_key", "sig_expires", "sig_methods", "sig_prefix")
 
 
 @dataclass(frozen=True, slots=True)

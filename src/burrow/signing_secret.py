@@ -1,11 +1,13 @@
-"""The server's signing secret: what every key's signed URLs are signed with is derived
-from it (`keys.signing_key`), and it is kept out of the key file, so that the key file
-alone lets no one make a signed URL.
+"""The server's signing secret: what every key's signed URLs are signed with, and its
+SQS secret access key, are derived from it (`keys.signing_key`, `keys.sqs_secret`), and
+it is kept out of the key file, so that the key file alone lets no one make a signed URL
+or sign an SQS request.
 
 The secret is a file's text, without surrounding whitespace: at least 32 bytes. By
 default it is `signing.secret` next to the key file, made (256 random bits, mode 0600)
 the first time the server starts without one; a file given instead must exist.
-Replacing it rotates it: every signed URL made with the old one stops working.
+Replacing it rotates it: every signed URL made with the old one stops working, and every
+key's SQS secret changes.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def of_server(key_file: Path, given: Path | None) -> bytes:
     if made:
         logger.warning(
             "made a new signing secret %s (mode 0600); servers that are to accept each "
-            "other's signed URLs need the same one",
+            "other's signed URLs and SQS credentials need the same one",
             os.path.abspath(path),
         )
     else:
