@@ -6,14 +6,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from burrow import sigv4
+from burrow.auth import ALLOWED, Credentials, KeyGuard, OpenAccess, Verdict
 from burrow.client import Client
 from burrow.errors import Forbidden
+from burrow.sigv4 import AccessDenied, SigV4Refused
+from tests import test_sigv4
 from tests.conftest import ServerFactory
 from tests.servers import BurrowServer
 
@@ -298,3 +303,118 @@ def test_a_token_holder_gets_signed_urls_from_the_server(
     with Client(server.url, "a", token=reader) as client, pytest.raises(Forbidden):
         client.signed_url("/v1.0/a/q", ["PUT"], 60)
     assert httpx.post(server.url + "/sign?" + url.partition("?")[2], json=order).status_code == 400
+
+
+# SigV4: the SQS frontend's credentials ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SqsKeys:
+    guard: KeyGuard
+    writer: tuple[str, str]  # access key id, secret access key
+    reader: tuple[str, str]
+    admin: tuple[str, str]
+
+
+def sqs_credentials(keyfile: Path, token: str) -> tuple[str, str]:
+    """What `burrow keys sqs` prints for the key of `token`, read back."""
+    key_id = token.partition(".")[0]
+    result = burrow("keys", "sqs", "--file", str(keyfile), key_id, cwd=keyfile.parent)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(" = ") for line in result.stdout.splitlines())
+    assert lines["aws_access_key_id"] == key_id
+    return key_id, lines["aws_secret_access_key"]
+
+
+@pytest.fixture(scope="module")
+def sqs_keys(tmp_path_factory: pytest.TempPathFactory) -> SqsKeys:
+    keyfile = tmp_path_factory.mktemp("sqs-keys") / "keys.json"
+    tokens = [add_key(keyfile, "writer", "a", "b2"), add_key(keyfile, "reader", "a")]
+    tokens.append(add_key(keyfile, "admin"))
+    guard = KeyGuard(keyfile)  # makes signing.secret next to the key file
+    writer, reader, admin = (sqs_credentials(keyfile, token) for token in tokens)
+    return SqsKeys(guard, writer, reader, admin)
+
+
+def sigv4_credentials(credentials: tuple[str, str], **signing: Any) -> Credentials:
+    access_key_id, secret = credentials
+    wire = test_sigv4.signed(secret=secret, access_key_id=access_key_id, **signing)
+    return Credentials(None, "", sigv4=sigv4.parse(*wire))
+
+
+def test_a_keys_sqs_credentials_sign_within_its_rights(sqs_keys: SqsKeys) -> None:
+    guard = sqs_keys.guard
+    writer = sigv4_credentials(sqs_keys.writer)
+    reader = sigv4_credentials(sqs_keys.reader)
+    admin = sigv4_credentials(sqs_keys.admin)
+    assert guard.check(writer, "POST", "a") == Verdict(sqs_keys.writer[0])
+    assert guard.check(reader, "GET", "a") == Verdict(sqs_keys.reader[0])
+    assert guard.check(admin, "POST", "z") == Verdict(sqs_keys.admin[0])
+    for credentials, method, account in ((writer, "POST", "c"), (reader, "POST", "a")):
+        verdict = guard.check(credentials, method, account)
+        assert isinstance(verdict.refusal, AccessDenied), (method, account)
+        assert (verdict.refusal.sqs_code, verdict.refusal.status) == ("AccessDenied", 403)
+    assert guard.home_account(writer) == "a"  # the key's first account
+    assert guard.home_account(admin) is None  # it has none: the endpoint must name one
+
+
+def test_wrong_unknown_or_stale_sqs_credentials_are_refused(sqs_keys: SqsKeys) -> None:
+    guard = sqs_keys.guard
+    key_id, secret = sqs_keys.writer
+    stale = sigv4_credentials(sqs_keys.writer)
+    assert stale.sigv4 is not None
+    refusals = {
+        "wrong secret": (sigv4_credentials((key_id, secret[:-1] + "x")), key_id),
+        "unknown key": (sigv4_credentials(("feedfacecafe", secret)), None),
+        "another service": (sigv4_credentials(sqs_keys.writer, service="sns"), key_id),
+        "20 minutes ago": (
+            Credentials(None, "", sigv4=replace(stale.sigv4, timestamp=_minutes_ago(20))),
+            key_id,
+        ),
+    }
+    codes = {}
+    for case, (credentials, named) in refusals.items():
+        verdict = guard.check(credentials, "POST", "a")
+        assert isinstance(verdict.refusal, SigV4Refused), case
+        assert verdict.refusal.status == 401 and verdict.key_id == named, case
+        codes[case] = verdict.refusal.sqs_code
+    assert codes == {
+        "wrong secret": "SignatureDoesNotMatch",
+        "unknown key": "InvalidClientTokenId",
+        "another service": "SignatureDoesNotMatch",
+        "20 minutes ago": "SignatureDoesNotMatch",
+    }
+    # An unknown key's home account is its id, so that admission refuses it (401) too.
+    assert guard.home_account(refusals["unknown key"][0]) == "feedfacecafe"
+
+
+def _minutes_ago(minutes: int) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 60 * minutes))
+
+
+def test_sqs_secrets_come_from_the_signing_secret_not_the_key_file(tmp_path: Path) -> None:
+    keyfile = tmp_path / "keys.json"
+    token = add_key(keyfile, "writer", "a")
+    KeyGuard(keyfile)  # makes signing.secret next to the key file
+    key_id, secret = sqs_credentials(keyfile, token)
+    assert secret not in keyfile.read_text()
+    exported = burrow("keys", "sqs", "--file", str(keyfile), key_id, "--env", cwd=keyfile.parent)
+    assert exported.stdout.splitlines() == [
+        f"export AWS_ACCESS_KEY_ID={key_id}",
+        f"export AWS_SECRET_ACCESS_KEY={secret}",
+    ]
+    (keyfile.parent / "signing.secret").write_text("another secret, of 32 bytes or more\n")
+    rotated = sqs_credentials(keyfile, key_id + ".")
+    assert rotated[1] != secret
+    unknown = burrow("keys", "sqs", "--file", str(keyfile), "nobody", cwd=keyfile.parent)
+    assert unknown.returncode == 1 and "no key 'nobody'" in unknown.stderr
+    added = burrow("keys", "add", "--file", str(keyfile), "--account", "a", cwd=keyfile.parent)
+    new_id = added.stdout.partition(".")[0]
+    assert f"its SQS credentials: burrow keys sqs {new_id} --file {keyfile}" in added.stderr
+
+
+def test_with_no_keys_any_sqs_credentials_pass_and_name_the_account() -> None:
+    credentials = sigv4_credentials(("tenant-7", "any secret at all"))
+    assert OpenAccess().check(credentials, "POST", "tenant-7") == ALLOWED
+    assert OpenAccess().home_account(credentials) == "tenant-7"
+    assert OpenAccess().home_account(Credentials(None, "")) is None
