@@ -609,24 +609,23 @@ def _remaining(at_ms: int, now_ms: int) -> int:
 
 
 def _messages(raw: list[Any]) -> list[Message]:
-    now = raw[0]
-    return [_message(now, *raw[i : i + 6]) for i in range(2, len(raw), 6)]
-
-
-def _message(
-    now: int, message_id: bytes, body: bytes, expires: int, hidden: int, put: bytes, receives: bytes
-) -> Message:
-    """One reported message; `put` and `receives` as redis_scripts.py says ('' = none)."""
-    sent, _, meta = put.partition(b":")
-    count, first_received, receipt = receives.split(b":", 2) if receives else (0, 0, b"")
-    return Message(
-        message_id.decode(),
-        body,
-        _remaining(expires, now),
-        _remaining(hidden, now),
-        int(count),
-        receipt.decode(),
-        int(sent or 0) / 1000,
-        int(first_received) / 1000,
-        meta,
-    )
+    """The messages a script reports after its header (see redis_scripts.py)."""
+    now, fields = raw[0], iter(raw[2:])
+    messages = []
+    for message_id, body, expires, hidden, put, receives in zip(*[fields] * 6, strict=True):
+        sent, _, meta = put.partition(b":")  # b"" for a message stored before `m` existed
+        count, first_received, receipt = receives.split(b":", 2) if receives else (0, 0, b"")
+        messages.append(
+            Message(
+                message_id.decode(),
+                body,
+                _remaining(expires, now),
+                _remaining(hidden, now),
+                int(count),
+                receipt.decode(),
+                int(sent or 0) / 1000,
+                int(first_received) / 1000,
+                meta,
+            )
+        )
+    return messages

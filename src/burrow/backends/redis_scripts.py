@@ -59,20 +59,33 @@ local function promote(k, now)
   if #due > 0 then redis.call('ZREMRANGEBYSCORE', k.h, '-inf', now) end
 end
 
-local function report(out, k, id, now)
-  local hidden = score(k.h, id)
-  if hidden <= now then hidden = 0 end
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', k.b, id) or ''
-  out[#out + 1] = score(k.x, id)
-  out[#out + 1] = hidden
-  out[#out + 1] = redis.call('HGET', k.m, id) or ''
-  out[#out + 1] = redis.call('HGET', k.v, id) or ''
+-- Calls use(chunk) on the ids 200 at a time: commands that take many ids at once
+-- (HMGET, ZREM, HDEL) cost one call a chunk rather than one an id.
+local function by_chunks(ids, use)
+  for first = 1, #ids, 200 do
+    use({unpack(ids, first, math.min(first + 199, #ids))})
+  end
 end
 
--- A received message is in `v` and `f` (and only then): both go together.
-local function forget_receives(k, id)
-  if redis.call('HDEL', k.v, id) == 1 then redis.call('ZREM', k.f, id) end
+-- Appends each of `ids` to `out`, as the module docstring says.
+local function report(out, k, ids, now)
+  by_chunks(ids, function(chunk)
+    local bodies = redis.call('HMGET', k.b, unpack(chunk))
+    local puts = redis.call('HMGET', k.m, unpack(chunk))
+    local receives = redis.call('HMGET', k.v, unpack(chunk))
+    for i, id in ipairs(chunk) do
+      local hidden = score(k.h, id)
+      if hidden <= now then hidden = 0 end
+      local n = #out
+      out[n + 1], out[n + 2], out[n + 3] = id, bodies[i] or '', score(k.x, id)
+      out[n + 4], out[n + 5], out[n + 6] = hidden, puts[i] or '', receives[i] or ''
+    end
+  end)
+end
+
+-- Received messages are in `v` and `f` (and only they): both go together.
+local function forget_receives(k, ids)
+  if redis.call('HDEL', k.v, unpack(ids)) > 0 then redis.call('ZREM', k.f, unpack(ids)) end
 end
 
 -- The latest receive's receipt, '' if none.
@@ -94,16 +107,16 @@ local function receive(k, id, receipt, now)
   redis.call('ZADD', k.f, score(k.h, id), id)
 end
 
--- Returns the removed body's length.
-local function remove(k, id)
-  local len = redis.call('HSTRLEN', k.b, id)
-  redis.call('ZREM', k.o, id)
-  redis.call('ZREM', k.r, id)
-  redis.call('ZREM', k.h, id)
-  redis.call('ZREM', k.x, id)
-  redis.call('HDEL', k.b, id)
-  redis.call('HDEL', k.m, id)
-  forget_receives(k, id)
+-- Returns the removed bodies' length.
+local function remove(k, ids)
+  local len = 0
+  by_chunks(ids, function(chunk)
+    for _, id in ipairs(chunk) do len = len + redis.call('HSTRLEN', k.b, id) end
+    for _, key in ipairs({k.o, k.r, k.h, k.x}) do redis.call('ZREM', key, unpack(chunk)) end
+    redis.call('HDEL', k.b, unpack(chunk))
+    redis.call('HDEL', k.m, unpack(chunk))
+    forget_receives(k, chunk)
+  end)
   return len
 end
 
@@ -240,12 +253,12 @@ for i = 0, n - 1 do
   local ttl, hide = tonumber(ARGV[10 + i * 5]), tonumber(ARGV[11 + i * 5])
   local seq = redis.call('ZSCORE', k.o, id)
   if seq and expired(k, id, now) then
-    delta = delta - remove(k, id)
+    delta = delta - remove(k, {id})
     seq = false
   end
   if seq then
     delta = delta - redis.call('HSTRLEN', k.b, id)
-    forget_receives(k, id)
+    forget_receives(k, {id})
     out[#out + 1] = 0
   else
     redis.call('ZADD', k.o, redis.call('HINCRBY', A, 'seq', 1), id)
@@ -289,12 +302,8 @@ if #matched == 0 then
   return out
 end
 if mode == 'delete' then
-  local delta = 0
-  for _, id in ipairs(matched) do
-    report(out, k, id, now)
-    delta = delta - remove(k, id)
-  end
-  settle(k, qname, delta)
+  report(out, k, matched, now)
+  settle(k, qname, -remove(k, matched))
   return out
 end
 if mode == 'update' and (ttl >= 0 or hide >= 0) then
@@ -308,7 +317,7 @@ if mode == 'update' and ARGV[11] ~= '' then
   local receipt = string.sub(ARGV[11], 2)
   for _, id in ipairs(matched) do receive(k, id, receipt, now) end
 end
-for _, id in ipairs(matched) do report(out, k, id, now) end
+report(out, k, matched, now)
 return out
 """
 )
@@ -325,8 +334,8 @@ local out = {now, 0}
 if not redis.call('ZSCORE', k.o, id) or expired(k, id, now) then return out end
 if wanted ~= '' and receipt_of(k, id) ~= string.sub(wanted, 2) then return out end
 if mode == 'delete' then
-  report(out, k, id, now)
-  settle(k, qname, -remove(k, id))
+  report(out, k, {id}, now)
+  settle(k, qname, -remove(k, {id}))
   return out
 end
 if mode == 'update' and (ttl >= 0 or hide >= 0) then
@@ -336,7 +345,7 @@ if mode == 'update' and (ttl >= 0 or hide >= 0) then
   if hide > 0 then hides[1] = hide * 1000 end
   announce(ARGV[4], ARGV[3], hides)
 end
-report(out, k, id, now)
+report(out, k, {id}, now)
 return out
 """
 )
@@ -379,13 +388,9 @@ elseif mode == 'purge' then
   local budget, purged = tonumber(ARGV[2]), 0
   for _, qname in ipairs(redis.call('ZRANGEBYSCORE', XQ, '-inf', now, 'LIMIT', 0, budget)) do
     local k = qkeys(hex(qname))
-    local delta = 0
     local due = redis.call('ZRANGEBYSCORE', k.x, '-inf', now, 'LIMIT', 0, budget - purged)
-    for _, id in ipairs(due) do
-      delta = delta - remove(k, id)
-      purged = purged + 1
-    end
-    settle(k, qname, delta)
+    purged = purged + #due
+    settle(k, qname, -remove(k, due))
     if purged >= budget then break end
   end
   local more = 0
