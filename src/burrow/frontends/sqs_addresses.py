@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -41,13 +42,13 @@ class Origin:
     """Where a request came in: what queue URLs and ARNs given back are built from."""
 
     base_url: str  # scheme://host[:port], as the client addressed the server
-    region: str = DEFAULT_REGION
+    region: Callable[[], str] = lambda: DEFAULT_REGION  # (read when an ARN needs it)
 
     def url(self, address: QueueAddress) -> str:
         return f"{self.base_url}/{address.account}/{address.queue}"
 
     def arn(self, address: QueueAddress) -> str:
-        return f"arn:aws:sqs:{self.region}:{address.account}:{address.queue}"
+        return f"arn:aws:sqs:{self.region()}:{address.account}:{address.queue}"
 
 
 def check_queue_name(name: str) -> str:
