@@ -37,6 +37,12 @@ RELOAD_INTERVAL = 1.0  # seconds between looks at the key file's modification ti
 SIGV4_SERVICE = "sqs"  # the one service a SigV4 signature may be scoped to here
 
 
+class NoCredentials(Unauthorized):
+    """A request that presents no credentials at all (no token, signed URL or SigV4)."""
+
+    sqs_code = "MissingAuthenticationToken"
+
+
 @dataclass(slots=True)
 class Credentials:
     """What a request presents: a token, a signed URL's query parameters, or a SigV4
@@ -161,11 +167,12 @@ class KeyGuard:
         return keys.signed_url(key, self._secret, methods, prefix, seconds)
 
     def _key(self, token: str | None) -> Key | Verdict:
-        parts = None if token is None else keys.split_token(token)
+        if token is None:
+            return Verdict(None, NoCredentials("no token given"))
+        parts = keys.split_token(token)
         key = None if parts is None else self._keys.get(parts[0])
         if key is None or parts is None or not key.matches(parts[1]):
-            reason = "no token given" if token is None else "unknown or revoked token"
-            return Verdict(None, Unauthorized(reason))
+            return Verdict(None, Unauthorized("unknown or revoked token"))
         return key
 
     def _signed_key(self, signed: dict[str, str], path: str, method: str) -> Key | Verdict:
