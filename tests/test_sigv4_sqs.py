@@ -5,6 +5,7 @@ Every refused call gets the error an SDK gets from SQS for it, and writes nothin
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,6 +81,20 @@ def refusal(call: Any, **params: Any) -> tuple[str, int, str]:
     )
 
 
+@contextlib.contextmanager
+def signing_clock_behind(monkeypatch: pytest.MonkeyPatch, minutes: int) -> Iterator[None]:
+    """botocore signs as if it were `minutes` earlier (a client whose clock is behind)."""
+    real_now = botocore.auth.get_current_datetime
+
+    def behind(*args: Any, **kwargs: Any) -> datetime.datetime:
+        earlier: datetime.datetime = real_now(*args, **kwargs) - datetime.timedelta(minutes=minutes)
+        return earlier
+
+    with monkeypatch.context() as clock:
+        clock.setattr(botocore.auth, "get_current_datetime", behind)
+        yield
+
+
 def messages_in(sqs: SqsClient, url: str) -> int:
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
@@ -124,13 +139,7 @@ def test_wrong_unknown_and_stale_credentials_get_what_sqs_answers(
     for case, sqs in (("wrong secret", wrong_secret), ("unknown key", unknown_key)):
         answers[case] = refusal(sqs.send_message, QueueUrl=url, MessageBody="no")
         answers[case + ", no queue"] = refusal(sqs.create_queue, QueueName="ghost")
-    real_now = botocore.auth.get_current_datetime
-    with monkeypatch.context() as clock:
-        clock.setattr(
-            botocore.auth,
-            "get_current_datetime",
-            lambda *args, **kwargs: real_now(*args, **kwargs) - datetime.timedelta(minutes=20),
-        )
+    with signing_clock_behind(monkeypatch, minutes=20):
         answers["signed 20 minutes ago"] = refusal(
             stale.send_message, QueueUrl=url, MessageBody="no"
         )
@@ -205,13 +214,7 @@ def test_the_query_protocol_and_presigned_urls_are_verified(
     assert "<ListQueuesResponse" in signed.text
     presigned = query_call(server, secured.writer_a, list_queues, presign_seconds=60)
     assert presigned.status_code == 200, presigned.text
-    real_now = botocore.auth.get_current_datetime
-    with monkeypatch.context() as clock:
-        clock.setattr(
-            botocore.auth,
-            "get_current_datetime",
-            lambda *args, **kwargs: real_now(*args, **kwargs) - datetime.timedelta(minutes=2),
-        )
+    with signing_clock_behind(monkeypatch, minutes=2):
         expired = query_call(server, secured.writer_a, list_queues, presign_seconds=60)
     assert expired.status_code == 400
     assert "<Code>RequestExpired</Code>" in expired.text
