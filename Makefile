@@ -92,6 +92,35 @@ bench-deps: $(VENV)/.bench-installed $(ZAQAR_VENV)/.installed
 	@command -v redis-server >/dev/null \
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
 
+# moto's server (moto[server]), the SQS comparison target, in a virtualenv of its own so
+# that its boto3 and botocore never change Burrow's pinned ones; also pytest, freezegun
+# and moto's own tests (unpacked from its sdist), which bench/moto_suite.py runs
+# against Burrow.
+MOTO_VENV := bench/.moto-venv
+MOTO_VERSION := 5.2.3
+MOTO_PKGS := moto[server]==$(MOTO_VERSION) boto3==1.44.8 botocore==1.44.8 \
+	pytest==9.2.0 freezegun==1.5.5
+
+$(MOTO_VENV)/.installed: | $(BIN)/python
+	$(PYTHON) -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/pip install --quiet --upgrade pip
+	$(MOTO_VENV)/bin/pip install --quiet $(foreach p,$(MOTO_PKGS),'$(p)')
+	$(MOTO_VENV)/bin/pip download --quiet --no-deps --no-binary :all: \
+		--dest $(MOTO_VENV)/sdist moto==$(MOTO_VERSION)
+	tar -xzf $(MOTO_VENV)/sdist/moto-$(MOTO_VERSION).tar.gz -C $(MOTO_VENV) \
+		moto-$(MOTO_VERSION)/setup.cfg moto-$(MOTO_VERSION)/tests
+	touch $@
+
+.PHONY: bench-moto-deps bench-sqs
+bench-moto-deps: $(VENV)/.installed $(MOTO_VENV)/.installed
+
+# The SQS frontend against the v1.0 API and moto's server, on the SQLite default, at 1, 8,
+# 32 and 128 connections (a few minutes); rewrites the "SQS frontend" section of
+# bench/RESULTS.md. Extra options through SQS_ARGS.
+SQS_ARGS ?=
+bench-sqs: bench-moto-deps
+	$(BIN)/python -m bench.sqs --write --concurrency 1,8,32,128 --warmup 1 --duration 4 $(SQS_ARGS)
+
 # Full run: sqlite, memory, the no-op ceiling and Zaqar at 1, 8, 32 and 128 connections,
 # 1 s warm-up + 4 s per row (about 9 minutes; the command of bench/RESULTS.md); rewrites
 # bench/RESULTS.md and bench/throughput.png. Then the
