@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from tests.servers import BurrowServer
 from tests.sqs.clients import REGION, SqsClient, error_code, queue_arn, sqs_client, status_of
+from tests.sqs.messages import counts
 
 
 def test_create_queue_answers_its_url_and_is_idempotent_with_equal_attributes(
@@ -92,18 +93,6 @@ def test_delete_queue_deletes_it_and_its_messages(sqs: SqsClient) -> None:
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.delete_queue(QueueUrl=url)
     assert "QueueUrls" not in sqs.list_queues()
-
-
-def counts(sqs: SqsClient, url: str) -> tuple[int, int, int]:
-    """(visible, in flight, delayed)."""
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    visible, in_flight, delayed = (int(found[name]) for name in names)
-    return visible, in_flight, delayed
 
 
 def test_purge_queue_deletes_the_messages_and_keeps_the_queue(sqs: SqsClient) -> None:
