@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+import httpx
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.loaders import Loader
@@ -112,3 +113,18 @@ def queue_arn(sqs: SqsClient, url: str) -> str:
     found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     arn: str = found["Attributes"]["QueueArn"]
     return arn
+
+
+def v1_messages(server_url: str, account: str, queue: str) -> list[dict[str, Any]]:
+    """Every message of a queue as the v1.0 API lists it, hidden ones too (`hide`: the
+    seconds each stays hidden)."""
+    response = httpx.get(
+        f"{server_url}/v1.0/{account}/{queue}",
+        params={"match_hidden": "true", "detail": "all", "limit": 1000},
+        timeout=10,
+    )
+    if response.status_code == 404:
+        return []
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()
+    return found

@@ -24,6 +24,9 @@ from tests.sqs.clients import SqsClient, sqs_client
 
 BACKENDS = ["memory", "sqlite", "redis", "postgres"]
 ClientFactory = Callable[..., SqsClient]
+# For tests of what the frontend alone decides (checks of a request, the wire), which
+# no backend changes: the memory backend's server only.
+frontend_only = pytest.mark.parametrize("sqs_server", ["memory"], indirect=True)
 
 
 @pytest.fixture(scope="session")
