@@ -108,12 +108,6 @@ def test_purge_queue_deletes_the_messages_and_keeps_the_queue(sqs: SqsClient) ->
         sqs.purge_queue(QueueUrl=url + "-not")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="frontend bug: PurgeQueue deletes only visible messages; SQS deletes in-flight "
-    "(and delayed) ones too",
-)
 def test_purge_queue_deletes_in_flight_and_delayed_messages_too(sqs: SqsClient) -> None:
     url = sqs.create_queue(QueueName="busy")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="visible")

@@ -30,9 +30,10 @@ from burrow.frontends.sqs_attributes import (
 from burrow.frontends.sqs_call import Call, optional_integer
 from burrow.frontends.sqs_errors import SqsError
 from burrow.frontends.sqs_queue_info import QueueInfo
-from burrow.model import ALL_ITEMS, Detail
+from burrow.model import Detail, Filters
 
 MAX_TAGS = 50
+EVERY_MESSAGE = Filters(match_hidden=True)  # a purge takes in-flight and delayed ones too
 REMOVABLE = frozenset({"Policy", "RedrivePolicy", "RedriveAllowPolicy"})  # "" removes these
 PERMISSION_ACTIONS = frozenset(
     {
@@ -136,7 +137,7 @@ async def purge_queue(call: Call) -> dict[str, Any]:
 async def _purge(call: Call, address: QueueAddress) -> None:
     try:
         await call.service.delete_messages(
-            address.account, address.queue, ALL_ITEMS, detail=Detail.NONE
+            address.account, address.queue, EVERY_MESSAGE, detail=Detail.NONE
         )
     except NoMatch:
         pass
