@@ -1,11 +1,15 @@
-"""SQS's errors as the SDKs expect them: a short name, a query-protocol code, a status.
+"""SQS's errors as the SDKs expect them: a short name, a query code, a status, a fault.
 
 The JSON protocol answers `{"__type": "com.amazonaws.sqs#<name>", "message": …}` with the
 `x-amzn-query-error: <query code>;Sender` header: botocore reads the query code as the
 error's Code and the name for its exception class (`client.exceptions.QueueDoesNotExist`).
-The query protocol answers the query code in an XML `ErrorResponse`. SQS's API model
-lost its query codes when SQS moved to JSON; they are listed here as SQS still sends
-them.
+The query protocol answers the query code in an XML `ErrorResponse`.
+
+The names are the error shapes of botocore's SQS model. That model lost the query codes
+and statuses when SQS moved to JSON; SQS's Smithy model keeps them (its `awsQueryError`
+traits), and `QUERY_TRAITS` copies them. A shape without one answers its own name with
+400, as SQS does. `COMMON` adds the errors common to AWS services, which no SQS model
+lists.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from burrow.errors import (
     BurrowError,
     Forbidden,
     NotFound,
-    PayloadTooLarge,
     QuotaExceeded,
     RateLimited,
     RequestTimeout,
     Unauthorized,
 )
+from burrow.frontends.sqs_model import MODEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +37,20 @@ class Kind:
 
 
 _SQS = "AWS.SimpleQueueService."
-KINDS: dict[str, Kind] = {
-    # The errors of SQS's API model, with the query codes SQS sends for them.
+QUERY_TRAITS: dict[str, Kind] = {
     "BatchEntryIdsNotDistinct": Kind(_SQS + "BatchEntryIdsNotDistinct"),
     "BatchRequestTooLong": Kind(_SQS + "BatchRequestTooLong"),
     "EmptyBatchRequest": Kind(_SQS + "EmptyBatchRequest"),
     "InvalidAddress": Kind("InvalidAddress", 404),
-    "InvalidAttributeName": Kind("InvalidAttributeName"),
-    "InvalidAttributeValue": Kind("InvalidAttributeValue"),
     "InvalidBatchEntryId": Kind(_SQS + "InvalidBatchEntryId"),
-    "InvalidIdFormat": Kind("InvalidIdFormat"),
-    "InvalidMessageContents": Kind("InvalidMessageContents"),
     "InvalidSecurity": Kind("InvalidSecurity", 403),
+    "KmsAccessDenied": Kind("KMS.AccessDeniedException"),
+    "KmsDisabled": Kind("KMS.DisabledException"),
+    "KmsInvalidKeyUsage": Kind("KMS.InvalidKeyUsageException"),
+    "KmsInvalidState": Kind("KMS.InvalidStateException"),
+    "KmsNotFound": Kind("KMS.NotFoundException"),
+    "KmsOptInRequired": Kind("KMS.OptInRequired", 403),
+    "KmsThrottled": Kind("KMS.ThrottlingException"),
     "MessageNotInflight": Kind(_SQS + "MessageNotInflight"),
     "OverLimit": Kind("OverLimit", 403),
     "PurgeQueueInProgress": Kind(_SQS + "PurgeQueueInProgress", 403),
@@ -56,7 +62,8 @@ KINDS: dict[str, Kind] = {
     "ResourceNotFoundException": Kind("ResourceNotFoundException", 404),
     "TooManyEntriesInBatchRequest": Kind(_SQS + "TooManyEntriesInBatchRequest"),
     "UnsupportedOperation": Kind(_SQS + "UnsupportedOperation"),
-    # The errors common to AWS services.
+}
+COMMON: dict[str, Kind] = {
     "AccessDenied": Kind("AccessDenied", 403),
     "IncompleteSignature": Kind("IncompleteSignature"),
     "InternalFailure": Kind("InternalFailure", 500, sender_fault=False),
@@ -76,10 +83,13 @@ KINDS: dict[str, Kind] = {
     "ThrottlingException": Kind("ThrottlingException"),
     "UnknownOperationException": Kind("UnknownOperationException"),
 }
+KINDS: dict[str, Kind] = {
+    shape.name: QUERY_TRAITS.get(shape.name, Kind(shape.name)) for shape in MODEL.error_shapes
+} | COMMON
 
 
 class SqsError(Exception):
-    """An error answered as SQS answers it; `code` is its name in `KINDS`."""
+    """An error answered as SQS answers it; `code` is its short name, a key of `KINDS`."""
 
     def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -89,12 +99,12 @@ class SqsError(Exception):
         self.query_code = kind.query_code
         self.status = kind.status
         self.sender_fault = kind.sender_fault
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
 def from_burrow(error: BurrowError) -> SqsError:
     """The SQS error a client expects for one of Burrow's (the service's, a backend's)."""
-    sqs_code = getattr(error, "sqs_code", None)
+    sqs_code = getattr(error, "sqs_code", None)  # (auth's refusals name theirs)
     if isinstance(sqs_code, str) and sqs_code in KINDS:
         return SqsError(sqs_code, error.message)
     if isinstance(error, RateLimited):
@@ -111,8 +121,6 @@ def from_burrow(error: BurrowError) -> SqsError:
         return SqsError("QueueDoesNotExist", "The specified queue does not exist.")
     if isinstance(error, RequestTimeout):
         return SqsError("RequestTimeout", error.message)
-    if isinstance(error, PayloadTooLarge):
-        return SqsError("InvalidParameterValue", error.message)
-    if error.status < 500:
+    if error.status < 500:  # (a body too large among them, as SQS answers it)
         return SqsError("InvalidParameterValue", error.message)
     return SqsError("InternalFailure", "The request could not be processed.")

@@ -2,25 +2,33 @@
 
 Whatever the wire, a call's parameters come out in the JSON protocol's shape (members by
 their model names; blobs as bytes, integers as int, booleans as bool), checked against
-the model's types and required members; members the model does not know are ignored,
-as AWS does.
+the model's types and required members (MissingParameter, nested ones too: a batch
+entry without its Id). Members the model does not know are ignored, as AWS does.
 
 - JSON (`X-Amz-Target: AmazonSQS.<Action>`): the body is the input structure. A body
-  that is not a JSON object, or a member of the wrong type, is a
-  `SerializationException`, as AWS answers.
-- Query (`Action=<Action>` in a form body or the query string): members are flattened
-  into names like `Attribute.1.Name`, `MessageAttribute.1.Value.StringValue` or
+  that is not a JSON object, or a member of the wrong type (a string for an integer,
+  a blob that is not base64), is a `SerializationException`, as AWS's JSON services
+  answer a body they cannot deserialize (botocore has no class for it: a ClientError
+  with that code). Another target prefix is an `UnknownOperationException`; an
+  SQS target naming no action is an `InvalidAction`, as in the query protocol.
+- Query (`Action=<Action>` in a form body or the query string; `Version` and the
+  signature's parameters are read by no one): members are flattened into names like
+  `Attribute.1.Name`, `MessageAttribute.1.Value.StringValue` or
   `SendMessageBatchRequestEntry.2.Id`. SQS's query names are those of the query-era
-  model (`QUERY_MEMBERS` and friends below: the current model no longer carries them);
-  the current model's own names (`Attributes.1.key`, what botocore writes when told to
-  use the query protocol with it) are read too. Answers are XML laid out with the same
-  names.
+  model (`QUERY_MEMBERS` and friends below, as SQS's Smithy model still names them
+  with `xmlName`: botocore's model no longer carries them); the current model's own
+  names (`Attributes.1.key`, what botocore writes when told to use the query protocol
+  with it) are read too. A value that is not of its member's type is an
+  `InvalidParameterValue`; a query string that does not decode (bad UTF-8) a
+  `MalformedQueryString`. Answers are XML laid out with SQS's names; characters XML
+  1.0 cannot carry are written as U+FFFD, so that an answer always parses.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,32 +37,24 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-import botocore.session
 import orjson
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
 from burrow.frontends.asgi import Response
 from burrow.frontends.sqs_errors import SqsError
+from burrow.frontends.sqs_model import OPERATIONS
 
-MODEL = botocore.session.get_session().get_service_model("sqs")
-OPERATIONS: dict[str, OperationModel] = {
-    name: MODEL.operation_model(name) for name in MODEL.operation_names
-}
 TARGET_PREFIX = "AmazonSQS."
 JSON_TYPE = b"application/x-amz-json-1.0"
 XML_TYPE = b"text/xml"
 XML_NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
-# Query parameters that are the request's signature or protocol, not the action's.
-QUERY_ENVELOPE = frozenset(
-    {"Action", "Version", "AWSAccessKeyId", "SignatureMethod", "SignatureVersion"}
-    | {"Signature", "Timestamp", "Expires", "SecurityToken"}
-)
 
 # The query-era model's names (SQS 2012-11-05 with "protocol": "query").
 QUERY_MEMBERS = {  # (structure, member) -> its name on the wire
     ("CreateQueueRequest", "Attributes"): "Attribute",
     ("CreateQueueRequest", "tags"): "Tag",
     ("SetQueueAttributesRequest", "Attributes"): "Attribute",
+    ("TagQueueRequest", "Tags"): "Tag",
     ("GetQueueAttributesResult", "Attributes"): "Attribute",
     ("ListQueueTagsResult", "Tags"): "Tag",
     ("Message", "Attributes"): "Attribute",
@@ -68,11 +68,13 @@ QUERY_MEMBERS = {  # (structure, member) -> its name on the wire
     ("MessageSystemAttributeValue", "StringListValues"): "StringListValue",
     ("MessageSystemAttributeValue", "BinaryListValues"): "BinaryListValue",
 }
+# ReceiveMessage's MessageSystemAttributeNames is newer than the query-era model; SQS's
+# Smithy model names its elements AttributeName too, as AttributeNames's: such a list is
+# read as AttributeNames (which the action reads with it), not twice.
 QUERY_LIST_MEMBERS = {  # list -> the name of each of its elements
     "AWSAccountIdList": "AWSAccountId",
     "ActionNameList": "ActionName",
     "AttributeNameList": "AttributeName",
-    "MessageSystemAttributeList": "AttributeName",
     "MessageAttributeNameList": "MessageAttributeName",
     "TagKeyList": "TagKey",
     "QueueUrlList": "QueueUrl",
@@ -90,6 +92,9 @@ QUERY_MAP_NAMES = {"TagMap": ("Key", "Value")}  # maps not listed: Name and Valu
 # An XML parser reads a raw CR as a line end (and CR LF as LF): written as a reference,
 # a body's CR comes back as sent, and its MD5 matches.
 XML_ENTITIES = {"\r": "&#xD;"}
+# Characters outside XML 1.0's (those SQS allows in a message, too).
+NOT_XML_CHARACTERS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+QUERY_INTEGER = re.compile(r"-?[0-9]{1,19}")  # (a long at most: ranges are the actions')
 
 
 class Protocol(StrEnum):
@@ -102,6 +107,7 @@ class SqsCall:
     action: str
     params: dict[str, Any]
     protocol: Protocol
+    query_mode: bool = False  # the JSON request carried `x-amzn-query-mode: true`
 
 
 # Reading -------------------------------------------------------------------------------
@@ -111,45 +117,47 @@ def decode(method: str, headers: Mapping[bytes, bytes], query: bytes, body: byte
     """The call a request makes (headers by lower-case name); SqsError if malformed."""
     target = headers.get(b"x-amz-target")
     if target is not None:
-        return _decode_json(target, body)
+        query_mode = headers.get(b"x-amzn-query-mode", b"").lower() == b"true"
+        return _decode_json(target, body, query_mode)
     form = _form(query) | (_form(body) if method == "POST" else {})
     action = form.get("Action")
     if not action:
         raise SqsError("MissingParameter", "The request must contain the parameter Action.")
+    shape = _operation(action).input_shape
+    params = _from_query(shape, form, "") if shape is not None else {}
+    return SqsCall(action, params, Protocol.QUERY)
+
+
+def _operation(action: str) -> OperationModel:
     operation = OPERATIONS.get(action)
     if operation is None:
         raise SqsError("InvalidAction", f"The action {action} is not valid for this endpoint.")
-    for name in QUERY_ENVELOPE:
-        form.pop(name, None)
-    params = _from_query(operation.input_shape, form, "") if operation.input_shape else {}
-    return SqsCall(action, params or {}, Protocol.QUERY)
+    return operation
 
 
-def _decode_json(target: bytes, body: bytes) -> SqsCall:
+def _decode_json(target: bytes, body: bytes, query_mode: bool) -> SqsCall:
     name = target.decode("latin-1")
-    action = name[len(TARGET_PREFIX) :] if name.startswith(TARGET_PREFIX) else None
-    operation = OPERATIONS.get(action or "")
-    if action is None or operation is None:
+    if not name.startswith(TARGET_PREFIX):
         raise SqsError("UnknownOperationException", f"Unknown operation {name}.")
+    action = name[len(TARGET_PREFIX) :]
+    shape = _operation(action).input_shape
     try:
         document = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError:
         raise SqsError("SerializationException", "The body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise SqsError("SerializationException", "The body must be a JSON object.")
-    shape = operation.input_shape
     params = _from_json(shape, document, shape.name) if shape is not None else {}
-    return SqsCall(action, params, Protocol.JSON)
+    return SqsCall(action, params, Protocol.JSON, query_mode)
 
 
 def _form(raw: bytes) -> dict[str, str]:
     if not raw:
         return {}
     try:
-        pairs = parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=True)
-    except (UnicodeDecodeError, ValueError):
-        raise SqsError("MalformedQueryString", "The query string is malformed.") from None
-    return dict(pairs)
+        return dict(parse_qsl(raw.decode(), keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError:
+        raise SqsError("MalformedQueryString", "The query string is not UTF-8.") from None
 
 
 def _from_json(shape: Shape, value: Any, where: str) -> Any:
@@ -171,11 +179,11 @@ def _from_json(shape: Shape, value: Any, where: str) -> Any:
     if isinstance(shape, MapShape):
         if not isinstance(value, dict):
             raise _wrong_type(where, "a map")
-        return {str(k): _from_json(shape.value, v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _from_json(shape.value, v, f"{where}.{k}") for k, v in value.items()}
     if kind == "blob":
         if not isinstance(value, str):
             raise _wrong_type(where, "base64 text")
-        return _base64(value, where)
+        return _base64(value, where, "SerializationException")
     return _scalar(kind, value, where)
 
 
@@ -196,11 +204,11 @@ def _wrong_type(where: str, expected: str) -> SqsError:
     return SqsError("SerializationException", f"{where} must be {expected}.")
 
 
-def _base64(text: str, where: str) -> bytes:
+def _base64(text: str, where: str, code: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise SqsError("InvalidParameterValue", f"{where} is not valid base64.") from None
+        raise SqsError(code, f"{where} is not valid base64.") from None
 
 
 def _check_required(shape: StructureShape, out: dict[str, Any]) -> None:
@@ -275,20 +283,20 @@ def _query_map(shape: MapShape, form: dict[str, str], prefix: str) -> dict[str, 
 
 def _query_scalar(kind: str, text: str, where: str) -> Any:
     if kind in ("integer", "long"):
-        if not (text.isascii() and text.lstrip("-").isdigit()):
-            raise SqsError(
-                "InvalidParameterValue", f"Value {text} for parameter {where} is invalid."
-            )
+        if not QUERY_INTEGER.fullmatch(text):
+            raise _invalid_value(text, where)
         return int(text)
     if kind == "boolean":
         if text.lower() not in ("true", "false"):
-            raise SqsError(
-                "InvalidParameterValue", f"Value {text} for parameter {where} is invalid."
-            )
+            raise _invalid_value(text, where)
         return text.lower() == "true"
     if kind == "blob":
-        return _base64(text, where)
+        return _base64(text, where, "InvalidParameterValue")
     return text
+
+
+def _invalid_value(text: str, where: str) -> SqsError:
+    return SqsError("InvalidParameterValue", f"Value {text[:64]} for parameter {where} is invalid.")
 
 
 # Writing -------------------------------------------------------------------------------
@@ -313,7 +321,7 @@ def encode(call: SqsCall, result: dict[str, Any]) -> Response:
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
         f"</{call.action}Response>"
     )
-    return Response(200, xml.encode(), XML_TYPE, [(b"x-amzn-requestid", request_id.encode())])
+    return Response(200, _xml_bytes(xml), XML_TYPE, [(b"x-amzn-requestid", request_id.encode())])
 
 
 def _json_blob(value: Any) -> str:
@@ -339,13 +347,13 @@ def _xml_member(shape: Shape, value: Any, wire: str) -> str:
     if isinstance(shape, MapShape):
         key_name, value_name = QUERY_MAP_NAMES.get(shape.name, ("Name", "Value"))
         return "".join(
-            f"<{wire}><{key_name}>{escape(k)}</{key_name}>"
+            f"<{wire}><{key_name}>{_xml_escape(k)}</{key_name}>"
             f"{_xml_member(shape.value, v, value_name)}</{wire}>"
             for k, v in value.items()
         )
     if isinstance(shape, StructureShape):
         return f"<{wire}>{_xml(shape, value)}</{wire}>"
-    return f"<{wire}>{escape(_xml_text(value), XML_ENTITIES)}</{wire}>"
+    return f"<{wire}>{_xml_escape(_xml_text(value))}</{wire}>"
 
 
 def _xml_text(value: Any) -> str:
@@ -356,10 +364,21 @@ def _xml_text(value: Any) -> str:
     return str(value)
 
 
+def _xml_escape(text: str) -> str:
+    return escape(text, XML_ENTITIES)
+
+
+def _xml_bytes(xml: str) -> bytes:
+    return NOT_XML_CHARACTERS.sub("\ufffd", xml).encode()
+
+
 def encode_error(protocol: Protocol, error: SqsError) -> Response:
-    """An error answer: SQS's JSON shape with the query code in `x-amzn-query-error`
-    (sent whether or not the client asked with `x-amzn-query-mode`: clients that did not
-    ignore it), or the XML `ErrorResponse`; with Retry-After when the error says when."""
+    """An error answer: SQS's JSON shape with the query code in `x-amzn-query-error`,
+    or the XML `ErrorResponse`; with Retry-After when the error says when.
+
+    SQS sends the header whether or not the request carried `x-amzn-query-mode`, and
+    SDKs rely on it without asking (the JavaScript SDK v3 fails to read an error without
+    it): so it does not depend on the call's `query_mode`."""
     request_id = _request_id()
     fault = "Sender" if error.sender_fault else "Receiver"
     headers = [(b"x-amzn-requestid", request_id.encode())]
@@ -371,8 +390,8 @@ def encode_error(protocol: Protocol, error: SqsError) -> Response:
         return Response(error.status, body, JSON_TYPE, headers)
     xml = (
         f'<?xml version="1.0"?><ErrorResponse xmlns="{XML_NAMESPACE}"><Error>'
-        f"<Type>{fault}</Type><Code>{escape(error.query_code)}</Code>"
-        f"<Message>{escape(error.message, XML_ENTITIES)}</Message><Detail/></Error>"
+        f"<Type>{fault}</Type><Code>{_xml_escape(error.query_code)}</Code>"
+        f"<Message>{_xml_escape(error.message)}</Message><Detail/></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
-    return Response(error.status, xml.encode(), XML_TYPE, headers)
+    return Response(error.status, _xml_bytes(xml), XML_TYPE, headers)
