@@ -57,7 +57,9 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 # The tests start throwaway redis-server, redis-sentinel, PostgreSQL and nginx
-# instances and make a TLS certificate with openssl: install whichever is missing.
+# instances and make a TLS certificate with openssl, and run a JavaScript SDK smoke test
+# with Node.js: install whichever is missing (Node.js on its own line, so that a node
+# that came with its own npm never gets Debian's npm over it).
 PG_BIN ?= $(firstword $(wildcard /usr/lib/postgresql/*/bin))
 system-deps:
 	@command -v openssl >/dev/null && command -v redis-server >/dev/null \
@@ -66,8 +68,16 @@ system-deps:
 		&& command -v nginx >/dev/null \
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
 			openssl redis-server redis-sentinel redis-tools postgresql nginx-light)
+	@command -v node >/dev/null && command -v npm >/dev/null \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm)
 
-test: lint system-deps
+# The JavaScript SDK for tests/sqs/test_javascript.py, as tests/js/package-lock.json pins it.
+JS_TESTS := tests/js
+$(JS_TESTS)/node_modules/.installed: $(JS_TESTS)/package-lock.json | system-deps
+	cd $(JS_TESTS) && npm ci --no-audit --no-fund
+	touch $@
+
+test: lint system-deps $(JS_TESTS)/node_modules/.installed
 	$(BIN)/pytest
 
 BENCH_ARGS ?=
