@@ -1,9 +1,12 @@
-"""The MD5 digests SQS answers, computed exactly as SQS does (SDKs check them).
+"""The MD5 digests SQS answers, computed exactly as SQS does (SDKs check them: the Java,
+JavaScript, Ruby and PHP SDKs fail a call whose digest does not match).
 
-A message attribute digest covers the attributes sorted by name; for each: its name,
-its data type, one transport byte (1 for String and Number types, custom ones too; 2
-for Binary) and its value, each but the transport byte preceded by its length as 4
-bytes, big-endian.
+MD5OfMessageBody is the MD5 of the body's UTF-8 bytes. MD5OfMessageAttributes (and
+MD5OfMessageSystemAttributes, the same over the system attributes) covers the
+attributes sorted by name; for each: its name, its data type, one transport byte (1 for
+String and Number types, custom ones like `Number.int` too; 2 for Binary ones) and its
+value (a string's UTF-8 bytes, or the binary bytes), each but the transport byte
+preceded by its length as 4 bytes, big-endian.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ def md5_of_body(body: str) -> str:
 
 
 def md5_of_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The digest of message (or system) attributes; None when there are none (SQS then
-    leaves the field out)."""
+    """The digest of message (or system) attributes, each `{"DataType": …,
+    "StringValue": str}` or `{"DataType": "Binary…", "BinaryValue": bytes}`; None when
+    there are none (SQS then leaves the field out)."""
     if not attributes:
         return None
     digest = hashlib.md5(usedforsecurity=False)
@@ -31,7 +35,7 @@ def md5_of_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> str | None
         data_type: str = value["DataType"]
         _update(digest, name.encode())
         _update(digest, data_type.encode())
-        if data_type.startswith("Binary"):
+        if data_type.partition(".")[0] == "Binary":
             digest.update(BINARY)
             _update(digest, value["BinaryValue"])
         else:
