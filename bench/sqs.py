@@ -213,20 +213,20 @@ def ratio_table(rows: list[Row], burrow: str) -> str:
     """At each concurrency: SendMessage over v1.0 PUT, and each SQS phase Burrow / moto."""
     rate = {(r.target, r.phase, r.concurrency): r.result.msgs_per_s for r in rows if r.result}
 
-    def ratio(num: float | None, base: float | None, percent: bool) -> str:
-        if num is None or base is None:
+    def ratio(num: float | None, den: float | None, base: Base) -> str:
+        if num is None or den is None:
             return "-"
-        if not base:
-            return "none moved by the base"
-        return f"{num / base:.0%}" if percent else f"{num / base:,.0f}x"
+        if not den:
+            return f"none moved by {base.label}"
+        return base.fmt(num / den)  # rounded down, as the goals are
 
     head = ["concurrency", "SendMessage / v1.0 PUT"] + [f"{p} / moto" for p in SQS_PHASES]
     out = ["| " + " | ".join(head) + " |", "|--:|" + "--:|" * (len(head) - 1)]
     for c in sorted({r.concurrency for r in rows}):
         put = rate.get((burrow, V1_PHASE.name, c))
-        cells = [ratio(rate.get((burrow, SEND, c)), put, percent=True)]
+        cells = [ratio(rate.get((burrow, SEND, c)), put, V1)]
         cells += [
-            ratio(rate.get((burrow, p, c)), rate.get(("moto", p, c)), False) for p in SQS_PHASES
+            ratio(rate.get((burrow, p, c)), rate.get(("moto", p, c)), MOTO) for p in SQS_PHASES
         ]
         out.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(out)
