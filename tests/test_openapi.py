@@ -23,21 +23,25 @@ from burrow.service import Service
 from tests.conftest import ServerFactory
 from tests.test_auth import add_key
 
-DEPTH_TO_PATH = {
+SHAPE_TO_PATH = {
     0: "/v1.0",
     1: "/v1.0/{account}",
     2: "/v1.0/{account}/{queue}",
     3: "/v1.0/{account}/{queue}/{message}",
+    "counts": "/v1.0/{account}/{queue}/-/counts",
+    "info": "/v1.0/{account}/{queue}/-/info",
 }
 
 
 def test_every_route_and_parameter_is_documented() -> None:
     frontend = BurrowV1(Service(None, Limits()), OpenAccess())  # type: ignore[arg-type]
     paths = document(Limits())["paths"]
-    for (depth, method), (_, accepted) in frontend.routes.items():
-        operation = paths[DEPTH_TO_PATH[depth]][method.lower()]
+    for (shape, method), (_, accepted) in frontend.routes.items():
+        operation = paths[SHAPE_TO_PATH[shape]][method.lower()]
         documented = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
-        assert documented == set(accepted), (depth, method)
+        assert documented == set(accepted), (shape, method)
+    routed = {SHAPE_TO_PATH[shape] for shape, _ in frontend.routes}
+    assert {path for path in paths if path.startswith("/v1.0")} == routed
     assert {"/", "/health", "/openapi.json"} <= paths.keys()
 
 

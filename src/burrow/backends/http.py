@@ -12,6 +12,13 @@ server, which has already authorized its own caller. A refusal of that token
 (401/403) is this server's misconfiguration, not the caller's fault: 503.
 Quotas passed to `put_messages` travel as stricter-quota parameters, so the
 remote server enforces them in its own atomic write.
+
+What the v1.0 API has no word for travels in its extensions (docs/api.md, "Extensions
+for proxies"): messages are read at `detail=full`, a receive is a claim with a
+`receipt`, a call on one receive names it with `receipt`, meta goes in a batch, and a
+queue's counts and info are `/v1.0/{a}/{q}/-/counts` and `/-/info`. So the remote
+server must be a Burrow server of this version or later; each of these is one call
+there, as atomic as on its own backend.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from burrow.model import (
     Detail,
     Filters,
     Message,
+    MessageCounts,
     NewMessage,
     Quota,
 )
@@ -199,14 +207,42 @@ class HttpBackend(Backend):
         return await self._call(lambda: self.client.get_message(account, queue, message_id))
 
     async def update_message(
-        self, account: str, queue: str, message_id: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
         return await self._call(
-            lambda: self.client.update_message(account, queue, message_id, attributes)
+            lambda: self.client.update_message(account, queue, message_id, attributes, receipt)
         )
 
-    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
-        return await self._call(lambda: self.client.delete_message(account, queue, message_id))
+    async def delete_message(
+        self, account: str, queue: str, message_id: str, receipt: str | None = None
+    ) -> Message:
+        return await self._call(
+            lambda: self.client.delete_message(account, queue, message_id, receipt)
+        )
+
+    async def count_messages(self, account: str, queue: str) -> MessageCounts:
+        return await self._call(lambda: self.client.count_messages(account, queue))
+
+    # Queue info --------------------------------------------------------------------------
+
+    async def get_queue_info(self, account: str, queue: str) -> bytes | None:
+        return await self._call(lambda: self.client.get_queue_info(account, queue))
+
+    async def set_queue_info(
+        self, account: str, queue: str, info: bytes, expected: bytes | None
+    ) -> bool:
+        return await self._call(lambda: self.client.set_queue_info(account, queue, info, expected))
+
+    async def delete_queue_info(self, account: str, queue: str) -> bool:
+        return await self._call(lambda: self.client.delete_queue_info(account, queue))
+
+    async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
+        return await self._every(filters, lambda f: self.client.list_queue_infos(account, f), _name)
 
     # Waiting ------------------------------------------------------------------------------
 

@@ -17,6 +17,14 @@ return more than `limit` and never take messages they then drop: each message is
 still claimed or popped exactly once. Accounts and queues merge every member's
 whole list of names. A long poll waits on every live member at once.
 
+Receives are claims (each member stores the receipt in its own atomic claim), and a
+call on one receive goes where a call by id does. Counts add up the set's members.
+A queue's info lives on the account's first live member (in set order): every info of
+an account on one member, so that their order is that member's and a compare-and-set
+is one atomic step there. While it is down the next one takes new infos; a read asks
+the members in set order and takes the first info found, a write goes where that read
+found it, a delete reaches every member, and a listing merges them all.
+
 Health: a member whose call fails with `BackendUnavailable` is skipped, for a
 backoff that doubles from 0.5 s to 30 s; a background probe brings it back when
 it answers again. Reads skip a dead member (its messages wait for it to return);
@@ -43,7 +51,16 @@ from burrow.backends.ring_pages import places as _places
 from burrow.backends.ring_placement import Member, RingConfig
 from burrow.errors import BackendUnavailable, BurrowError, MessageNotFound, NoMatch
 from burrow.locality import caller_zone
-from burrow.model import ALL_ITEMS, NO_QUOTA, Attributes, Filters, Message, NewMessage, Quota
+from burrow.model import (
+    ALL_ITEMS,
+    NO_QUOTA,
+    Attributes,
+    Filters,
+    Message,
+    MessageCounts,
+    NewMessage,
+    Quota,
+)
 from burrow.placement import message_key, rendezvous
 
 T = TypeVar("T")
@@ -544,18 +561,28 @@ class RingBackend(Backend):
         )
 
     async def update_message(
-        self, account: str, queue: str, message_id: str, attributes: Attributes
+        self,
+        account: str,
+        queue: str,
+        message_id: str,
+        attributes: Attributes,
+        receipt: str | None = None,
     ) -> Message:
         return await self._by_id(
             account,
             queue,
             message_id,
-            lambda b: b.update_message(account, queue, message_id, attributes),
+            lambda b: b.update_message(account, queue, message_id, attributes, receipt),
         )
 
-    async def delete_message(self, account: str, queue: str, message_id: str) -> Message:
+    async def delete_message(
+        self, account: str, queue: str, message_id: str, receipt: str | None = None
+    ) -> Message:
         return await self._by_id(
-            account, queue, message_id, lambda b: b.delete_message(account, queue, message_id)
+            account,
+            queue,
+            message_id,
+            lambda b: b.delete_message(account, queue, message_id, receipt),
         )
 
     async def _by_id(
@@ -572,6 +599,61 @@ class RingBackend(Backend):
             except (MessageNotFound, BackendUnavailable):
                 continue
         raise MessageNotFound(message_id)
+
+    async def count_messages(self, account: str, queue: str) -> MessageCounts:
+        """The sum of the live members' counts (a member that is down is not counted)."""
+        counts = await self._each(
+            self.live_set(account), lambda b: b.count_messages(account, queue)
+        )
+        return MessageCounts(
+            sum(c.visible for c in counts),
+            sum(c.in_flight for c in counts),
+            sum(c.delayed for c in counts),
+        )
+
+    # Queue info (see the module: on the account's first live member) ---------------------
+
+    async def get_queue_info(self, account: str, queue: str) -> bytes | None:
+        _, info = await self._info_holder(account, queue)
+        return info
+
+    async def set_queue_info(
+        self, account: str, queue: str, info: bytes, expected: bytes | None
+    ) -> bool:
+        holder, _ = await self._info_holder(account, queue)
+        return await self._on(holder, lambda b: b.set_queue_info(account, queue, info, expected))
+
+    async def delete_queue_info(self, account: str, queue: str) -> bool:
+        """Deleted on every live member, so that no copy written elsewhere while the
+        first member was down comes back."""
+        deleted = await self._each(
+            self.live_set(account), lambda b: b.delete_queue_info(account, queue)
+        )
+        return any(deleted)
+
+    async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
+        members = self.live_set(account)
+        return await self._names(
+            members, lambda b: b.list_queue_infos(account, ALL_ITEMS), filters, "queues"
+        )
+
+    async def _info_holder(self, account: str, queue: str) -> tuple[MemberState, bytes | None]:
+        """The first live member (in set order) holding the queue's info, and that info;
+        with none, the first live member and None. `BackendUnavailable` when a member
+        that could hold it did not answer: its info is not known to be absent."""
+        members = self.live_set(account)
+        unanswered: BackendUnavailable | None = None
+        for state in members:
+            try:
+                info = await self._on(state, lambda b: b.get_queue_info(account, queue))
+            except BackendUnavailable as error:
+                unanswered = error
+                continue
+            if info is not None:
+                return state, info
+        if unanswered is not None:
+            raise unanswered
+        return members[0], None
 
     # Waiting --------------------------------------------------------------------------
 

@@ -117,6 +117,11 @@ class AsyncClient(ClientBase[AsyncEndpoint]):
     get_message = _operation(calls.get_message)
     update_message = _operation(calls.update_message)
     delete_message = _operation(calls.delete_message)
+    count_messages = _operation(calls.count_messages)
+    get_queue_info = _operation(calls.get_queue_info)
+    set_queue_info = _operation(calls.set_queue_info)
+    delete_queue_info = _operation(calls.delete_queue_info)
+    list_queue_infos = _operation(calls.list_queue_infos)
 
 
 class AsyncQueue(QueueHandle[AsyncClient]):

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from burrow.client.wire import (
+    FULL,
     JSON,
     OCTETS,
     Call,
@@ -31,7 +32,7 @@ from burrow.client.wire import (
     read_names,
     read_nothing,
 )
-from burrow.codec import body_fields
+from burrow.codec import body_fields, info_tag, to_base64
 from burrow.errors import MessageNotFound, NoMatch, NotFound
 from burrow.model import (
     ALL_ITEMS,
@@ -41,6 +42,7 @@ from burrow.model import (
     Draft,
     Filters,
     Message,
+    MessageCounts,
     NewMessage,
     Quota,
 )
@@ -48,7 +50,7 @@ from burrow.model import (
 T = TypeVar("T")
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
-MESSAGE_DETAILS = (Detail.NONE, Detail.ATTRIBUTES, Detail.ALL)
+MESSAGE_DETAILS = (Detail.NONE, Detail.ATTRIBUTES, Detail.ALL, FULL)
 """Details a call returning `Message` objects can ask for (`none` returns `[]`)."""
 
 Body = bytes | str
@@ -63,6 +65,7 @@ def or_empty(call: Call[list[T]]) -> Call[list[T]]:
 
 
 # Mirrors of the Backend operations -------------------------------------------------------
+# (Messages come back at `detail=full`, an extension: all that a backend reports of them.)
 
 
 def get_accounts(filters: Filters = ALL_ITEMS, detail: Detail = Detail.ID) -> Call[list[str]]:
@@ -95,7 +98,7 @@ def get_messages(
     filters: Filters = ALL_ITEMS,
     *,
     wait: int = 0,
-    detail: Detail = Detail.ALL,
+    detail: str = FULL,
 ) -> Call[list[Message]]:
     """Matched messages, oldest first; `wait` long polls for a first match."""
     return _messages("GET", account, queue, filters, None, wait, detail)
@@ -108,11 +111,12 @@ def update_messages(
     filters: Filters = ALL_ITEMS,
     *,
     wait: int = 0,
-    detail: Detail = Detail.ALL,
+    detail: str = FULL,
 ) -> Call[list[Message]]:
     """Set the given attributes on the matched messages; returns them updated.
 
-    With `hide` this is a claim: concurrent claims never share a message.
+    With `hide` this is a claim: concurrent claims never share a message; with
+    `attributes.receipt`, a receive.
     """
     return _messages("POST", account, queue, filters, attributes, wait, detail)
 
@@ -123,7 +127,7 @@ def delete_messages(
     filters: Filters = ALL_ITEMS,
     *,
     wait: int = 0,
-    detail: Detail = Detail.ALL,
+    detail: str = FULL,
 ) -> Call[list[Message]]:
     """Delete the matched messages; returns what was deleted (a pop)."""
     return _messages("DELETE", account, queue, filters, None, wait, detail)
@@ -135,16 +139,18 @@ def put_messages(
     """Create or replace; True where a message was created.
 
     One message goes by a plain PUT, whose status tells created (201) from
-    replaced (204); a batch asks for `detail=all`, which says it of each. The
-    server applies `quota` where it is stricter than its own.
+    replaced (204); a batch asks for `detail=all`, which says it of each. So does
+    one message with meta, which a batch carries whatever its size (the PUT's
+    `meta` parameter is bound by the length of a URL). The server applies `quota`
+    where it is stricter than its own.
     """
     caps = _quota_params(quota)
-    if len(messages) == 1:
+    if len(messages) == 1 and not messages[0].meta:
         (one,) = messages
         request = _put_one(account, queue, one.id, one.body, Attributes(one.ttl, one.hide))
         request.params.update(caps)
         return Call(request, lambda response: [response.status_code == 201], _no_path)
-    drafts = [Draft(m.body, m.id, m.ttl, m.hide) for m in messages]
+    drafts = [Draft(m.body, m.id, m.ttl, m.hide, m.meta) for m in messages]
     request = _put_batch(account, queue, drafts)
     request.params.update(caps, detail=Detail.ALL.value)
     return Call(
@@ -162,19 +168,75 @@ def sign(path: str, methods: list[str], seconds: int) -> Call[str]:
 
 def get_message(account: str, queue: str, message_id: str) -> Call[Message]:
     """One message by id, hidden or not."""
-    return _one("GET", account, queue, message_id, None, Detail.ALL, read_message)
+    return _one("GET", account, queue, message_id, None, FULL, read_message)
 
 
 def update_message(
-    account: str, queue: str, message_id: str, attributes: Attributes
+    account: str,
+    queue: str,
+    message_id: str,
+    attributes: Attributes,
+    receipt: str | None = None,
 ) -> Call[Message]:
-    """Set the given attributes on one message; returns it updated."""
-    return _one("POST", account, queue, message_id, attributes, Detail.ALL, read_message)
+    """Set the given attributes on one message (with `receipt`: only on that receive
+    of it); returns it updated."""
+    return _one("POST", account, queue, message_id, attributes, FULL, read_message, receipt)
 
 
-def delete_message(account: str, queue: str, message_id: str) -> Call[Message]:
-    """Delete one message; returns it as it was."""
-    return _one("DELETE", account, queue, message_id, None, Detail.ALL, read_message)
+def delete_message(
+    account: str, queue: str, message_id: str, receipt: str | None = None
+) -> Call[Message]:
+    """Delete one message (with `receipt`: only while that receive is its latest);
+    returns it as it was."""
+    return _one("DELETE", account, queue, message_id, None, FULL, read_message, receipt)
+
+
+def count_messages(account: str, queue: str) -> Call[MessageCounts]:
+    """How many messages the queue holds, by state."""
+    return Call(Request("GET", _resource(account, queue, "counts")), _read_counts, _no_path)
+
+
+def get_queue_info(account: str, queue: str) -> Call[bytes | None]:
+    """The queue's info document, None if it has none."""
+    request = Request("GET", _resource(account, queue, "info"))
+    return Call(request, lambda response: response.content, lambda: None)
+
+
+def set_queue_info(account: str, queue: str, info: bytes, expected: bytes | None) -> Call[bool]:
+    """Store `info` only if the queue's info is `expected` (None: it has none); True if
+    stored. `If-Match` names `expected` by its tag."""
+    request = Request(
+        "PUT",
+        _resource(account, queue, "info"),
+        content=info,
+        content_type=OCTETS,
+        headers={} if expected is None else {"If-Match": info_tag(expected)},
+    )
+    return _CompareAndSet(request, lambda _: True, _no_path)
+
+
+def delete_queue_info(account: str, queue: str) -> Call[bool]:
+    """Forget the queue's info; True if it had one."""
+    request = Request("DELETE", _resource(account, queue, "info"))
+    return Call(request, lambda _: True, lambda: False)
+
+
+def list_queue_infos(account: str, filters: Filters = ALL_ITEMS) -> Call[list[str]]:
+    """Names of the account's queues that have info, in the order of their first."""
+    call = _names("GET", path(account), filters, Detail.ID, "queues")
+    call.request.params["info"] = "true"
+    return call
+
+
+class _CompareAndSet(Call[bool]):
+    """A compare-and-set, whose 409 means "not stored" (False), not an error."""
+
+    __slots__ = ()
+
+    def result(self, response: httpx.Response) -> bool:
+        if response.status_code == 409:
+            return False
+        return super().result(response)
 
 
 # Friendlier operations of one account and one queue -----------------------------------------
@@ -224,7 +286,8 @@ class QueueCalls:
         self, limit: int | None, marker: str | None, match_hidden: bool, wait: int
     ) -> Call[list[Message]]:
         filters = Filters(limit, marker, match_hidden)
-        return or_empty(get_messages(self.account, self.name, filters, wait=wait))
+        call = get_messages(self.account, self.name, filters, wait=wait, detail=Detail.ALL)
+        return or_empty(call)
 
     def probe(self, marker: str | None, match_hidden: bool, wait: int) -> Call[bool]:
         """Whether a message matches (long polling up to `wait`), without reading it."""
@@ -233,17 +296,27 @@ class QueueCalls:
         return Call(call.request, lambda _: True, lambda: False)
 
     def get_one(self, message_id: str) -> Call[Message]:
-        return get_message(self.account, self.name, message_id)
+        return _one("GET", self.account, self.name, message_id, None, Detail.ALL, read_message)
 
     def claim(self, limit: int, hide: int, wait: int) -> Call[list[Message]]:
         claim = Attributes(hide=hide)
-        return or_empty(update_messages(self.account, self.name, claim, Filters(limit), wait=wait))
+        return or_empty(
+            update_messages(
+                self.account, self.name, claim, Filters(limit), wait=wait, detail=Detail.ALL
+            )
+        )
 
     def pop(self, limit: int, wait: int) -> Call[list[Message]]:
-        return or_empty(delete_messages(self.account, self.name, Filters(limit), wait=wait))
+        call = delete_messages(
+            self.account, self.name, Filters(limit), wait=wait, detail=Detail.ALL
+        )
+        return or_empty(call)
 
     def update(self, message_id: str, ttl: int | None, hide: int | None) -> Call[Message]:
-        return update_message(self.account, self.name, message_id, Attributes(ttl, hide))
+        attributes = Attributes(ttl, hide)
+        return _one(
+            "POST", self.account, self.name, message_id, attributes, Detail.ALL, read_message
+        )
 
     def delete(self, message_id: str) -> Call[None]:
         return _one("DELETE", self.account, self.name, message_id, None, Detail.NONE, read_nothing)
@@ -278,7 +351,7 @@ def _messages(
     filters: Filters,
     attributes: Attributes | None,
     wait: int,
-    detail: Detail,
+    detail: str,
 ) -> Call[list[Message]]:
     _check_detail(detail, MESSAGE_DETAILS)
     query = params(filters, attributes, detail=detail, wait=wait)
@@ -293,13 +366,25 @@ def _one(
     queue: str,
     message_id: str,
     attributes: Attributes | None,
-    detail: Detail,
+    detail: str,
     decode: Callable[[httpx.Response], T],
+    receipt: str | None = None,
 ) -> Call[T]:
-    request = Request(
-        method, path(account, queue, message_id), params(None, attributes, detail=detail)
-    )
+    query = params(None, attributes, detail=detail)
+    if receipt is not None:
+        query["receipt"] = receipt
+    request = Request(method, path(account, queue, message_id), query)
     return Call(request, decode, raiser(lambda: MessageNotFound(message_id)))
+
+
+def _resource(account: str, queue: str, resource: str) -> str:
+    """The path of one of a queue's extension resources, `/v1.0/{a}/{q}/-/{resource}`."""
+    return f"{path(account, queue)}/-/{resource}"
+
+
+def _read_counts(response: httpx.Response) -> MessageCounts:
+    counts = read_json(response)
+    return MessageCounts(int(counts["visible"]), int(counts["in_flight"]), int(counts["delayed"]))
 
 
 def _put_one(
@@ -318,6 +403,8 @@ def _draft_json(draft: Draft) -> dict[str, Any]:
     item = body_fields(draft.body)
     extra = {"id": draft.id, "ttl": draft.ttl, "hide": draft.hide}
     item.update({key: value for key, value in extra.items() if value is not None})
+    if draft.meta:
+        item["meta"] = to_base64(draft.meta)
     return item
 
 
@@ -325,6 +412,6 @@ def _quota_params(quota: Quota) -> dict[str, str]:
     return {name: str(cap) for name, cap in asdict(quota).items() if cap}
 
 
-def _check_detail(detail: Detail, allowed: tuple[Detail, ...]) -> None:
+def _check_detail(detail: str, allowed: tuple[str, ...]) -> None:
     if detail not in allowed:
         raise ValueError(f"detail must be one of {', '.join(allowed)} here, not {detail}")

@@ -35,13 +35,15 @@ from burrow.errors import (
     QuotaExceeded,
     RateLimited,
 )
-from burrow.model import Attributes, Detail, Filters, Message
+from burrow.model import Attributes, Filters, Message
 
 T = TypeVar("T")
 
 API_ROOT = "/v1.0"
 JSON = "application/json"
 OCTETS = "application/octet-stream"
+FULL = "full"
+"""The `detail` (an extension) that renders all of a `Message`: what a backend reports."""
 
 Verify = bool | str | os.PathLike[str] | ssl.SSLContext
 """How a client checks https servers' certificates, as httpx takes it: True (the default
@@ -62,10 +64,14 @@ class Request:
     content_type: str | None = None
     wait: int = 0
     """Seconds the server may hold the request (long poll); the read timeout grows by it."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Headers of this request besides the client's own and `Content-Type`."""
 
     def arguments(self, timeout: float) -> dict[str, Any]:
         """Keyword arguments for `httpx.Client.request` / `httpx.AsyncClient.request`."""
-        headers = {} if self.content_type is None else {"Content-Type": self.content_type}
+        headers = self.headers
+        if self.content_type is not None:
+            headers = {**headers, "Content-Type": self.content_type}
         return {
             "method": self.method,
             "url": self.path,
@@ -123,10 +129,13 @@ def params(
     filters: Filters | None = None,
     attributes: Attributes | None = None,
     *,
-    detail: Detail | None = None,
+    detail: str | None = None,
     wait: int = 0,
 ) -> dict[str, str]:
-    """Query parameters; what is unset is left out so that server defaults apply."""
+    """Query parameters; what is unset is left out so that server defaults apply.
+
+    `detail` is a `Detail` or `FULL`; `attributes.receipt` makes an update a receive.
+    """
     out: dict[str, str] = {}
     if filters is not None:
         if filters.limit is not None:
@@ -140,10 +149,12 @@ def params(
             out["ttl"] = str(attributes.ttl)
         if attributes.hide is not None:
             out["hide"] = str(attributes.hide)
+        if attributes.receipt is not None:
+            out["receipt"] = attributes.receipt
     if wait:
         out["wait"] = str(wait)
     if detail is not None:
-        out["detail"] = detail.value
+        out["detail"] = str(detail)
     return out
 
 

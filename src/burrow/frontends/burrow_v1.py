@@ -1,7 +1,11 @@
 """The Burrow REST API v1.0: wire format in, service calls out, wire format back.
 
 Paths below `/v1.0`: `[]` all accounts, `[a]` one account, `[a, q]` one queue,
-`[a, q, m]` one message. Extension: `PUT /v1.0/{a}/{q}` inserts a JSON batch.
+`[a, q, m]` one message. Extensions (docs/api.md), each where v1.0 answers 400, 404 or
+405: `PUT /v1.0/{a}/{q}` inserts a JSON batch; what a proxy needs to store through
+this server (receives with a `receipt`, calls on one receive, `meta`, `detail=full`,
+the `info=true` listing) are parameters v1.0 refused; a queue's counts and info are
+`[a, q, "-", "counts"]` and `[a, q, "-", "info"]`, four segments, which v1.0 never had.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from burrow.auth import Credentials, Guard, Request, covering_method
-from burrow.codec import body_fields, body_from_fields, message_fields
+from burrow.codec import (
+    body_fields,
+    body_from_fields,
+    from_base64,
+    full_fields,
+    info_tag,
+    message_fields,
+)
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, headers, read_body
 from burrow.keys import SIGNATURE_PARAMS, signable_methods
@@ -32,6 +43,11 @@ from burrow.service import Service
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
 DETAILS = {detail.value: detail for detail in Detail}  # quicker than calling the enum
+# How a message may be rendered (`detail`): the details, and `full` (an extension:
+# `all` and the rest of a `Message`, for a proxy storing through this server).
+FULL = "full"
+VIEWS: dict[str, str] = {**DETAILS, FULL: FULL}  # each spelling's one object (`is` tells)
+DETAIL_OF_VIEW = {**DETAILS, FULL: Detail.ALL}  # what the service is asked for
 # v1.0 read these from every call but a PUT, and its client sends whichever its caller
 # gives: each is accepted wherever v1.0 took it, and checked even where it has no effect.
 FILTERS = frozenset({"limit", "marker", "match_hidden", "detail", "wait"})
@@ -42,11 +58,15 @@ ATTRIBUTES = frozenset({"ttl", "hide"})
 QUOTA_PARAMS = ("max_queue_messages", "max_account_queues", "max_account_bytes")
 QUOTAS = frozenset(QUOTA_PARAMS)
 BATCH_DETAILS = (Detail.ID, Detail.ALL)
+NO_PARAMS: frozenset[str] = frozenset()
 NO_CONTENT = Response(204)
 CREATED = Response(201)
 NO_CHANGE = Attributes()
 # The headers every request is read for (token and zone), gathered in one pass.
 HEADERS = frozenset({b"x-auth-token", b"authorization", b"x-burrow-zone"})
+IF_MATCH = frozenset({b"if-match"})
+# The extension resources of a queue: `/v1.0/{a}/{q}/-/{resource}`.
+QUEUE_RESOURCES = frozenset({"counts", "info"})
 
 
 MAX_DIGITS = 12  # of a number in the query (larger than any limit allows)
@@ -113,12 +133,24 @@ class Params:
         return Quota(**{name: self.integer(name) or 0 for name in QUOTA_PARAMS})
 
     def detail(self, default: Detail, choices: tuple[Detail, ...] = tuple(Detail)) -> Detail:
+        return DETAILS[self.view(default, choices)]
+
+    def view(self, default: str, choices: tuple[str, ...] = tuple(VIEWS)) -> str:
+        """How to render messages: a `Detail`, or `FULL`."""
         value = self._raw.get("detail")
         if value is None:
             return default
         if value not in choices:
             raise InvalidRequest(f"detail must be one of {', '.join(choices)}, not {value!r}")
-        return DETAILS[value]
+        return VIEWS[value]
+
+    def text(self, name: str) -> str | None:
+        return self._raw.get(name)
+
+    def meta(self) -> bytes:
+        """A single PUT's `meta`: base64 as RFC 4648 writes it, padded."""
+        value = self._raw.get("meta")
+        return b"" if value is None else _base64(value, "meta")
 
 
 Handler = Callable[[Scope, Receive, list[str], Params], Awaitable[Response]]
@@ -130,31 +162,35 @@ class BurrowV1:
     def __init__(self, service: Service, guard: Guard) -> None:
         self.service = service
         self.guard = guard
-        # (depth of path, method) → (handler, accepted query parameters)
-        self.routes: dict[tuple[int, str], tuple[Handler, frozenset[str]]] = {
+        # (shape of path, method) → (handler, accepted query parameters); the shape is
+        # the depth, or a queue's extension resource (`_shape`)
+        self.routes: dict[tuple[int | str, str], tuple[Handler, frozenset[str]]] = {
             (0, "GET"): (self.get_accounts, FILTERS),
             (0, "DELETE"): (self.delete_accounts, FILTERS),
-            (1, "GET"): (self.get_queues, FILTERS),
+            (1, "GET"): (self.get_queues, FILTERS | {"info"}),
             (1, "DELETE"): (self.delete_queues, FILTERS),
             (2, "GET"): (self.get_messages, FILTERS),
-            (2, "POST"): (self.update_messages, FILTERS | ATTRIBUTES),
+            (2, "POST"): (self.update_messages, FILTERS | ATTRIBUTES | {"receipt"}),
             (2, "DELETE"): (self.delete_messages, FILTERS),
             (2, "PUT"): (self.put_batch, ATTRIBUTES | QUOTAS | {"detail"}),
             (3, "GET"): (self.get_message, FILTERS),
-            (3, "PUT"): (self.put_message, ATTRIBUTES | QUOTAS),
-            (3, "POST"): (self.update_message, FILTERS | ATTRIBUTES),
-            (3, "DELETE"): (self.delete_message, FILTERS),
+            (3, "PUT"): (self.put_message, ATTRIBUTES | QUOTAS | {"meta"}),
+            (3, "POST"): (self.update_message, FILTERS | ATTRIBUTES | {"receipt"}),
+            (3, "DELETE"): (self.delete_message, FILTERS | {"receipt"}),
+            ("counts", "GET"): (self.get_counts, NO_PARAMS),
+            ("info", "GET"): (self.get_info, NO_PARAMS),
+            ("info", "PUT"): (self.put_info, NO_PARAMS),
+            ("info", "DELETE"): (self.delete_info, NO_PARAMS),
         }
 
     async def handle(
         self, scope: Scope, receive: Receive, path: list[str], query: dict[str, str]
     ) -> Response:
-        if len(path) > 3 or "" in path:
-            raise NotFound("no such path")
+        shape = _shape(path)
         method: str = scope["method"]
-        route = self.routes.get((len(path), method))
+        route = self.routes.get((shape, method))
         if route is None:
-            allowed = tuple(m for (depth, m) in self.routes if depth == len(path))
+            allowed = tuple(m for (known, m) in self.routes if known == shape)
             raise MethodNotAllowed(method, allowed)
         handler, accepted = route
         found = headers(scope, HEADERS)
@@ -197,8 +233,10 @@ class BurrowV1:
         return _names(await self.service.delete_accounts(p.name_filters()), detail)
 
     async def get_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        """The account's queues holding messages, or with `info=true` those with info."""
         detail = p.detail(Detail.ID, NAME_DETAILS)
-        return _names(await self.service.get_queues(path[0], p.name_filters()), detail)
+        listing = self.service.list_queue_infos if p.flag("info") else self.service.get_queues
+        return _names(await listing(path[0], p.name_filters()), detail)
 
     async def delete_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         detail = p.detail(Detail.NONE, NAME_DETAILS)
@@ -207,25 +245,30 @@ class BurrowV1:
     # Messages of a queue -----------------------------------------------------------
 
     async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        detail = p.detail(Detail.ALL)
+        view = p.view(Detail.ALL)
         found = await self.service.get_messages(
-            path[0], path[1], p.filters(), p.wait(), detail=detail
+            path[0], path[1], p.filters(), p.wait(), detail=DETAIL_OF_VIEW[view]
         )
-        return _messages(found, detail)
+        return _messages(found, view)
 
     async def update_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        detail = p.detail(Detail.NONE)
+        """An update of the matched messages; with `receipt`, a receive."""
+        view = p.view(Detail.NONE)
+        attributes = p.attributes()
+        receipt = self._receipt(p)
+        if receipt is not None:
+            attributes = Attributes(attributes.ttl, attributes.hide, receipt)
         updated = await self.service.update_messages(
-            path[0], path[1], p.attributes(), p.filters(), p.wait(), detail=detail
+            path[0], path[1], attributes, p.filters(), p.wait(), detail=DETAIL_OF_VIEW[view]
         )
-        return _messages(updated, detail)
+        return _messages(updated, view)
 
     async def delete_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        detail = p.detail(Detail.NONE)
+        view = p.view(Detail.NONE)
         deleted = await self.service.delete_messages(
-            path[0], path[1], p.filters(), p.wait(), detail=detail
+            path[0], path[1], p.filters(), p.wait(), detail=DETAIL_OF_VIEW[view]
         )
-        return _messages(deleted, detail)
+        return _messages(deleted, view)
 
     async def put_batch(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         defaults, detail, quota = p.attributes(), p.detail(Detail.ID, BATCH_DETAILS), p.quota()
@@ -240,28 +283,73 @@ class BurrowV1:
     # One message ---------------------------------------------------------------------
 
     async def get_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        detail = p.detail(Detail.ALL)
+        view = p.view(Detail.ALL)
         p.check_unused_filters()
-        return _one(await self.service.get_message(*path), detail)
+        return _one(await self.service.get_message(*path), view)
 
     async def put_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         attributes = p.attributes()
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
-        draft = Draft(body, path[2], attributes.ttl, attributes.hide)
+        draft = Draft(body, path[2], attributes.ttl, attributes.hide, p.meta())
         created = await self.service.put_message(path[0], path[1], draft, p.quota())
         return CREATED if created else NO_CONTENT
 
     async def update_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        detail = p.detail(Detail.NONE)
+        """An update; with `receipt`, only of that receive of the message."""
+        view = p.view(Detail.NONE)
         p.check_unused_filters()
-        updated = await self.service.update_message(path[0], path[1], path[2], p.attributes())
-        return _one(updated, detail)
+        updated = await self.service.update_message(
+            path[0], path[1], path[2], p.attributes(), self._receipt(p)
+        )
+        return _one(updated, view)
 
     async def delete_message(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        detail = p.detail(Detail.NONE)
+        """A delete; with `receipt`, only while that receive is the message's latest."""
+        view = p.view(Detail.NONE)
         p.check_unused_filters()
-        return _one(await self.service.delete_message(*path), detail)
+        deleted = await self.service.delete_message(path[0], path[1], path[2], self._receipt(p))
+        return _one(deleted, view)
+
+    def _receipt(self, p: Params) -> str | None:
+        """The `receipt` parameter: an id, or empty (which names no receive)."""
+        receipt = p.text("receipt")
+        return self.service.check_id("receipt", receipt) if receipt else receipt
+
+    # A queue's extension resources -------------------------------------------------
+
+    async def get_counts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        counts = await self.service.count_messages(path[0], path[1])
+        return Response.json(
+            {"visible": counts.visible, "in_flight": counts.in_flight, "delayed": counts.delayed}
+        )
+
+    async def get_info(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        info = await self.service.get_queue_info(path[0], path[1])
+        if info is None:
+            raise NotFound("the queue has no info")
+        return Response(200, info, OCTETS, [(b"etag", info_tag(info).encode())])
+
+    async def put_info(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        """Store the body as the queue's info, only if it has none; with `If-Match`, only
+        if the info it has is that one (`*`: any). 409 when not stored."""
+        limits = self.service.limits_for(path[0])
+        info = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
+        wanted = headers(s, IF_MATCH).get(b"if-match")
+        expected = None
+        if wanted is not None:
+            expected = await self.service.get_queue_info(path[0], path[1])
+            tag = wanted.decode("latin-1").strip()
+            if expected is None or tag not in ("*", info_tag(expected)):
+                return _not_stored("the queue's info is not the one If-Match names")
+        if not await self.service.set_queue_info(path[0], path[1], info, expected):
+            return _not_stored("the queue's info changed meanwhile, or it has info already")
+        return Response(204, headers=[(b"etag", info_tag(info).encode())])
+
+    async def delete_info(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        if not await self.service.delete_queue_info(path[0], path[1]):
+            raise NotFound("the queue has no info")
+        return NO_CONTENT
 
 
 # Rendering --------------------------------------------------------------------------
@@ -329,6 +417,16 @@ def _zone(found: dict[bytes, bytes]) -> str | None:
     return None if zone is None else zone.decode("latin-1")
 
 
+def _shape(path: list[str]) -> int | str:
+    """What a path names: its depth (0 to 3: v1.0's paths), or for `[a, q, "-", resource]`
+    that extension resource of the queue. Any other path is a 404."""
+    if len(path) <= 3 and "" not in path:
+        return len(path)
+    if len(path) == 4 and path[2] == "-" and path[3] in QUEUE_RESOURCES and all(path[:2]):
+        return path[3]
+    raise NotFound("no such path")
+
+
 def _names(names: list[str], detail: Detail) -> Response:
     if detail is Detail.NONE:
         return NO_CONTENT
@@ -350,35 +448,41 @@ def _attributes(message: Message) -> dict[str, Any]:
     return {"id": message.id, "ttl": message.ttl, "hide": message.hide}
 
 
-# A message's rendering at each detail but none; picked once for a whole listing.
-RENDER: dict[Detail, Callable[[Message], Any]] = {
+# A message's rendering in each view but none; picked once for a whole listing.
+RENDER: dict[str, Callable[[Message], Any]] = {
     Detail.ID: _id,
     Detail.ATTRIBUTES: _attributes,
     Detail.BODY: _body,
     Detail.ALL: message_fields,
+    FULL: full_fields,
 }
 
 
-def _messages(messages: list[Message], detail: Detail) -> Response:
-    if detail is Detail.NONE:
+def _messages(messages: list[Message], view: str) -> Response:
+    if view is Detail.NONE:
         return NO_CONTENT
-    render = RENDER[detail]
+    render = RENDER[view]
     return Response.json([render(m) for m in messages])
 
 
-def _one(message: Message, detail: Detail) -> Response:
-    if detail is Detail.NONE:
+def _one(message: Message, view: str) -> Response:
+    if view is Detail.NONE:
         return NO_CONTENT
-    if detail is Detail.BODY:
+    if view is Detail.BODY:
         return Response(200, message.body, OCTETS)
-    if detail is Detail.ID:
+    if view is Detail.ID:
         return Response(200, message.id.encode(), OCTETS)
-    return Response.json(RENDER[detail](message))
+    return Response.json(RENDER[view](message))
+
+
+def _not_stored(why: str) -> Response:
+    """A queue info write that did not happen: 409 (the caller reads the info again)."""
+    return Response.json({"error": why}, 409)
 
 
 # Batch bodies -----------------------------------------------------------------------
 
-BATCH_FIELDS = frozenset({"id", "body", "base64", "ttl", "hide"})
+BATCH_FIELDS = frozenset({"id", "body", "base64", "ttl", "hide", "meta"})
 # Base64 as RFC 4648 writes it, padded: what the OpenAPI document says a base64 body is,
 # whatever else this Python's decoder lets through (excess `=`, in 3.11).
 BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
@@ -410,6 +514,7 @@ def _draft(item: Any, defaults: Attributes) -> Draft:
         item.get("id"),
         _batch_number(item, "ttl", defaults.ttl),
         _batch_number(item, "hide", defaults.hide),
+        _base64(item["meta"], "meta") if "meta" in item else b"",
     )
 
 
@@ -419,6 +524,12 @@ def _batch_body(body: str, encoded: Any) -> bytes:
     if encoded and not BASE64.fullmatch(body):
         raise InvalidRequest("a base64 body is not valid base64 (RFC 4648, padded)")
     return body_from_fields(body, encoded)  # (JSON text holds no lone surrogate to encode)
+
+
+def _base64(text: Any, name: str) -> bytes:
+    if not isinstance(text, str) or not BASE64.fullmatch(text):
+        raise InvalidRequest(f"{name} must be base64 (RFC 4648, padded)")
+    return from_base64(text)
 
 
 def _batch_number(item: dict[str, Any], name: str, default: int | None) -> int | None:

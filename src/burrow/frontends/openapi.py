@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from burrow.config import Limits
-from burrow.frontends.burrow_v1 import BASE64, MAX_DIGITS
+from burrow.frontends.burrow_v1 import BASE64, MAX_DIGITS, VIEWS
 
 Schema = dict[str, Any]
 JSON = "application/json"
@@ -24,7 +24,7 @@ ERRORS = {
     404: "unknown path, nothing matched, or no such message",
     405: "a method this path does not have (any not listed here); `Allow` names those it has",
     408: "the request's headers or body did not arrive in time",
-    409: "a quota of the account would be exceeded (`quota` names it)",
+    409: "a quota would be exceeded (`quota` names it); a queue's info: not stored",
     413: "body or batch too large",
     429: "over a rate limit; `Retry-After` says in how many seconds to try again",
     501: "a transfer coding other than chunked (`Transfer-Encoding: gzip, chunked`)",
@@ -198,6 +198,42 @@ def _sign() -> Schema:
     return {"post": post}
 
 
+def _info(queue: list[Schema], limits: Limits) -> Schema:
+    """`/v1.0/{a}/{q}/-/info`: the queue's info document (an extension), written by
+    compare-and-set: `If-Match` names the document it replaces by its `ETag`."""
+    binary = {"type": "string", "format": "binary"}
+    tag = {"ETag": {"required": True, "schema": {"type": "string"},
+                    "description": "the document's tag (its SHA-256, quoted)"}}  # fmt: skip
+    stored = {
+        "description": "the info document",
+        "headers": tag,
+        "content": {OCTETS: {"schema": binary}},
+    }
+    if_match = _param(
+        "If-Match", "header", {"type": "string"},
+        "Store only if the queue's info is the one of this ETag (* for any); without it, "
+        "only if the queue has none.",
+    )  # fmt: skip
+    body = {OCTETS: {"schema": {**binary, "maxLength": limits.max_body_bytes}}}
+    return {
+        "get": _operation("The queue's info (extension)", queue, {"200": stored}),
+        "put": _operation(
+            "Store the queue's info, compared and set (extension)",
+            [*queue, if_match],
+            {"204": {"description": "stored", "headers": tag}},
+            409,
+            413,
+            body=body,
+            body_required=False,  # none is an empty document
+        ),
+        "delete": _operation(
+            "Forget the queue's info; its messages stay (extension)",
+            queue,
+            {"204": {"description": "forgotten"}},
+        ),
+    }
+
+
 def document(limits: Limits) -> Schema:
     """The whole document; the maximums are this server's."""
     ident = _ref("Id")
@@ -223,9 +259,9 @@ def document(limits: Limits) -> Schema:
         "none, id (names) or all ({id} objects).",
     )  # fmt: skip
     message_detail = _param(
-        "detail", "query",
-        {"type": "string", "enum": ["none", "id", "attributes", "body", "all"]},
-        "How much of each message to return.",
+        "detail", "query", {"type": "string", "enum": list(VIEWS)},
+        "How much of each message to return; full (an extension): all, and its receives, "
+        "latest receipt, sent and first received times and meta.",
     )  # fmt: skip
     match_hidden = _param(
         "match_hidden", "query",
@@ -236,6 +272,21 @@ def document(limits: Limits) -> Schema:
     wait = _param(
         "wait", "query", {**seconds, "maximum": limits.max_wait},
         "Long poll: wait up to this many seconds for a match.",
+    )  # fmt: skip
+    true_or_false = match_hidden["schema"]["pattern"]
+    info = _param(
+        "info", "query", {"type": "string", "pattern": true_or_false, "default": "false"},
+        "true: the queues that have info instead (an extension), in the order of their first.",
+    )  # fmt: skip
+    receipt = _param(
+        "receipt", "query", {"anyOf": [ident, {"enum": [""]}]},
+        "An extension. On a queue, a receive: each message taken counts a receive and keeps "
+        "this receipt. On one message: act only if its latest receive has this receipt "
+        "(none has the empty one), else 404.",
+    )  # fmt: skip
+    meta = _param(
+        "meta", "query", {"type": "string", "pattern": f"^{BASE64.pattern}$"},
+        "An extension: what the caller keeps with the message besides its body, in base64.",
     )  # fmt: skip
     batch_detail = _param(
         "detail", "query", {"type": "string", "enum": ["id", "all"]},
@@ -255,6 +306,7 @@ def document(limits: Limits) -> Schema:
     message = [*queue, _param("message", "path", ident, "The message id.")]
     unused = [_unused(match_hidden), _unused(wait)]
     name_list = [limit, marker, name_detail, *unused]
+    queue_list = [*name_list, info]
     name_delete = [delete_limit, marker, name_detail, *unused]
     queue_filters = [marker, match_hidden, wait, message_detail]
     one_filters = [message_detail, _unused(delete_limit), _unused(marker), *unused]
@@ -298,7 +350,11 @@ def document(limits: Limits) -> Schema:
                 "delete": _operation("Delete all in matched accounts (admin)", name_delete, names),
             },
             "/v1.0/{account}": {
-                "get": _operation("List the account's queues", account + name_list, names),
+                "get": _operation(
+                    "List the account's queues (holding messages, or with info=true having info)",
+                    account + queue_list,
+                    names,
+                ),
                 "delete": _operation("Delete matched queues", account + name_delete, names),
             },
             "/v1.0/{account}/{queue}": {
@@ -306,8 +362,8 @@ def document(limits: Limits) -> Schema:
                     "List messages (fan-out)", [*queue, limit, *queue_filters], messages
                 ),
                 "post": _operation(
-                    "Update matched messages (a claim with hide)",
-                    [*queue, limit, *queue_filters, ttl, hide],
+                    "Update matched messages (a claim with hide; with receipt, a receive)",
+                    [*queue, limit, *queue_filters, ttl, hide, receipt],
                     messages,
                 ),
                 "delete": _operation(
@@ -326,16 +382,32 @@ def document(limits: Limits) -> Schema:
                 "get": _operation("One message, hidden or not", [*message, *one_filters], one),
                 "put": _operation(
                     "Create or replace",
-                    [*message, ttl, hide, *quotas],
+                    [*message, ttl, hide, *quotas, meta],
                     put_one,
                     409,
                     413,
                     body=raw_body,
                     body_required=False,  # none is an empty message, as in v1.0
                 ),
-                "post": _operation("Update attributes", [*message, ttl, hide, *one_filters], one),
-                "delete": _operation("Delete the message", [*message, *one_filters], one),
+                "post": _operation(
+                    "Update attributes (with receipt: of that receive only)",
+                    [*message, ttl, hide, *one_filters, receipt],
+                    one,
+                ),
+                "delete": _operation(
+                    "Delete the message (with receipt: while that receive is its latest)",
+                    [*message, *one_filters, receipt],
+                    one,
+                ),
             },
+            "/v1.0/{account}/{queue}/-/counts": {
+                "get": _operation(
+                    "The queue's messages counted by state (extension)",
+                    queue,
+                    {"200": _json("counts (zeros for a queue with none)", _ref("Counts"))},
+                ),
+            },
+            "/v1.0/{account}/{queue}/-/info": _info(queue, limits),
         },
         "components": {
             "securitySchemes": {
@@ -357,6 +429,12 @@ def _schemas(limits: Limits, seconds: Schema) -> dict[str, Schema]:
             "hide": seconds,
             "body": {"type": "string"},
             "base64": {"type": "boolean", "description": "the body is base64: not UTF-8"},
+            # detail=full (an extension) adds these:
+            "receives": {"type": "integer", "minimum": 0},
+            "receipt": {"type": "string", "description": "the latest receive's; empty if none"},
+            "sent": {"type": "number", "description": "when put (epoch seconds)"},
+            "first_received": {"type": "number", "description": "epoch seconds; 0 if never"},
+            "meta": {"type": "string", "contentEncoding": "base64"},
         },
     }
     name = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
@@ -370,6 +448,11 @@ def _schemas(limits: Limits, seconds: Schema) -> dict[str, Schema]:
             "base64": {"type": "boolean"},
             "ttl": {**seconds, "maximum": limits.max_ttl},
             "hide": {**seconds, "maximum": limits.max_hide},
+            "meta": {
+                "type": "string",
+                "pattern": f"^{BASE64.pattern}$",
+                "description": "an extension: as the PUT's meta parameter",
+            },
         },
         # A base64 body is base64 (as the server reads it); any other is any text.
         "if": {"required": ["base64"], "properties": {"base64": {"const": True}}},
@@ -410,6 +493,15 @@ def _schemas(limits: Limits, seconds: Schema) -> dict[str, Schema]:
             },
         },
         "Message": message,
+        "Counts": {
+            "type": "object",
+            "required": ["visible", "in_flight", "delayed"],
+            "properties": {
+                "visible": seconds,
+                "in_flight": {**seconds, "description": "hidden, received at least once"},
+                "delayed": {**seconds, "description": "hidden, never received"},
+            },
+        },
         "Messages": {"type": "array", "items": {"anyOf": [{"type": "string"}, _ref("Message")]}},
         "Batch": {
             "type": "array",
