@@ -109,7 +109,7 @@ bench-deps: $(VENV)/.bench-installed $(ZAQAR_VENV)/.installed
 MOTO_VENV := bench/.moto-venv
 MOTO_VERSION := 5.2.3
 MOTO_PKGS := moto[server]==$(MOTO_VERSION) boto3==1.44.8 botocore==1.44.8 \
-	pytest==9.2.0 freezegun==1.5.5
+	pytest==9.2.0 pytest-timeout==2.4.0 freezegun==1.5.5
 
 $(MOTO_VENV)/.installed: | $(BIN)/python
 	$(PYTHON) -m venv $(MOTO_VENV)
