@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -55,9 +56,17 @@ def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BurrowSe
     server.kill()
 
 
+# The accounts the contract tests write queue infos in (which deleting accounts keeps).
+INFO_ACCOUNTS = ("acct", "other")
+
+
 @pytest.fixture
 def http_backend_url(remote_server: BurrowServer) -> str:
-    httpx.delete(f"{remote_server.url}/v1.0")  # every account: an empty store
+    httpx.delete(f"{remote_server.url}/v1.0")  # every account's messages
+    for account in INFO_ACCOUNTS:  # and their queue infos: an empty store
+        listed = httpx.get(f"{remote_server.url}/v1.0/{account}", params={"info": "true"})
+        for queue in listed.json() if listed.status_code == 200 else []:
+            httpx.delete(f"{remote_server.url}/v1.0/{account}/{quote(queue, safe='')}/-/info")
     return remote_server.url
 
 
