@@ -180,13 +180,6 @@ def attributes_in(response: httpx.Response) -> dict[str | None, str | None]:
 
 
 @frontend_only
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="frontend bug: a query call sent to the queue URL (POST or GET, no QueueUrl "
-    "parameter) is MissingParameter QueueUrl: decode checks the model's required members "
-    "before the frontend takes QueueUrl from the path",
-)
 def test_a_query_call_to_the_queue_url_acts_on_that_queue(query: SqsClient, url: str) -> None:
     """As SQS's query API was called (its docs' examples): the queue URL is the path."""
     sent = httpx.post(

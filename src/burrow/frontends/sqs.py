@@ -93,7 +93,9 @@ class SqsFrontend:
             limits = self.service.limits
             largest = ESCAPED_FACTOR * limits.max_sqs_message_bytes + REQUEST_OVERHEAD
             body = await read_body(scope, receive, largest, limits.body_timeout)
-            wire = decode(scope["method"], headers, scope.get("query_string", b""), body)
+            path = [part for part in scope["path"].split("/") if part]
+            queue_url = "/" + "/".join(path) if len(path) == 2 else None
+            wire = decode(scope["method"], headers, scope.get("query_string", b""), body, queue_url)
             protocol = wire.protocol
             return encode(wire, await self._run(scope, headers, wire, body))
         except SqsError as error:
@@ -134,8 +136,6 @@ class SqsFrontend:
         endpoint URL path's; None if it names none (then it is the caller's own)."""
         params = wire.params
         path = [part for part in scope["path"].split("/") if part]
-        if "QueueUrl" not in params and len(path) == 2 and wire.action in QUEUE_ACTIONS:
-            params["QueueUrl"] = "/" + "/".join(path)  # (the query protocol's habit)
         if params.get("QueueUrl"):
             return parse_queue_url(params["QueueUrl"]).account
         if params.get("SourceArn"):
@@ -178,15 +178,6 @@ class Signature:
         """The region the request was signed for (ARNs name it), else the default."""
         signed = self.request
         return signed.region if signed is not None and signed.region else DEFAULT_REGION
-
-
-QUEUE_ACTIONS = frozenset(
-    name
-    for name, (action, _) in ACTIONS.items()
-    if name not in ("CreateQueue", "GetQueueUrl", "ListQueues")
-    and not name.endswith("MoveTask")
-    and name != "ListMessageMoveTasks"
-)
 
 
 def _base_url(scope: Scope, headers: dict[bytes, bytes]) -> str:

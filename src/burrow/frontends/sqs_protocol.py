@@ -113,8 +113,18 @@ class SqsCall:
 # Reading -------------------------------------------------------------------------------
 
 
-def decode(method: str, headers: Mapping[bytes, bytes], query: bytes, body: bytes) -> SqsCall:
-    """The call a request makes (headers by lower-case name); SqsError if malformed."""
+def decode(
+    method: str,
+    headers: Mapping[bytes, bytes],
+    query: bytes,
+    body: bytes,
+    queue_url: str | None = None,
+) -> SqsCall:
+    """The call a request makes (headers by lower-case name); SqsError if malformed.
+
+    `queue_url` is the queue the request's path names, if any: a query-protocol call
+    sent to its queue's URL (as older SDKs send them) need not repeat it as QueueUrl.
+    """
     target = headers.get(b"x-amz-target")
     if target is not None:
         query_mode = headers.get(b"x-amzn-query-mode", b"").lower() == b"true"
@@ -124,6 +134,8 @@ def decode(method: str, headers: Mapping[bytes, bytes], query: bytes, body: byte
     if not action:
         raise SqsError("MissingParameter", "The request must contain the parameter Action.")
     shape = _operation(action).input_shape
+    if queue_url and shape is not None and "QueueUrl" in shape.members:
+        form.setdefault("QueueUrl", queue_url)
     params = _from_query(shape, form, "") if shape is not None else {}
     return SqsCall(action, params, Protocol.QUERY)
 
