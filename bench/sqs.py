@@ -3,7 +3,7 @@
     python -m bench.sqs                          # 1, 8, 32, 128 connections, 2 s + 10 s per row
     python -m bench.sqs --quick                  # 1 s warm-up + 3 s per row
     python -m bench.sqs --concurrency 8 --no-moto
-    python -m bench.sqs --write                  # also the "SQS frontend" section of RESULTS.md
+    python -m bench.sqs --write --repeat 2       # best of 2 rounds; also write RESULTS.md's section
 
 In one run, at each concurrency: the v1.0 `put-1` phase on Burrow, then each SQS phase
 (`sqs_phases.py`: SendMessage, SendMessageBatch of 10, ReceiveMessage of 10 +
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from bench.loadgen import install_uvloop, process_cpu_seconds, run_load
 from bench.phases import PHASES, PhaseSpec, cleanup
-from bench.report import Base, Row, fmt_table, machine_notes, pct, ratio_goal
+from bench.report import Base, Row, fmt_table, machine_notes, msgs, pct, ratio_goal
 from bench.run import Options, other_load, run_phase
 from bench.servers import (
     BENCH,
@@ -93,13 +94,19 @@ def _prefill_count(rows: list[Row], server: Server, concurrency: int, opts: Opti
 
 
 async def sqs_row(
-    server: Server, spec: PhaseSpec, concurrency: int, opts: Options, rows: list[Row], token: str
+    server: Server,
+    spec: PhaseSpec,
+    concurrency: int,
+    opts: Options,
+    rows: list[Row],
+    token: str,
+    rnd: int,
 ) -> tuple[Row, list[str]]:
     """One SQS phase on one target: its own queue (made with CreateQueue, filled with
     SendMessageBatch when the phase needs messages, deleted after), then the load.
     Returns the row and what went wrong in it."""
     name = server.target.name
-    row = Row(name, spec.name, concurrency, None)
+    row = Row(name, spec.name, concurrency, None, round=rnd)
     account = f"bench-{name}-{spec.name}-c{concurrency}-{token}"
     queue_url = await create_queue(HOST, server.port, account, "q")
     if not queue_url:
@@ -168,15 +175,16 @@ def _progress(row: Row) -> None:
 
 
 async def run_rows(
-    burrow: Server, moto: Server | None, opts: Options, token: str
+    burrow: Server, moto: Server | None, opts: Options, rounds: int, token: str
 ) -> tuple[list[Row], list[str]]:
-    """At each concurrency: v1.0 put-1 on Burrow, then each SQS phase on Burrow and moto.
-    Returns (rows, problems); moto's own errors and slowness go to its rows' notes."""
+    """At each concurrency: v1.0 put-1 on Burrow, then each SQS phase on Burrow and moto;
+    all of it `rounds` times. Returns (rows, problems); moto's own errors and slowness go
+    to its rows' notes."""
     rows: list[Row] = []
     problems: list[str] = []
     servers = [s for s in (burrow, moto) if s is not None]
-    for concurrency in opts.concurrency:
-        row = await run_phase(burrow, V1_PHASE, concurrency, opts, rows, token)
+    for rnd, concurrency in itertools.product(range(rounds), opts.concurrency):
+        row = await run_phase(burrow, V1_PHASE, concurrency, opts, rows, f"{token}r{rnd}", rnd)
         rows.append(row)
         _progress(row)
         if row.result is None or row.result.error_count:
@@ -187,7 +195,9 @@ async def run_rows(
                 if not server.alive:
                     problems.append(f"{server.target.name} exited ({server.exit_code})")
                     continue
-                row, issues = await sqs_row(server, spec, concurrency, opts, rows, token)
+                row, issues = await sqs_row(
+                    server, spec, concurrency, opts, rows, f"{token}r{rnd}", rnd
+                )
                 rows.append(row)
                 _progress(row)
                 if not await settle(server):
@@ -195,12 +205,23 @@ async def run_rows(
                 if server.target.reference:
                     row.notes += [f"{issue} (its own)" for issue in issues]
                 else:
-                    where = f"{row.target} {row.phase} c={concurrency}"
+                    where = f"{row.target} {row.phase} c={concurrency} (round {rnd + 1})"
                     problems += [f"{where}: {issue}" for issue in issues]
     return rows, list(dict.fromkeys(problems))
 
 
 # --------------------------------------------------------------------------- report
+
+
+def best(rows: list[Row]) -> list[Row]:
+    """One row per (target, phase, concurrency): the round with the most msgs/s, in the
+    order the first round ran them."""
+    kept: dict[tuple[str, str, int], Row] = {}
+    for r in rows:
+        key = (r.target, r.phase, r.concurrency)
+        if key not in kept or msgs(r) > msgs(kept[key]):
+            kept[key] = r
+    return list(kept.values())
 
 
 def _as_v1(rows: list[Row]) -> list[Row]:
@@ -240,15 +261,25 @@ def goals(rows: list[Row], burrow: str) -> str:
     return "\n".join(out)
 
 
-def section(rows: list[Row], burrow: str, command: str, machine: list[str], opts: Options) -> str:
-    notes = [f"- {r.target} {r.phase} c={r.concurrency}: {n}" for r in rows for n in r.notes]
+def section(
+    rows: list[Row], burrow: str, command: str, machine: list[str], opts: Options, rounds: int
+) -> str:
+    """The RESULTS.md section: each row's best round, then every round's notes."""
+    table = best(rows)
+    notes = [
+        f"- {r.target} {r.phase} c={r.concurrency}{f' (round {r.round + 1})' if r.round else ''}"
+        f": {n}"
+        for r in rows
+        for n in r.notes
+    ]
+    best_of = f"; each row the best of {rounds} interleaved rounds" if rounds > 1 else ""
     text = f"""## SQS frontend
 
 Measured {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} with:
 
     {command}
 
-Warm-up {opts.warmup:g} s (not counted), measured {opts.duration:g} s per row, closed loop.
+Warm-up {opts.warmup:g} s (not counted), measured {opts.duration:g} s per row{best_of}, closed loop.
 At each concurrency, Burrow (`burrow serve`, {burrow} backend, `--auth none`) runs the v1.0
 `put-1` phase, then each SQS phase runs on Burrow and on moto's server, one after the
 other. SQS requests are the JSON protocol as botocore sends it (see `bench/sqs_phases.py`):
@@ -260,16 +291,16 @@ after it. Servers pinned to one core, the load generator to the other.
 
 {chr(10).join(f"- {m}" for m in machine)}
 
-{fmt_table(rows)}
+{fmt_table(table)}
 
 Ratios (msgs/s):
 
-{ratio_table(rows, burrow)}
+{ratio_table(table, burrow)}
 
 Goals of the SQS issue (SendMessage against the v1.0 PUT rate and against moto; the
 other two SQS phases against moto are held to the same bar), the best concurrency first:
 
-{goals(rows, burrow)}
+{goals(table, burrow)}
 """
     if notes:
         text += "\nRun notes:\n\n" + "\n".join(notes) + "\n"
@@ -299,6 +330,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", default="1,8,32,128", help="comma-separated [1,8,32,128]")
     p.add_argument("--backend", default="sqlite", choices=["sqlite", "memory"])
     p.add_argument("--no-moto", action="store_true", help="Burrow only")
+    p.add_argument("--repeat", type=int, default=1, help="rounds; the table keeps each best")
     p.add_argument("--python", default=sys.executable, help="interpreter for Burrow")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument("--write", action="store_true", help="rewrite the section in RESULTS.md")
@@ -314,6 +346,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raise SystemExit(f"bad --concurrency {args.concurrency!r}") from None
     if not args.concurrency or not all(1 <= c <= 1024 for c in args.concurrency):
         raise SystemExit("--concurrency values must be between 1 and 1024")
+    if not 1 <= args.repeat <= 10:
+        raise SystemExit("--repeat must be between 1 and 10")
     if not args.no_moto and not (MOTO_VENV / "bin" / "moto_server").exists():
         raise SystemExit("moto needs bench/.moto-venv: run `make bench-moto-deps` (or --no-moto)")
     return args
@@ -334,7 +368,8 @@ async def amain(
             print(f"# {server.target.name}: pid {server.pid}, port {server.port}", flush=True)
         for server in servers:
             await server.wait_ready()
-        rows, problems = await run_rows(burrow, moto, opts, f"{int(time.time()):x}")
+        token = f"{int(time.time()):x}"
+        rows, problems = await run_rows(burrow, moto, opts, args.repeat, token)
     finally:
         for server in servers:
             print(f"# {server.target.name}: {server.stop()}", flush=True)
@@ -373,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     if busy is not None:
         machine.append(f"other processes kept {busy:.2f} cores busy just before the run")
     opts = Options(args.warmup, args.duration, args.concurrency, [], args.verbose)
-    text = section(rows, args.backend, command, machine, opts)
+    text = section(rows, args.backend, command, machine, opts, args.repeat)
     print("\n" + text)
     if problems:
         print("Problems:\n" + "\n".join(f"- {p}" for p in problems))
