@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -75,3 +76,48 @@ def test_an_unreachable_remote_is_a_503(start_server: ServerFactory) -> None:
     health = httpx.get(f"{proxy.url}/health")  # the proxy cannot serve, and says so
     assert (health.status_code, health.json()["status"]) == (503, "failing")
     assert httpx.get(f"{proxy.url}/health?live").status_code == 200  # but it is up
+
+
+def test_read_modify_writes_of_a_queue_info_through_two_proxies_lose_nothing(
+    start_server: ServerFactory,
+) -> None:
+    """Each proxy's compare-and-set is one atomic step on the remote server."""
+    remote = start_server("memory://")
+    proxies = [start_server(remote.url).url, start_server(remote.url).url]
+    assert httpx.put(f"{remote.url}/v1.0/a/q/-/info", content=b"0").status_code == 204
+
+    def add(worker: int, times: int) -> int:
+        conflicts = 0
+        with httpx.Client(base_url=proxies[worker % 2]) as proxy:
+            for _ in range(times):
+                while True:
+                    read = proxy.get("/v1.0/a/q/-/info")
+                    more = str(int(read.content) + 1).encode()
+                    tag = {"If-Match": read.headers["etag"]}
+                    written = proxy.put("/v1.0/a/q/-/info", content=more, headers=tag)
+                    if written.status_code == 204:
+                        break
+                    assert written.status_code == 409, written.text
+                    conflicts += 1
+        return conflicts
+
+    with ThreadPoolExecutor(4) as pool:
+        conflicts = sum(pool.map(add, range(4), [25] * 4))
+    assert httpx.get(f"{remote.url}/v1.0/a/q/-/info").content == b"100"
+    assert conflicts > 0, "the writers never met: the test proves nothing"
+
+
+def test_a_receive_through_the_proxy_is_stored_by_the_remote(start_server: ServerFactory) -> None:
+    remote = start_server("memory://")
+    proxy = start_server(remote.url)
+    httpx.put(f"{proxy.url}/v1.0/a/q/m", params={"meta": "AAEC"}, content=b"x")
+    taken = httpx.post(f"{proxy.url}/v1.0/a/q", params={"hide": 60, "receipt": "r"})
+    assert taken.status_code == 204
+    stored = httpx.get(f"{remote.url}/v1.0/a/q/m", params={"detail": "full"}).json()
+    assert (stored["receives"], stored["receipt"], stored["meta"]) == (1, "r", "AAEC")
+    assert stored["first_received"] >= stored["sent"] > 0
+    counts = httpx.get(f"{proxy.url}/v1.0/a/q/-/counts").json()
+    assert counts == {"visible": 0, "in_flight": 1, "delayed": 0}
+    assert httpx.delete(f"{proxy.url}/v1.0/a/q/m", params={"receipt": "x"}).status_code == 404
+    assert httpx.delete(f"{proxy.url}/v1.0/a/q/m", params={"receipt": "r"}).status_code == 204
+    assert httpx.get(f"{remote.url}/v1.0/a/q/m").status_code == 404

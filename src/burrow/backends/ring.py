@@ -166,11 +166,16 @@ class RingBackend(Backend):
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """`call(member's backend, *args)`, keeping the member's circuit breaker up to date."""
+        """`call(member's backend, *args)`, keeping the member's circuit breaker up to date
+        (an error but `BackendUnavailable` is an answer too: the member is up, and found
+        nothing, say, as a probe of an empty member does)."""
         try:
             result = await call(state.backend, *args, **kwargs)
         except BackendUnavailable:
             state.breaker.failed(time.monotonic())
+            raise
+        except BurrowError:
+            state.breaker.answered()
             raise
         state.breaker.answered()
         return result
