@@ -231,8 +231,20 @@ def _as_v1(rows: list[Row]) -> list[Row]:
 
 
 def ratio_table(rows: list[Row], burrow: str) -> str:
-    """At each concurrency: SendMessage over v1.0 PUT, and each SQS phase Burrow / moto."""
-    rate = {(r.target, r.phase, r.concurrency): r.result.msgs_per_s for r in rows if r.result}
+    """At each concurrency: SendMessage over v1.0 PUT, in msgs/s and in the server CPU
+    each message took (which a busy machine disturbs less), and each SQS phase's msgs/s
+    on Burrow over moto's."""
+    results = {(r.target, r.phase, r.concurrency): r.result for r in rows if r.result}
+
+    def rate(target: str, phase: str, c: int) -> float | None:
+        res = results.get((target, phase, c))
+        return None if res is None else res.msgs_per_s
+
+    def cpu_us(phase: str, c: int) -> str:
+        res = results.get((burrow, phase, c))
+        if res is None or res.server_cpu is None or not res.msgs_per_s:
+            return "-"
+        return f"{res.server_cpu * 1e6 / res.msgs_per_s:.0f}"
 
     def ratio(num: float | None, den: float | None, base: Base) -> str:
         if num is None or den is None:
@@ -241,14 +253,13 @@ def ratio_table(rows: list[Row], burrow: str) -> str:
             return f"none moved by {base.label}"
         return base.fmt(num / den)  # rounded down, as the goals are
 
-    head = ["concurrency", "SendMessage / v1.0 PUT"] + [f"{p} / moto" for p in SQS_PHASES]
+    head = ["concurrency", "SendMessage / v1.0 PUT", "server CPU µs per PUT / SendMessage"]
+    head += [f"{p} / moto" for p in SQS_PHASES]
     out = ["| " + " | ".join(head) + " |", "|--:|" + "--:|" * (len(head) - 1)]
     for c in sorted({r.concurrency for r in rows}):
-        put = rate.get((burrow, V1_PHASE.name, c))
-        cells = [ratio(rate.get((burrow, SEND, c)), put, V1)]
-        cells += [
-            ratio(rate.get((burrow, p, c)), rate.get(("moto", p, c)), MOTO) for p in SQS_PHASES
-        ]
+        cells = [ratio(rate(burrow, SEND, c), rate(burrow, V1_PHASE.name, c), V1)]
+        cells.append(f"{cpu_us(V1_PHASE.name, c)} / {cpu_us(SEND, c)}")
+        cells += [ratio(rate(burrow, p, c), rate("moto", p, c), MOTO) for p in SQS_PHASES]
         out.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
