@@ -72,9 +72,12 @@ def test_the_queues_receive_wait_time_makes_a_receive_long_poll(
 def test_a_visibility_timeout_running_out_wakes_a_long_poll_with_the_message_again(
     sqs: SqsClient,
 ) -> None:
-    url = sqs.create_queue(QueueName="redelivered")["QueueUrl"]
+    # (The queue's VisibilityTimeout applies: the receive gives none.)
+    url = sqs.create_queue(QueueName="redelivered", Attributes={"VisibilityTimeout": "1"})[
+        "QueueUrl"
+    ]
     sqs.send_message(QueueUrl=url, MessageBody="not deleted")
-    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1, AttributeNames=["All"])
+    first = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])
     visible_again = time.time() + 1
     [message] = first["Messages"]
     assert message["Attributes"]["ApproximateReceiveCount"] == "1"
@@ -89,18 +92,6 @@ def test_a_visibility_timeout_running_out_wakes_a_long_poll_with_the_message_aga
         == message["Attributes"]["ApproximateFirstReceiveTimestamp"]
     )
     assert again["ReceiptHandle"] != message["ReceiptHandle"]
-
-
-def test_the_queues_visibility_timeout_applies_to_a_receive_that_gives_none(
-    sqs: SqsClient,
-) -> None:
-    url = sqs.create_queue(QueueName="quick", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody="back soon")
-    [first] = sqs.receive_message(QueueUrl=url)["Messages"]
-    assert counts(sqs, url) == (0, 1, 0)
-    poll = long_poll(sqs, url, WaitTimeSeconds=LONGEST_WAIT)
-    [again], _ = answered(poll, "the message after the queue's visibility timeout")
-    assert again["MessageId"] == first["MessageId"]
 
 
 def test_a_delay_running_out_wakes_a_long_poll(sqs: SqsClient) -> None:
