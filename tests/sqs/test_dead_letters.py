@@ -16,6 +16,7 @@ from tests.sqs.conftest import frontend_only
 from tests.sqs.messages import counts, receive_n, send_all
 from tests.waiting import wait_until
 
+MOVABLE = 60  # at 1 a second, far more than a cancel right after the start lets move
 ATTRIBUTES = {"origin": {"DataType": "String", "StringValue": "source"}}
 
 
@@ -110,7 +111,7 @@ def test_a_move_task_to_a_destination_at_a_rate_can_be_cancelled(sqs: SqsClient)
     _, dead = with_dead_letters(sqs, max_receives=1)
     dead_arn = queue_arn(sqs, dead)
     destination = sqs.create_queue(QueueName="destination")["QueueUrl"]
-    send_all(sqs, dead, [f"m{n}" for n in range(30)])
+    send_all(sqs, dead, [f"m{n}" for n in range(MOVABLE)])
 
     handle = sqs.start_message_move_task(
         SourceArn=dead_arn,
@@ -126,15 +127,15 @@ def test_a_move_task_to_a_destination_at_a_rate_can_be_cancelled(sqs: SqsClient)
         sqs.start_message_move_task(SourceArn=dead_arn)  # one running task a queue
 
     cancelled = sqs.cancel_message_move_task(TaskHandle=handle)
-    assert 0 <= cancelled["ApproximateNumberOfMessagesMoved"] < 30
+    assert 0 <= cancelled["ApproximateNumberOfMessagesMoved"] < MOVABLE
     wait_until(lambda: task_of(sqs, dead_arn)["Status"] == "CANCELLED", "the cancel")
 
     def every_message_in_one_queue_or_the_other() -> bool:
         left, moved = sum(counts(sqs, dead)), sum(counts(sqs, destination))
-        return left + moved == 30 and counts(sqs, dead)[1] == 0
+        return left + moved == MOVABLE and counts(sqs, dead)[1] == 0
 
-    wait_until(every_message_in_one_queue_or_the_other, "30 messages, none lost or hidden")
-    assert sum(counts(sqs, destination)) < 30, "the rate of 1 a second was not kept"
+    wait_until(every_message_in_one_queue_or_the_other, "every message, none lost or hidden")
+    assert sum(counts(sqs, destination)) < MOVABLE, "the rate of 1 a second was not kept"
 
 
 @frontend_only
