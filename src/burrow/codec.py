@@ -49,13 +49,18 @@ def message_fields(message: Message) -> dict[str, Any]:
 def full_fields(message: Message) -> dict[str, Any]:
     """A message at `detail=full` (an extension): `all`'s fields and the rest of what
     `Message` holds, its meta in base64."""
-    fields = message_fields(message)
-    fields["receives"] = message.receives
-    fields["receipt"] = message.receipt
-    fields["sent"] = message.sent
-    fields["first_received"] = message.first_received
-    fields["meta"] = to_base64(message.meta)
-    return fields
+    meta = message.meta
+    return {
+        "id": message.id,
+        "ttl": message.ttl,
+        "hide": message.hide,
+        **body_fields(message.body),
+        "receives": message.receives,
+        "receipt": message.receipt,
+        "sent": message.sent,
+        "first_received": message.first_received,
+        "meta": to_base64(meta) if meta else "",
+    }
 
 
 def message_from_fields(data: dict[str, Any]) -> Message:
