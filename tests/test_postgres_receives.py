@@ -166,3 +166,30 @@ async def test_concurrent_compare_and_set_on_two_servers_loses_no_change(
 
         await asyncio.gather(*(increment(backend) for backend in [one, two] * 10))
         assert await two.get_queue_info(A, Q) == b"20"
+
+
+async def test_resetting_lapsed_hides_wakes_the_queues_waiters_on_every_server(
+    postgres_backend_url: str,
+) -> None:
+    # The purge task's reset locks the rows it changes, and a claim running meanwhile
+    # skips them: the queue's waiters must look again once it is done.
+    async with (
+        PostgresBackend(postgres_backend_url, purge_interval=3600) as one,
+        PostgresBackend(postgres_backend_url, purge_interval=3600) as two,
+    ):
+        await one.put_message(A, Q, NewMessage("m", b"m", 600, 60))
+        with one.subscribe(A, Q) as here, two.subscribe(A, Q) as there:
+            # Known to both as hidden for a minute; then lapsed behind their backs.
+            with pytest.raises(NoMatch):
+                await two.update_messages(A, Q, receive(60, "r"), Filters(limit=1))
+            conn = await asyncpg.connect(postgres_backend_url)
+            try:
+                await conn.execute("UPDATE burrow.messages SET hidden_until = now()")
+            finally:
+                await conn.close()
+            assert await here.wait(0) and await there.wait(0)  # (clear the put's wake-up)
+            await one.purge_expired()
+            await within(here.wait(LONG_POLL), "the wake-up on the purging server")
+            await within(there.wait(LONG_POLL), "the wake-up on the other server")
+        (message,) = await two.update_messages(A, Q, receive(60, "r"), Filters(limit=1))
+    assert message.id == "m"

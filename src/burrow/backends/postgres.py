@@ -18,9 +18,11 @@ in one transaction; see `sql.NOTIFY_MANY`), with the hide deadlines as seconds
 from now. A look at a queue someone here waits on first reads when its next
 hidden message shows (`sql.NEXT_SHOWN`), unless the notifier knows already; the
 notifier keeps that one deadline per waited-on queue, lowered by the hides it
-hears of, and nothing for other queues. Each backend holds one listening
-connection, which reconnects by itself; after a reconnect, waiters are woken
-(they may have missed a write) and look their deadlines up again.
+hears of, and nothing for other queues. The purge task's reset of lapsed hides wakes
+those queues' waiters too: a claim it overlapped skipped the rows it held. Each
+backend holds one listening connection, which reconnects by itself; after a
+reconnect, waiters are woken (they may have missed a write) and look their deadlines
+up again.
 
 Connection failures and timeouts become `BackendUnavailable` (503); nothing
 waits for PostgreSQL longer than the connect or command timeout.
@@ -577,9 +579,18 @@ class PostgresBackend(Backend):
                     await self._drop_queue_if_empty(conn, key)
                 if len(keys) < PURGE_CHUNK:
                     break
-            while (await conn.execute(sql.UNHIDE, PURGE_CHUNK)) == f"UPDATE {PURGE_CHUNK}":
+            while await self._unhide(conn) == PURGE_CHUNK:
                 pass
         return purged
+
+    async def _unhide(self, conn: asyncpg.Connection) -> int:
+        """Reset a chunk of lapsed hides; wakes the waiters of the queues touched (a claim
+        running meanwhile skipped those rows). Returns how many rows were reset."""
+        unhidden = await conn.fetch(sql.UNHIDE, PURGE_CHUNK)
+        for account, queue, _ in unhidden:
+            self._notifier.changed(account, queue)
+            self._publish(account, queue, [])
+        return sum(row["rows"] for row in unhidden)
 
     async def refresh_statistics(self) -> None:
         """ANALYZE the messages table once a tenth of it changed since the last time.

@@ -305,14 +305,20 @@ STALE_STATISTICS = """
 SELECT n_mod_since_analyze > 1000 + n_live_tup / 10 FROM pg_stat_user_tables
 WHERE schemaname = 'burrow' AND relname = 'messages'
 """
-# Hides that lapsed go back to NULL, into the partial index claims scan.
+# Hides that lapsed go back to NULL, into the partial index claims scan. Returns how
+# many rows each queue had unhidden: a claim meanwhile skipped those rows (locked), so
+# the queue's waiters must look again.
 UNHIDE = f"""
 WITH lapsed AS MATERIALIZED (
     SELECT queue, seq FROM burrow.messages WHERE hidden_until <= {NOW}
     LIMIT $1 FOR UPDATE SKIP LOCKED
+), unhidden AS (
+    UPDATE burrow.messages AS m SET hidden_until = NULL FROM lapsed AS l
+    WHERE m.queue = l.queue AND m.seq = l.seq AND m.hidden_until <= {NOW}
+    RETURNING m.queue
 )
-UPDATE burrow.messages AS m SET hidden_until = NULL FROM lapsed AS l
-WHERE m.queue = l.queue AND m.seq = l.seq AND m.hidden_until <= {NOW}
+SELECT q.account, q.name, count(*) AS rows FROM unhidden AS u
+JOIN burrow.queues AS q ON q.seq = u.queue GROUP BY q.account, q.name
 """
 # Seconds until the queue's next hidden message shows (NULL: none is hidden), for
 # wake-ups; one seek of `messages_hidden_by_queue`. $1 account, $2 queue.
