@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ SIGNATURE = "0" * 64  # never checked: see the module's docstring
 USER_AGENT = "Boto3/1.44.8 md/Botocore#1.44.8 ua/2.1 lang/python#3.11 Botocore/1.44.8"
 BODY_TEXT = BODY.decode()
 PREFILL_CONNECTIONS = 4
+INVOCATION_ID = str(uuid.uuid4())  # botocore sends a new one each call; the server ignores it
 
 
 @dataclass
@@ -52,6 +54,7 @@ class SqsClient:
             [
                 "POST / HTTP/1.1",
                 f"Host: {self.host}",
+                "Accept-Encoding: identity",
                 f"X-Amz-Target: AmazonSQS.{action}",
                 f"Content-Type: {JSON_TYPE}",
                 "x-amzn-query-mode: true",
@@ -60,6 +63,8 @@ class SqsClient:
                 f"Authorization: AWS4-HMAC-SHA256 Credential={scope}, "
                 "SignedHeaders=content-type;host;x-amz-date;x-amz-target;x-amzn-query-mode, "
                 f"Signature={SIGNATURE}",
+                f"amz-sdk-invocation-id: {INVOCATION_ID}",
+                "amz-sdk-request: attempt=1; max=3",
                 f"Content-Length: {len(body)}",
             ]
         )
