@@ -356,6 +356,7 @@ def test_bad_urls_are_refused() -> None:
         "redis://127.0.0.1:1/x",
         "redis+cluster://127.0.0.1:1/0",
         "redis://127.0.0.1:1/0?durable=1&bogus=2",
+        "redis://127.0.0.1:1/0?max_connections=0",
     ):
         with pytest.raises(ConfigError):
             open_backend(url)

@@ -24,18 +24,9 @@ VISIBILITY = 300
 DEADLINE = 60.0
 
 
-REDIS_POOL_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=ClientError,
-    reason="Redis backend bug: past redis-py's 100 pooled connections a call fails "
-    "(ServiceUnavailable: redis write failed: Too many connections) instead of waiting; "
-    "16 receivers whose DeleteMessageBatch deletes 10 handles at once get there",
-)
-
-
 @pytest.mark.parametrize(
     "sqs_server",
-    ["sqlite", pytest.param("redis", marks=REDIS_POOL_BUG), "postgres"],
+    ["sqlite", "redis", "postgres"],
     indirect=True,
 )
 def test_16_receivers_get_2000_messages_each_once(

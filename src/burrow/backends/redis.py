@@ -67,7 +67,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 from redis import exceptions as rx
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -118,6 +118,13 @@ _CONNECTION: dict[str, Any] = {
 
 
 _SENTINEL = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+# A call finding every pooled connection busy waits this long for one (then 503):
+# a burst of requests queues for Redis rather than failing.
+POOL_WAIT = 5.0
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The Sentinel pool (the primary asked of the sentinels) that waits when full."""
 
 
 class RedisBackend(Backend):
@@ -146,14 +153,22 @@ class RedisBackend(Backend):
         client: Client
         if url.kind == "cluster":
             nodes = [ClusterNode(host, port) for host, port in url.hosts]
-            client = RedisCluster(startup_nodes=nodes, **_CONNECTION)
+            # redis-py's cluster node pools cannot wait: past the limit a call fails.
+            client = RedisCluster(
+                startup_nodes=nodes, max_connections=url.max_connections, **_CONNECTION
+            )
         elif url.kind == "sentinel":
             sentinel = Sentinel(url.hosts, sentinel_kwargs=_SENTINEL, **_CONNECTION)  # type: ignore[no-untyped-call]
-            client = sentinel.master_for(url.master)
+            client = sentinel.master_for(
+                url.master,
+                connection_pool_class=_BlockingSentinelPool,
+                max_connections=url.max_connections,
+                timeout=POOL_WAIT,
+            )
             self._sentinels = sentinel.sentinels
         else:
             (host, port), db = url.hosts[0], url.db
-            client = Redis(host=host, port=port, db=db, **_CONNECTION)
+            client = self._node(host, port, db)
         self._client = client
         for name in (
             *("PUT", "SELECT", "ONE", "COUNT", "QUEUES", "ACCOUNT", "INFO"),
@@ -226,7 +241,7 @@ class RedisBackend(Backend):
                 await self._pubsub_client.aclose()
                 self._pubsub_client = None
             for node in client.get_nodes():
-                candidate = Redis(host=node.host, port=int(node.port), **_CONNECTION)
+                candidate = self._node(node.host, int(node.port))
                 try:
                     await candidate.ping()
                 except DRIVER_ERRORS:
@@ -531,10 +546,22 @@ class RedisBackend(Backend):
             raise rx.ClusterDownError("no primary for the slot")
         return self._client_for(node)
 
+    def _node(self, host: str, port: int, db: int = 0) -> Redis:
+        """A client on one Redis server whose pool waits when full."""
+        pool = BlockingConnectionPool(
+            host=host,
+            port=port,
+            db=db,
+            max_connections=self.url.max_connections,
+            timeout=POOL_WAIT,
+            **_CONNECTION,
+        )
+        return Redis.from_pool(pool)
+
     def _client_for(self, node: ClusterNode) -> Redis:
         found = self._node_clients.get(node.name)
         if found is None:
-            found = Redis(host=node.host, port=int(node.port), **_CONNECTION)
+            found = self._node(node.host, int(node.port))
             self._node_clients[node.name] = found
         return found
 

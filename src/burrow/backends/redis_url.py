@@ -27,6 +27,7 @@ class RedisURL:
     replicas: int = 0  # replicas that must confirm a write (0 = not durable)
     wait_ms: int = 1000
     durability: Durability = Durability.FSYNC
+    max_connections: int = 100  # to each node; past it a call waits for a free one
 
     @classmethod
     def parse(cls, url: str) -> RedisURL:
@@ -58,6 +59,7 @@ class RedisURL:
         replicas = _option(query, "replicas", 1 if wants_replicas else 0, 0, url)
         wait_ms = _option(query, "wait_ms", 1000, 1, url)
         durability = durability_option(query, replicas, url)
+        max_connections = _option(query, "max_connections", 100, 1, url)
         path = parts.path.strip("/")
         if not hosts:
             raise ConfigError(f"backend {url!r}: no host")
@@ -68,11 +70,11 @@ class RedisURL:
         if kind == "redis" and (len(hosts) != 1 or (path and not path.isdigit())):
             raise ConfigError(f"backend {url!r} must look like redis://host:port/db")
         master, db = (path, 0) if kind == "sentinel" else ("", int(path or 0))
-        return cls(kind, hosts, db, master, replicas, wait_ms, durability)
+        return cls(kind, hosts, db, master, replicas, wait_ms, durability, max_connections)
 
 
 # The query options of a Redis URL (docs/redis.md).
-OPTIONS = ("durable", "replicas", "wait_ms", "durability")
+OPTIONS = ("durable", "replicas", "wait_ms", "durability", "max_connections")
 
 
 def _option(query: dict[str, str], name: str, default: int, minimum: int, url: str) -> int:
