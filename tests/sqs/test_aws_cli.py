@@ -1,6 +1,5 @@
-"""The `aws` command (awscli from PyPI, which carries a botocore of its own, so installing
-it leaves Burrow's pinned botocore alone) against a live server: create a queue, send
-with attributes, receive, delete."""
+"""The `aws` command (awscli from PyPI, in the dev extra, on the same botocore as boto3)
+against a live server: create a queue, send with attributes, receive, delete."""
 
 from __future__ import annotations
 
@@ -12,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.servers import BurrowServer
 from tests.sqs.conftest import frontend_only
 from tests.sqs.digests import attributes_digest, body_digest
@@ -22,12 +19,11 @@ from tests.sqs.digests import attributes_digest, body_digest
 AWS = shutil.which("aws", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
-@pytest.mark.skipif(AWS is None, reason="the aws command is not installed (pip install awscli)")
 @frontend_only
 def test_the_aws_cli_creates_sends_receives_and_deletes(
     sqs_server: BurrowServer, sqs_account: str, tmp_path: Path
 ) -> None:
-    assert AWS is not None
+    assert AWS is not None, "the aws command is missing: make test installs awscli"
     environment = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),  # no one's ~/.aws
