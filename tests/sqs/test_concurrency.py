@@ -10,7 +10,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.sqs.clients import SqsClient
 from tests.sqs.conftest import ClientFactory

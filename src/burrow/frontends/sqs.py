@@ -87,7 +87,7 @@ class SqsFrontend:
         self.moves = sqs_moves.Mover(self.infos)
 
     async def handle(self, scope: Scope, receive: Receive) -> Response:
-        headers = {name.lower(): bytes(value) for name, value in scope["headers"]}
+        headers = dict(scope["headers"])  # (ASGI servers give names in lower case)
         protocol = Protocol.JSON if JSON_TARGET in headers else Protocol.QUERY
         try:
             limits = self.service.limits
@@ -125,7 +125,7 @@ class SqsFrontend:
             _zone(headers),
         )
         self.service.admit(self.guard, request)
-        origin = Origin(_base_url(scope, headers), signature.region)
+        origin = Origin(functools.partial(_base_url, scope, headers), signature.region)
         return await action(
             Call(self.service, self.infos, self.moves, wire.params, origin, account)
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,11 +42,12 @@ class QueueAddress:
 class Origin:
     """Where a request came in: what queue URLs and ARNs given back are built from."""
 
-    base_url: str  # scheme://host[:port], as the client addressed the server
-    region: Callable[[], str] = lambda: DEFAULT_REGION  # (read when an ARN needs it)
+    # Each read only when an answer needs it (most calls give back no URL or ARN).
+    base_url: Callable[[], str]  # scheme://host[:port], as the client addressed the server
+    region: Callable[[], str] = lambda: DEFAULT_REGION
 
     def url(self, address: QueueAddress) -> str:
-        return f"{self.base_url}/{address.account}/{address.queue}"
+        return f"{self.base_url()}/{address.account}/{address.queue}"
 
     def arn(self, address: QueueAddress) -> str:
         return f"arn:aws:sqs:{self.region()}:{address.account}:{address.queue}"
@@ -61,6 +63,7 @@ def check_queue_name(name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=4096)  # (a client names the same few queues call after call)
 def parse_queue_url(url: str) -> QueueAddress:
     """The account and queue of a queue URL (any host: the path says which queue)."""
     try:

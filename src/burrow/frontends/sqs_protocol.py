@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -177,10 +177,11 @@ def _from_json(shape: Shape, value: Any, where: str) -> Any:
     if isinstance(shape, StructureShape):
         if not isinstance(value, dict):
             raise _wrong_type(where, "a structure")
+        members = shape.members
         out = {
-            name: _from_json(member, value[name], name)
-            for name, member in shape.members.items()
-            if value.get(name) is not None
+            name: _from_json(members[name], item, name)
+            for name, item in value.items()
+            if item is not None and name in members
         }
         _check_required(shape, out)
         return out
@@ -315,7 +316,7 @@ def _invalid_value(text: str, where: str) -> SqsError:
 
 
 def _request_id() -> str:
-    return secrets.token_hex(16)
+    return os.urandom(16).hex()
 
 
 def encode(call: SqsCall, result: dict[str, Any]) -> Response:
