@@ -132,8 +132,9 @@ def test_an_empty_body_is_missing_parameter(new_client: ClientFactory, url: str)
         ([], "EmptyBatchRequest"),
         ([{"Id": "no spaces", "MessageBody": "x"}], "InvalidBatchEntryId"),
         ([{"Id": "i" * 81, "MessageBody": "x"}], "InvalidBatchEntryId"),
+        ([{"Id": "", "MessageBody": "x"}], "InvalidBatchEntryId"),
     ],
-    ids=["eleven", "repeated-id", "empty", "bad-id", "long-id"],
+    ids=["eleven", "repeated-id", "empty", "bad-id", "long-id", "empty-id"],
 )
 def test_batches_refused_whole(
     new_client: ClientFactory, url: str, entries: list[dict[str, Any]], code: str

@@ -36,7 +36,7 @@ def test_create_queue_with_different_attributes_is_queue_name_exists(sqs: SqsCli
 
 
 def test_create_queue_refuses_bad_names(sqs: SqsClient) -> None:
-    for name in ["has space", "x" * 81, "dots.are.not.allowed", "slash/no"]:
+    for name in ["", "has space", "x" * 81, "dots.are.not.allowed", "slash/no"]:
         with pytest.raises(ClientError) as raised:
             sqs.create_queue(QueueName=name)
         assert error_code(raised.value) == "InvalidParameterValue", name
@@ -214,6 +214,20 @@ def test_tags_are_added_listed_and_removed(sqs: SqsClient) -> None:
     assert "Tags" not in sqs.list_queue_tags(QueueUrl=url)
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.list_queue_tags(QueueUrl=url + "-not")
+
+
+def test_tagging_with_no_tags_or_no_keys_is_refused(sqs: SqsClient) -> None:
+    url = sqs.create_queue(QueueName="tagged", tags={"team": "blue"})["QueueUrl"]
+    with pytest.raises(ClientError) as raised:
+        sqs.tag_queue(QueueUrl=url, Tags={})
+    assert error_code(raised.value) == "MissingParameter"
+    with pytest.raises(ClientError) as raised:
+        sqs.untag_queue(QueueUrl=url, TagKeys=[])
+    assert error_code(raised.value) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as raised:
+        sqs.tag_queue(QueueUrl=url, Tags={f"key{n}": "v" for n in range(50)})
+    assert error_code(raised.value) == "InvalidParameterValue"
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "blue"}
 
 
 def policy_of(sqs: SqsClient, url: str) -> dict[str, Any] | None:

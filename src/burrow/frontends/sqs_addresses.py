@@ -118,4 +118,7 @@ def parse_receipt_handle(handle: str, queue: QueueAddress) -> ReceiptHandle:
 
 def _invalid_handle(handle: str) -> SqsError:
     shown = handle if len(handle) <= 100 else handle[:100] + "…"
-    return SqsError("ReceiptHandleIsInvalid", f'The input receipt handle "{shown}" is not valid.')
+    return SqsError(
+        "ReceiptHandleIsInvalid",
+        f'The input receipt handle "{shown}" is not a valid receipt handle.',
+    )

@@ -72,7 +72,11 @@ def _check_name(name: str, kind: str, system: bool) -> None:
         or ".." in name
         or lowered.startswith(("aws.", "amazon."))
     ):
-        raise SqsError("InvalidParameterValue", f"{kind} name {name!r} is invalid.")
+        raise SqsError(
+            "InvalidParameterValue",
+            f"The message attribute name '{name}' is invalid. Attribute name can contain "
+            "A-Z, a-z, 0-9, underscore (_), hyphen (-), and period (.) characters.",
+        )
 
 
 def _check_value(name: str, value: Any, kind: str) -> dict[str, Any]:
@@ -84,8 +88,8 @@ def _check_value(name: str, value: Any, kind: str) -> dict[str, Any]:
     if not _DATA_TYPE.fullmatch(data_type):
         raise SqsError(
             "InvalidParameterValue",
-            f"The type of {kind} '{name}' is invalid. You must use only the following "
-            "supported type prefixes: Binary, Number, String.",
+            f"The message attribute '{name}' has an invalid message attribute type, the "
+            "set of supported type prefixes is Binary, Number, and String.",
         )
     if value.get("StringListValues") or value.get("BinaryListValues"):
         raise SqsError("UnsupportedOperation", "List values are not supported.")

@@ -117,7 +117,7 @@ async def send_message(call: Call) -> dict[str, Any]:
 async def send_message_batch(call: Call) -> dict[str, Any]:
     address = call.queue
     info = await call.infos.load(address)
-    entries = batch_entries(call.params)
+    entries = batch_entries(call.params, "SendMessageBatchRequestEntry")
     failed: list[dict[str, Any]] = []
     ready: list[tuple[str, Outgoing]] = []
     for entry in entries:
@@ -138,11 +138,12 @@ async def send_message_batch(call: Call) -> dict[str, Any]:
     return {"Successful": successful, "Failed": failed}
 
 
-def batch_entries(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """A batch's entries: 1 to 10, each with a distinct, well-formed Id."""
+def batch_entries(params: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """A batch's entries (of `kind`, as SQS names them): 1 to 10, each with a distinct,
+    well-formed Id."""
     entries = params.get("Entries")
     if not entries:
-        raise SqsError("EmptyBatchRequest", "There should be at least one entry in the request.")
+        raise SqsError("EmptyBatchRequest", f"There should be at least one {kind} in the request.")
     if len(entries) > MAX_BATCH:
         raise SqsError(
             "TooManyEntriesInBatchRequest",
@@ -151,9 +152,9 @@ def batch_entries(params: dict[str, Any]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for entry in entries:
         entry_id = entry.get("Id") if isinstance(entry, dict) else None
-        if not entry_id:
+        if entry_id is None:
             raise missing("Id")
-        if len(entry_id) > 80 or not _BATCH_ID_CHARS.issuperset(entry_id):
+        if not 1 <= len(entry_id) <= 80 or not _BATCH_ID_CHARS.issuperset(entry_id):
             raise SqsError(
                 "InvalidBatchEntryId",
                 "A batch entry id can only contain alphanumeric characters, hyphens and "
@@ -346,20 +347,24 @@ async def delete_message_batch(call: Call) -> dict[str, Any]:
         handle = parse_receipt_handle(text, address)
         await _delete_quietly(call, address, handle.message_id, handle.receipt)
 
-    return await _each_entry(call.params, one)
+    return await _each_entry(call.params, "DeleteMessageBatchRequestEntry", one)
 
 
 async def change_message_visibility_batch(call: Call) -> dict[str, Any]:
     address = call.queue
-    return await _each_entry(call.params, lambda entry: _change_visibility(call, address, entry))
+    return await _each_entry(
+        call.params,
+        "ChangeMessageVisibilityBatchRequestEntry",
+        lambda entry: _change_visibility(call, address, entry),
+    )
 
 
 async def _each_entry(
-    params: dict[str, Any], act: Callable[[dict[str, Any]], Awaitable[None]]
+    params: dict[str, Any], kind: str, act: Callable[[dict[str, Any]], Awaitable[None]]
 ) -> dict[str, Any]:
     """Run `act` on every entry at once (a backend groups their writes); an entry's
     SQS error is its Failed entry, not the request's."""
-    entries = batch_entries(params)
+    entries = batch_entries(params, kind)
     outcomes = await asyncio.gather(*(act(e) for e in entries), return_exceptions=True)
     successful, failed = [], []
     for entry, outcome in zip(entries, outcomes, strict=True):

@@ -27,7 +27,7 @@ from burrow.frontends.sqs_attributes import (
     checked,
     defaults,
 )
-from burrow.frontends.sqs_call import Call, optional_integer
+from burrow.frontends.sqs_call import Call, missing, optional_integer
 from burrow.frontends.sqs_errors import SqsError
 from burrow.frontends.sqs_queue_info import QueueInfo
 from burrow.model import Detail, Filters
@@ -89,7 +89,10 @@ def _tags(given: Any) -> dict[str, str]:
 
 
 async def create_queue(call: Call) -> dict[str, Any]:
-    address = QueueAddress(call.account, check_queue_name(call.required("QueueName")))
+    name = call.params.get("QueueName")
+    if name is None:
+        raise missing("QueueName")
+    address = QueueAddress(call.account, check_queue_name(name))  # ("" is a bad name)
     asked = call.params.get("Attributes") or {}
     if address.fifo or (isinstance(asked, dict) and asked.get("FifoQueue") == "true"):
         if not address.fifo:
@@ -190,19 +193,29 @@ async def set_queue_attributes(call: Call) -> dict[str, Any]:
 
 
 async def tag_queue(call: Call) -> dict[str, Any]:
-    tags = _tags(call.required("Tags"))
+    tags = _tags(call.params.get("Tags"))
+    if not tags:
+        raise missing("Tags")
+    address = call.queue
 
     def edit(info: QueueInfo) -> None:
         if len(info.tags.keys() | tags.keys()) > MAX_TAGS:
-            raise SqsError("InvalidParameterValue", f"A queue has at most {MAX_TAGS} tags.")
+            raise SqsError(
+                "InvalidParameterValue",
+                f"Too many tags added for queue {address.queue}.",
+            )
         info.tags |= tags
 
-    await call.infos.change(call.queue, edit)
+    await call.infos.change(address, edit)
     return {}
 
 
 async def untag_queue(call: Call) -> dict[str, Any]:
     keys = call.required("TagKeys")
+    if not keys:
+        raise SqsError(
+            "InvalidParameterValue", "Tag keys must be between 1 and 128 characters in length."
+        )
 
     def edit(info: QueueInfo) -> None:
         for key in keys:
