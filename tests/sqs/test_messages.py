@@ -195,6 +195,30 @@ def test_receipt_handles_that_name_no_receive_here_are_invalid(sqs: SqsClient) -
     assert counts(sqs, other) == (0, 1, 0)
 
 
+def test_calls_with_a_receipt_handle_on_an_unknown_queue_are_queue_does_not_exist(
+    sqs: SqsClient,
+) -> None:
+    url = sqs.create_queue(QueueName="going")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="soon gone")
+    handle = receive_one(sqs, url, VisibilityTimeout=600)["ReceiptHandle"]
+    sqs.delete_queue(QueueUrl=url)
+    entry = {"Id": "e", "ReceiptHandle": handle}
+    calls = [
+        lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=handle),
+        lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-receipt-handle"),
+        lambda: sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0
+        ),
+        lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[entry]),
+        lambda: sqs.change_message_visibility_batch(
+            QueueUrl=url, Entries=[{**entry, "VisibilityTimeout": 0}]
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+            call()
+
+
 def test_change_message_visibility_shows_or_hides_a_received_message(sqs: SqsClient) -> None:
     url = sqs.create_queue(QueueName="visibility")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="m")

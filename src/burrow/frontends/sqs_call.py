@@ -30,6 +30,13 @@ class Call:
         """The queue the call's QueueUrl names (admission checked its account)."""
         return parse_queue_url(self.required("QueueUrl"))
 
+    async def existing_queue(self) -> QueueAddress:
+        """`queue`, once known to exist (QueueDoesNotExist otherwise, as SQS answers
+        before it looks at a receipt handle)."""
+        address = self.queue
+        await self.infos.load(address)
+        return address
+
     def required(self, name: str) -> Any:
         value = self.params.get(name)
         if value is None or value == "":

@@ -305,14 +305,14 @@ async def _delete_quietly(call: Call, address: QueueAddress, message_id: str, re
 
 
 async def delete_message(call: Call) -> dict[str, Any]:
-    address = call.queue
+    address = await call.existing_queue()
     handle = parse_receipt_handle(call.required("ReceiptHandle"), address)
     await _delete_quietly(call, address, handle.message_id, handle.receipt)
     return {}
 
 
 async def change_message_visibility(call: Call) -> dict[str, Any]:
-    address = call.queue
+    address = await call.existing_queue()
     await _change_visibility(call, address, call.params)
     return {}
 
@@ -338,7 +338,7 @@ async def _change_visibility(call: Call, address: QueueAddress, params: dict[str
 
 
 async def delete_message_batch(call: Call) -> dict[str, Any]:
-    address = call.queue
+    address = await call.existing_queue()
 
     async def one(entry: dict[str, Any]) -> None:
         text = entry.get("ReceiptHandle") or ""
@@ -351,7 +351,7 @@ async def delete_message_batch(call: Call) -> dict[str, Any]:
 
 
 async def change_message_visibility_batch(call: Call) -> dict[str, Any]:
-    address = call.queue
+    address = await call.existing_queue()
     return await _each_entry(
         call.params,
         "ChangeMessageVisibilityBatchRequestEntry",
