@@ -4,6 +4,7 @@ receive with its attributes and digests, delete, change visibility, receipt hand
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -203,7 +204,7 @@ def test_calls_with_a_receipt_handle_on_an_unknown_queue_are_queue_does_not_exis
     handle = receive_one(sqs, url, VisibilityTimeout=600)["ReceiptHandle"]
     sqs.delete_queue(QueueUrl=url)
     entry = {"Id": "e", "ReceiptHandle": handle}
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=handle),
         lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-receipt-handle"),
         lambda: sqs.change_message_visibility(
