@@ -10,6 +10,7 @@ that is what makes a rerun after a crash safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,11 +32,12 @@ _SUM_MODULUS = 2**256
 
 @dataclass(frozen=True, slots=True)
 class Info:
-    """A queue's info document."""
+    """A queue's info document; `line` is its dump line."""
 
     account: str
     queue: str
     document: bytes
+    line: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,15 +212,15 @@ async def pipeline(
             failures.append(error)
         await channel.put(None)
 
-    async def write() -> None:
+    reader = asyncio.create_task(read())
+    try:
         while (step := await channel.get()) is not None:
             await apply(target, step)
             committed(step)
-
-    # A failed writer cancels the reader (the task group does), whatever it waits for.
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(read())
-        tasks.create_task(write())
+    finally:  # the writer failed, or is cancelled: so is the reader, wherever it waits
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
     if failures:
         raise failures[0]
 

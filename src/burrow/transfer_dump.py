@@ -143,7 +143,7 @@ class DumpReader:
                         yield Batch(*where, list(pending.values()), number)
                         pending = {}
             elif kind == "info":
-                info = Info(account, queue, _bytes(record, "info", number))
+                info = Info(account, queue, _bytes(record, "info", number), number)
                 if number > self._skip:
                     yield info
             elif kind == "end":
@@ -168,9 +168,11 @@ class DumpReader:
         if (held.count, held.hexdigest()) == (count, checksum):
             self.verified += 1
         else:
+            said = f"its end line (line {number})"
             self.mismatches.append(
-                f"{account}/{queue}: the dump holds {held.count} messages, its end line at "
-                f"line {number} says {count}" + (" with another checksum" * (held.count == count))
+                f"{account}/{queue}: the dump holds {held.count} messages, {said} says {count}"
+                if held.count != count
+                else f"{account}/{queue}: the dump's messages do not have the checksum {said} says"
             )
 
 
@@ -251,11 +253,18 @@ def _new_message(record: dict[str, Any], number: int) -> NewMessage:
 
 
 async def export_dump(
-    source: Backend, writer: DumpWriter, queues: Iterable[tuple[str, str]], batch: int = BATCH
+    source: Backend,
+    writer: DumpWriter,
+    queues: Iterable[tuple[str, str]],
+    batch: int = BATCH,
+    exported: Callable[[int], None] = lambda _: None,
 ) -> None:
-    """Write the queues of `source` to `writer`, and the dump's closing line."""
+    """Write the queues of `source` to `writer`, and the dump's closing line; `exported`
+    is told of each batch's number of messages."""
     async for step in source_steps(source, queues, size=batch):
         writer.write(step)
+        if isinstance(step, Batch):
+            exported(len(step.messages))
     writer.close()
 
 
