@@ -110,61 +110,58 @@ class DumpReader:
         self.mismatches: list[str] = []
         self.verified = 0
         self.messages = 0
+        self._done = False
+        self._digests: dict[tuple[str, str], Digest] = {}
 
     def steps(self) -> Iterator[Step]:
+        """Each step as soon as its lines are read and checked; a malformed line raises
+        `DumpError` once the steps before it are out."""
+        pending = _Pending(self._size)
         number = 0
-        done = False
-        digests: dict[tuple[str, str], Digest] = {}
-        pending: dict[str, NewMessage] = {}  # by id: a batch must not repeat one
-        where = ("", "")
-        for number, raw in enumerate(self._lines, 1):
-            record = _record(number, raw)
-            if number == 1:
-                self.header = _header(record)
-                continue
-            if done:
-                raise DumpError(number, "nothing may follow the dump's done line")
-            kind = record.get("type")
-            account, queue = _place(record, number) if kind != "done" else ("", "")
-            if pending and (kind != "message" or (account, queue) != where):
-                yield Batch(*where, list(pending.values()), number - 1)
-                pending = {}
-            if kind == "message":
-                message = _new_message(record, number)
-                where = (account, queue)
-                digests.setdefault(where, Digest()).add([message])
-                self.messages += 1
-                if number > self._skip:
-                    if message.id in pending:
-                        yield Batch(*where, list(pending.values()), number - 1)
-                        pending = {}
-                    pending[message.id] = message
-                    if len(pending) >= self._size:
-                        yield Batch(*where, list(pending.values()), number)
-                        pending = {}
-            elif kind == "info":
-                info = Info(account, queue, _bytes(record, "info", number), number)
-                if number > self._skip:
-                    yield info
-            elif kind == "end":
-                self._compare(record, number, account, queue, digests.pop((account, queue), None))
-                yield End(account, queue, number)
-            elif kind == "done":
-                done = True
-            else:
-                raise DumpError(number, f"unknown type {kind!r}: info, message, end or done")
+        try:
+            for number, raw in enumerate(self._lines, 1):
+                yield from self._step(number, _record(number, raw), pending)
+        except DumpError as error:
+            yield from pending.flush(error.line - 1)
+            raise
         if number == 0:
             raise DumpError(1, "the dump is empty: it must start with its header line")
-        if pending:
-            yield Batch(*where, list(pending.values()), number)
-        if not done:
+        yield from pending.flush(number)
+        if not self._done:
             self.mismatches.append(f"the dump ends at line {number} without its done line")
 
-    def _compare(
-        self, record: dict[str, Any], number: int, account: str, queue: str, held: Digest | None
-    ) -> None:
+    def _step(self, number: int, record: dict[str, Any], pending: _Pending) -> Iterator[Step]:
+        if number == 1:
+            self.header = _header(record)
+            return
+        if self._done:
+            raise DumpError(number, "nothing may follow the dump's done line")
+        kind = record.get("type")
+        if kind == "done":
+            yield from pending.flush(number - 1)
+            self._done = True
+            return
+        account, queue = _place(record, number)
+        if kind == "message":
+            message = _new_message(record, number)
+            self._digests.setdefault((account, queue), Digest()).add([message])
+            self.messages += 1
+            if number > self._skip:
+                yield from pending.add(account, queue, message, number)
+            return
+        if kind not in ("info", "end"):
+            raise DumpError(number, f"unknown type {kind!r}: info, message, end or done")
+        document = _bytes(record, "info", number) if kind == "info" else b""
+        yield from pending.flush(number - 1)
+        if kind == "end":
+            self._compare(record, number, account, queue)
+            yield End(account, queue, number)
+        elif number > self._skip:
+            yield Info(account, queue, document, number)
+
+    def _compare(self, record: dict[str, Any], number: int, account: str, queue: str) -> None:
         count, checksum = _number(record, "count", number), _text(record, "sha256", number)
-        held = held or Digest()
+        held = self._digests.pop((account, queue), None) or Digest()
         if (held.count, held.hexdigest()) == (count, checksum):
             self.verified += 1
         else:
@@ -174,6 +171,28 @@ class DumpReader:
                 if held.count != count
                 else f"{account}/{queue}: the dump's messages do not have the checksum {said} says"
             )
+
+
+class _Pending:
+    """Messages read for the next batch: of one queue, no id twice, at most `size`."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._where = ("", "")
+        self._messages: dict[str, NewMessage] = {}
+
+    def add(self, account: str, queue: str, message: NewMessage, line: int) -> Iterator[Batch]:
+        if (account, queue) != self._where or message.id in self._messages:
+            yield from self.flush(line - 1)
+            self._where = (account, queue)
+        self._messages[message.id] = message
+        if len(self._messages) >= self._size:
+            yield from self.flush(line)
+
+    def flush(self, line: int) -> Iterator[Batch]:
+        if self._messages:
+            yield Batch(*self._where, list(self._messages.values()), line)
+            self._messages = {}
 
 
 def _record(number: int, raw: bytes) -> dict[str, Any]:
