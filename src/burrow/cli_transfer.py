@@ -209,7 +209,11 @@ async def _migrate(
         )
         with Progress("verify", total) as checking:
             return await verify(
-                source, target, queues, lambda check: checking.advance(check.source.digest.count)
+                source,
+                target,
+                queues,
+                lambda check: checking.advance(check.source.digest.count),
+                batch,
             )
 
 
