@@ -21,9 +21,10 @@ from burrow.errors import NoMatch
 from burrow.model import Filters, Message, NewMessage
 
 # Messages per read and per `put_messages`. Each put is a commit (an fsync) on the
-# target, so larger is faster (bench/migrate.py, SQLite to PostgreSQL: 100 gave 14,000
-# msgs/s, 500 22,000-32,000, 1,000 31,000, 5,000 69,000); 1,000 is the most a Burrow
-# server takes in one call or answers in one page by default (an http:// source or target).
+# target, so small batches pay for it: SQLite to PostgreSQL (bench/RESULTS.md, "Migrate")
+# copied 14,000 msgs/s in batches of 100, 22,000-32,000 in 500s, 75,000 in 1,000s and
+# no more in 5,000s; 1,000 is also the most a Burrow server takes in one call or answers
+# in one page by default (an http:// source or target).
 BATCH = 1000
 NAMES_PAGE = 1000
 # Batches read ahead of the writer: enough to overlap a read with a write, few enough
