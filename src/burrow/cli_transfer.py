@@ -122,8 +122,9 @@ def import_command(url: str, source: Path | None, skip: int, batch: int) -> None
         click.echo(f"mismatch: {mismatch}")
     verdict = "differs" if reader.mismatches else "verified"
     click.echo(
-        f"imported {reader.messages:,} messages; {reader.verified:,} queues' end lines "
-        f"verified: the dump {verdict}"
+        f"imported {reader.messages:,} messages from the dump of {reader.header['source']} "
+        f"({reader.header['time']}); {reader.verified:,} queues' end lines verified: "
+        f"the dump {verdict}"
     )
     if reader.mismatches:
         sys.exit(1)

@@ -210,6 +210,8 @@ def _header(record: dict[str, Any]) -> dict[str, Any]:
         raise DumpError(1, f"not a Burrow dump: the first line must have format {FORMAT!r}")
     if record.get("version") != VERSION:
         raise DumpError(1, f"dump version {record.get('version')!r}: this Burrow reads {VERSION}")
+    _text(record, "source", 1)
+    _text(record, "time", 1)
     return record
 
 
