@@ -14,6 +14,7 @@ import click
 
 from burrow import keys, signing_secret
 from burrow.cli_client import HELP_OPTIONS, register, reported
+from burrow.cli_transfer import register as register_transfer
 from burrow.config import Settings
 from burrow.errors import ConfigError, InvalidRequest
 from burrow.keys import Role
@@ -252,3 +253,4 @@ def ring_show(path: Path, accounts: tuple[str, ...]) -> None:
 
 
 register(main)
+register_transfer(main)
