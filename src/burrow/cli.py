@@ -17,6 +17,7 @@ from burrow.cli_client import HELP_OPTIONS, register, reported
 from burrow.config import Settings
 from burrow.errors import ConfigError, InvalidRequest
 from burrow.keys import Role
+from burrow.top import top
 
 
 @click.group("burrow", context_settings=HELP_OPTIONS)
@@ -252,3 +253,4 @@ def ring_show(path: Path, accounts: tuple[str, ...]) -> None:
 
 
 register(main)
+main.add_command(top)
