@@ -2,13 +2,13 @@
 
 Each refresh asks one server for `GET /v1.0?detail=stats` (every account, admin keys
 only) and each account's `GET /v1.0/{a}?detail=stats`, or with `--account` that one
-account's alone. put/s and claim/s are the changes of `put_total` and `claimed_total`
-since the refresh before, per second: those counters are the server process's own, so
-the view watches the first `--server` only (rates taken across servers would be
-nonsense). Rows are ordered busiest first (put/s + claim/s, then depth), as many as
-the terminal has lines for. `q` quits: stdin is in cbreak mode while the view runs, and
-is put back as it was however the view ends (q, Ctrl-C, an error). A server error is a
-line in the view, and the next refresh tries again.
+account's alone, page after page. put/s and claim/s are the changes of `put_total` and
+`claimed_total` since the refresh before, per second: those counters are the server
+process's own, so the view watches the first `--server` only (rates taken across
+servers would be nonsense). Rows are ordered busiest first (put/s + claim/s, then
+depth), as many as the terminal has lines for. `q` quits: stdin is in cbreak mode while
+the view runs, and is put back as it was however the view ends (q, Ctrl-C, an error). A
+server error is a line in the view, and the next refresh tries again.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from burrow.client import Client
 from burrow.client.wire import API_ROOT, Call, Request, path, read_json
 from burrow.errors import BurrowError
 
-PAGE = 100  # queues asked for at once: no more than any server's max_limit
+PAGE = 100  # accounts or queues asked for at once: no more than any server's max_limit
 CHROME = 7  # terminal lines taken by the header, the table's head and the error line
 
 QueueKey = tuple[str, str]
@@ -103,29 +103,25 @@ class Stats:
         self.account = account
 
     def sample(self) -> Sample:
-        accounts = [self.account] if self.account else list(self._get(API_ROOT, {}))
+        accounts = [self.account] if self.account else list(self._pages(API_ROOT))
         queues = {
             (account, queue): stats
             for account in accounts
-            for queue, stats in self._queues(account).items()
+            for queue, stats in self._pages(path(account)).items()
         }
         return Sample(time.monotonic(), queues)
 
-    def _queues(self, account: str) -> dict[str, dict[str, Any]]:
-        """All of the account's queues holding messages, page after page."""
+    def _pages(self, where: str) -> dict[str, dict[str, Any]]:
+        """Every account's (at `/v1.0`) or queue's (at `/v1.0/{a}`) stats, page after page."""
         found: dict[str, dict[str, Any]] = {}
-        marker: dict[str, str] = {}
+        params = {"detail": "stats", "limit": str(PAGE)}
         while True:
-            page = self._get(path(account), {"limit": str(PAGE), **marker})
+            request = Request("GET", where, params)
+            page: dict[str, dict[str, Any]] = self.client.send(Call(request, read_json, dict))
             found.update(page)
             if len(page) < PAGE:
                 return found
-            marker = {"marker": next(reversed(page))}
-
-    def _get(self, where: str, params: dict[str, str]) -> dict[str, Any]:
-        request = Request("GET", where, {"detail": "stats", **params})
-        answer: dict[str, Any] = self.client.send(Call(request, read_json, dict))
-        return answer
+            params = {**params, "marker": next(reversed(page))}
 
 
 class Keys:
