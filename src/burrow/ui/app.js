@@ -6,6 +6,7 @@
 const ROOT = new URL("../", location.href); // the server's root, under any proxy prefix
 const POLL_MS = 2000;
 const HISTORY = 150; // samples kept for the chart: 5 minutes at one every 2 s
+const SPAN = 30; // samples the chart spans at least (a minute), until HISTORY are in
 const PEEK = "detail=all&match_hidden=true&limit=20";
 const TOKEN_KEY = "burrow.token";
 
@@ -89,11 +90,11 @@ function rates(key, stats, now) {
 }
 
 function rate(value) {
-  return value === null ? "–" : value < 10 ? value.toFixed(1) : value.toFixed(0);
+  return value === null ? "-" : value < 10 ? value.toFixed(1) : value.toFixed(0);
 }
 
 function age(seconds) {
-  if (seconds === null || seconds === undefined) return "–";
+  if (seconds === null || seconds === undefined) return "-";
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
   if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} h`;
@@ -181,23 +182,33 @@ function drawChart() {
   const canvas = $("chart");
   const context = canvas.getContext("2d");
   const { width, height } = canvas;
-  context.clearRect(0, 0, width, height);
   const history = state.history.get(`q:${state.account}/${state.queue}`) || [];
+  canvas.dataset.samples = String(history.length); // how many rates it has drawn
   const values = history.flatMap((r) => (r.put === null ? [] : [r.put, r.claim]));
   const top = Math.max(1, ...values);
-  $("chart-scale").textContent = `(top: ${rate(top)}/s, last ${HISTORY * (POLL_MS / 1000) / 60} min)`;
-  const step = width / (HISTORY - 1);
-  const start = width - step * (history.length - 1);
+  const span = Math.max(SPAN, history.length);
+  const minutes = (span * POLL_MS) / 60000;
+  $("chart-scale").textContent = `(top line: ${rate(top)}/s; the last ${minutes} min)`;
+  const y = (value) => height - 4 - (value / top) * (height - 8);
+  context.clearRect(0, 0, width, height);
+  context.strokeStyle = "#dde2e7";
+  context.lineWidth = 1;
+  for (const level of [0, top / 2, top]) {
+    context.beginPath();
+    context.moveTo(0, y(level));
+    context.lineTo(width, y(level));
+    context.stroke();
+  }
+  const step = width / (span - 1);
+  const x = (i) => width - step * (history.length - 1 - i);
   for (const [field, color] of [["put", "#2f6fde"], ["claim", "#e07b20"]]) {
-    context.strokeStyle = color;
+    context.strokeStyle = context.fillStyle = color;
     context.lineWidth = 2;
     context.beginPath();
-    history.forEach((r, i) => {
-      const y = height - 4 - ((r[field] || 0) / top) * (height - 8);
-      if (i === 0) context.moveTo(start, y);
-      else context.lineTo(start + i * step, y);
-    });
+    history.forEach((r, i) => context.lineTo(x(i), y(r[field] || 0)));
     context.stroke();
+    const last = history[history.length - 1];
+    if (last) context.fillRect(x(history.length - 1) - 3, y(last[field] || 0) - 3, 6, 6);
   }
 }
 
