@@ -18,6 +18,7 @@ from burrow.cli_transfer import register as register_transfer
 from burrow.config import Settings
 from burrow.errors import ConfigError, InvalidRequest
 from burrow.keys import Role
+from burrow.top import top
 
 
 @click.group("burrow", context_settings=HELP_OPTIONS)
@@ -254,3 +255,4 @@ def ring_show(path: Path, accounts: tuple[str, ...]) -> None:
 
 register(main)
 register_transfer(main)
+main.add_command(top)

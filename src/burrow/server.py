@@ -40,6 +40,7 @@ from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
 from burrow.frontends.sqs import SqsFrontend, is_sqs
 from burrow.service import Service
+from burrow.ui import Dashboard
 from burrow.workers import Supervisor, listening_socket
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ CUT_SHORT = 1  # exit status when requests were still unanswered as serving stop
 
 class App:
     """The ASGI application: `/`, `/health`, `/openapi.json`, `/v1.0/…` (v1.0 frontend),
-    and SQS's requests (the SQS frontend: `sqs.is_sqs` tells them).
+    the dashboard (`/ui/`, `/whoami`: `burrow.ui`), and SQS's requests (the SQS
+    frontend: `sqs.is_sqs` tells them).
 
     `/health` is the backend's `health()`, 503 when failing (readiness, for load
     balancers); `/health?live` only says the process answers (liveness), always 200.
@@ -70,6 +72,7 @@ class App:
         self.service = Service(backend, settings.limits, settings.accounts)
         self.v1 = BurrowV1(self.service, guard)
         self.sqs = SqsFrontend(self.service, guard)
+        self.dashboard = Dashboard(self.service, guard)
         self.meta = {
             "": VERSIONS,
             "openapi.json": Response.json(openapi.document(settings.limits)),
@@ -84,9 +87,13 @@ class App:
             path = path_segments(scope)
             if path and path[0] == "v1.0":
                 return await self.v1.handle(scope, receive, path[1:], query_params(scope))
-            if path not in (["sign"], ["health"]) and is_sqs(scope):
+            if path not in (["sign"], ["health"], ["whoami"]) and is_sqs(scope):
                 return await self.sqs.handle(scope, receive)  # (it reads its own query)
             query = query_params(scope)
+            if path and path[0] == "ui":
+                return self.dashboard.page(scope, path[1:], query)
+            if path == ["whoami"]:
+                return self.dashboard.whoami(scope, query)
             if path == ["sign"]:
                 return await self.v1.sign(scope, receive, query)
             if path == ["health"]:

@@ -166,6 +166,26 @@ def _health() -> Schema:
     }
 
 
+def _whoami() -> Schema:
+    """`GET /whoami`: the token's key, role and accounts (the dashboard's; docs/dashboard.md)."""
+    nullable = {"type": ["string", "null"]}
+    me = {
+        "type": "object",
+        "required": ["key", "role", "accounts"],
+        "properties": {
+            "key": {**nullable, "description": "the key's id; null on a server without keys"},
+            "role": {"enum": ["reader", "writer", "admin", None]},
+            "accounts": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    get = {
+        "summary": "Who the token is: its key's id, role and accounts",
+        "security": [{"token": []}, {"bearer": []}, {}],
+        "responses": {"200": _json("the key", me), **_errors(400, 401, 405, 408, 429, 501)},
+    }
+    return {"get": get}
+
+
 def _sign() -> Schema:
     """`POST /sign`: a signed URL on the rights of the caller's token (docs/security.md)."""
     order = {
@@ -368,6 +388,7 @@ def document(limits: Limits) -> Schema:
             "/health": _health(),
             "/openapi.json": _meta("This document", {"type": "object"}),
             "/sign": _sign(),
+            "/whoami": _whoami(),
             "/v1.0": {
                 "get": _operation("List accounts (admin)", listing, names_or_stats),
                 "delete": _operation("Delete all in matched accounts (admin)", name_delete, names),
