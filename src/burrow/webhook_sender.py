@@ -1,0 +1,152 @@
+"""One webhook POST: the message signed per Standard Webhooks, and what the answer means.
+
+The request: the message's JSON at `detail=all` as the body, and the headers
+`webhook-id` (the message id: the same on every retry, for the receiver to drop
+repeats), `webhook-timestamp` (when this attempt was signed) and `webhook-signature`
+(`v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` under the subscription's
+`whsec_` secret, made by the `standardwebhooks` package), and `burrow-subscription`,
+the subscription's path, for a receiver of several to choose the secret it verifies
+with.
+
+The answer: any 2xx delivers; 410 says the endpoint is gone for good; anything else
+(3xx too: redirects are never followed, a webhook's URL is the one it was given), a
+timeout or a connection error is a failure, 429 and 503 with the wait their
+`Retry-After` asks for. Only the first `MAX_ANSWER_BYTES` of an answer are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import functools
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from urllib.parse import quote
+
+import httpx
+import orjson
+import standardwebhooks
+
+from burrow import __version__
+from burrow.codec import message_fields
+from burrow.model import Message
+
+MAX_ANSWER_BYTES = 64 * 1024  # of an answer's body read, the rest left unread
+MAX_RETRY_AFTER = 24 * 3600.0  # seconds: a Retry-After asking longer is held to it
+CONNECT_TIMEOUT = 5.0  # seconds, at most (the POST's whole timeout if shorter)
+
+
+class Verdict(Enum):
+    DELIVERED = "delivered"
+    GONE = "gone"  # 410: the webhook is disabled
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended; `why` says it for the subscription's state and the log."""
+
+    verdict: Verdict
+    why: str
+    retry_after: float | None = None  # seconds the endpoint asked to wait (429, 503)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signer(secret: str) -> standardwebhooks.Webhook:
+    """The signer of a secret (decoded once, not on every POST)."""
+    return standardwebhooks.Webhook(secret)
+
+
+def signed_headers(secret: str, message_id: str, body: bytes, now: datetime) -> dict[str, str]:
+    """The three Standard Webhooks headers of one attempt."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(math.floor(now.timestamp())),
+        "webhook-signature": _signer(secret).sign(message_id, now, body),
+    }
+
+
+def subscription_path(account: str, queue: str, name: str) -> str:
+    """`/v1.0/{a}/{q}/-/subscriptions/{name}`, quoted (ids may hold any printable text)."""
+    parts = (quote(part, safe="") for part in (account, queue, name))
+    return "/v1.0/{}/{}/-/subscriptions/{}".format(*parts)
+
+
+class Sender:
+    """POSTs deliveries over one pool of keep-alive connections; open until `close`."""
+
+    def __init__(self, timeout: float, max_connections: int = 1000) -> None:
+        self.timeout = timeout
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment between Burrow and endpoints
+            headers={"user-agent": f"Burrow/{__version__} webhooks"},
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def post(self, url: str, secret: str, path: str, message: Message) -> Outcome:
+        """Deliver `message` once; ends within `timeout` seconds whatever the endpoint does."""
+        body = orjson.dumps(message_fields(message))
+        headers = signed_headers(secret, message.id, body, datetime.now(UTC))
+        headers["content-type"] = "application/json"
+        headers["burrow-subscription"] = path
+        try:
+            # httpx's timeouts are per step (connect, each read): this bounds the whole.
+            async with asyncio.timeout(self.timeout):
+                request = self._client.build_request("POST", url, content=body, headers=headers)
+                response = await self._client.send(request, stream=True)
+                try:
+                    await _read_bounded(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            return Outcome(Verdict.FAILED, f"no answer within {self.timeout:g} s")
+        except httpx.HTTPError as error:
+            return Outcome(Verdict.FAILED, f"{type(error).__name__}: {error}".rstrip(": "))
+        return judged(response)
+
+
+async def _read_bounded(response: httpx.Response) -> None:
+    """Read the answer's body up to `MAX_ANSWER_BYTES` (all of it keeps the connection)."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > MAX_ANSWER_BYTES:
+            return
+
+
+def judged(response: httpx.Response) -> Outcome:
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome(Verdict.DELIVERED, f"HTTP {status}")
+    if status == 410:
+        return Outcome(Verdict.GONE, "HTTP 410 Gone")
+    wait = None
+    if status in (429, 503):
+        wait = retry_after(response.headers.get("retry-after"), time.time())
+    return Outcome(Verdict.FAILED, f"HTTP {status}", wait)
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a `Retry-After` asks (delay-seconds or an HTTP date); None if none or bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER)
