@@ -126,6 +126,11 @@ MISTAKES = [
         env={"BURROW_ACCESS_LOG": "maybe"}),
     saying("[server] insecure in burrow.toml must be true or false",
            config("[server]\ninsecure = 2\n")),
+    # Webhook delivery
+    Bad("BURROW_WEBHOOK_TIMEOUT must be a number of seconds > 0, not 0.0",
+        env={"BURROW_WEBHOOK_TIMEOUT": "0"}),
+    saying("[server] webhook_lease in burrow.toml: webhook_lease (15) must be more than twice "
+           "webhook_timeout (10)", config("[server]\nwebhook_lease = 15\n")),
     # Authentication
     Bad("auth keys:missing.json: no such key file; make one with `burrow keys add",
         ("--auth", "keys:missing.json")),

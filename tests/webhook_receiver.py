@@ -27,6 +27,7 @@ class Delivery:
     body: bytes
     attempt: int  # 1 for the first POST of this message id to this path, 2 for the next...
     status: int = 0
+    arrived: float = field(default_factory=time.monotonic)
 
     @property
     def message_id(self) -> str:

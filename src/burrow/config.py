@@ -121,6 +121,17 @@ class Settings:
     signing_secret_file: str = ""
     tls_cert: str = ""  # PEM files; with both set the server speaks HTTPS
     tls_key: str = ""
+    # Webhook delivery (`burrow.webhooks`), in seconds: whether this server delivers
+    # webhooks at all, the most one POST may take, how long a server holds a
+    # subscription's delivery (renewed; more than twice the timeout), the first retry's
+    # backoff (doubled on each failure up to the max), how often subscriptions are looked
+    # for (a new webhook's first delivery may wait this long).
+    webhooks: bool = True
+    webhook_timeout: float = 10.0
+    webhook_lease: float = 30.0
+    webhook_backoff: float = 1.0
+    webhook_max_backoff: float = 600.0
+    webhook_scan_every: float = 5.0
     limits: Limits = field(default_factory=Limits)
     # Accounts whose limits differ from `limits`: `[accounts.NAME]` in the config file
     # sets any `Limits` field but the `SERVER_WIDE` ones for that account, the rest
@@ -289,7 +300,32 @@ def _server(given: Given) -> dict[str, Any]:
         raise ConfigError(
             f"{where[one]}: tls_cert and tls_key go together (a PEM certificate and its key)"
         )
+    _check_webhook_timings(values, where)
     return values
+
+
+WEBHOOK_TIMINGS = (
+    "webhook_timeout",
+    "webhook_lease",
+    "webhook_backoff",
+    "webhook_max_backoff",
+    "webhook_scan_every",
+)
+
+
+def _check_webhook_timings(values: dict[str, Any], where: dict[str, str]) -> None:
+    for name in WEBHOOK_TIMINGS:
+        if name in values and not (math.isfinite(values[name]) and values[name] > 0):
+            raise ConfigError(f"{where[name]} must be a number of seconds > 0, not {values[name]}")
+    default = Settings()
+    timeout = values.get("webhook_timeout", default.webhook_timeout)
+    lease = values.get("webhook_lease", default.webhook_lease)
+    if lease <= 2 * timeout:
+        named = where.get("webhook_lease") or where["webhook_timeout"]
+        raise ConfigError(
+            f"{named}: webhook_lease ({lease:g}) must be more than twice webhook_timeout "
+            f"({timeout:g}): a POST starts only while half the lease is left"
+        )
 
 
 def _limits(given: Given, inherited: Limits) -> Limits:

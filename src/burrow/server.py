@@ -41,6 +41,7 @@ from burrow.frontends.http_limits import bounded_protocol
 from burrow.frontends.sqs import SqsFrontend, is_sqs
 from burrow.service import Service
 from burrow.ui import Dashboard
+from burrow.webhooks import Deliveries, DeliverySettings
 from burrow.workers import Supervisor, listening_socket
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class App:
         self.v1 = BurrowV1(self.service, guard)
         self.sqs = SqsFrontend(self.service, guard)
         self.dashboard = Dashboard(self.service, guard)
+        self.webhooks = (
+            Deliveries(self.service, _delivery_settings(settings)) if settings.webhooks else None
+        )
         self.meta = {
             "": VERSIONS,
             "openapi.json": Response.json(openapi.document(settings.limits)),
@@ -146,6 +150,16 @@ def build_app(settings: Settings) -> App:
     return App(backend, settings, open_guard(settings.auth, settings.signing_secret_file))
 
 
+def _delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        settings.webhook_timeout,
+        settings.webhook_lease,
+        settings.webhook_backoff,
+        settings.webhook_max_backoff,
+        settings.webhook_scan_every,
+    )
+
+
 def _logged(scope: Scope) -> tuple[str, str]:
     """A request's method and path, escaped for a log line (the client chose them)."""
     return escaped(scope["method"]), escaped(scope["path"])
@@ -217,6 +231,8 @@ class _BurrowServer(uvicorn.Server):
             # An engine whose settings cannot keep Burrow's promises is a setting to fix.
             return BAD_SETTING if isinstance(error, ConfigError) else BACKEND_DOWN
         self.burrow.sqs.moves.open()
+        if self.burrow.webhooks is not None:
+            self.burrow.webhooks.open()
         await self.serve([sock])
         return CUT_SHORT if self.unanswered else 0
 
@@ -246,11 +262,15 @@ class _BurrowServer(uvicorn.Server):
             logger.warning("authentication is off: every request is accepted")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.burrow.webhooks is not None:
+            self.burrow.webhooks.stop()  # (before the drain wakes their long polls)
         self.burrow.service.drain()
         await super().shutdown(sockets)
         self.unanswered = len(self.server_state.tasks)  # (cancelled, if any, not yet ended)
         if self.unanswered:
             logger.error("the drain was cut short: %d request(s) unanswered", self.unanswered)
+        if self.burrow.webhooks is not None:
+            await self.burrow.webhooks.close()  # (each delivery ends its POST first)
         await self.burrow.sqs.moves.close()
         await self.burrow.backend.close()  # no request is left to use it
         logger.info("Burrow stopped (worker %d)", os.getpid())
