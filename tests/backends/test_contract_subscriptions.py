@@ -18,9 +18,10 @@ from burrow.model import Filters
 from tests.backends.test_contract import A, Q, fill
 
 
-@pytest.fixture(params=["memory", "sqlite"])  # the backends that store subscriptions so far
+# The backends that store subscriptions so far.
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster", "postgres"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
-    url: str = request.getfixturevalue(f"{request.param}_backend_url")
+    url: str = request.getfixturevalue(f"{request.param.replace('-', '_')}_backend_url")
     async with open_backend(url) as opened:
         yield opened
 
