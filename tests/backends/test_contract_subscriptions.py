@@ -15,11 +15,12 @@ from burrow.backends import open_backend
 from burrow.backends.base import Backend
 from burrow.errors import NoMatch
 from burrow.model import Filters
+from tests.backends.conftest import BACKENDS
 from tests.backends.test_contract import A, Q, fill
 
 
-# The backends that store subscriptions so far.
-@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster", "postgres"])
+# Every backend but `http` (whose remote server has no raw subscription resource yet).
+@pytest.fixture(params=[name for name in BACKENDS if name != "http"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     url: str = request.getfixturevalue(f"{request.param.replace('-', '_')}_backend_url")
     async with open_backend(url) as opened:
