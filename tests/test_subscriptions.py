@@ -10,6 +10,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from tests.backends.conftest import ring_url
 from tests.conftest import ServerFactory
 from tests.test_auth import add_key
 
@@ -242,3 +243,21 @@ def test_a_cursor_survives_a_restart_on_sqlite(start_server: ServerFactory, tmp_
     assert server.stop() == 0
     again = start_server(backend)
     assert read(f"{again.url}/v1.0/a/q", "s") == ["m2"]
+
+
+def test_a_subscription_through_a_ring_of_two_members(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """Messages spread over both members (replicas 2); the subscription on the first."""
+    members = [(f"sqlite:///{tmp_path}/m{i}.db", "az1") for i in range(2)]
+    server = start_server(ring_url(tmp_path / "ring.toml", 2, members))
+    queue = f"{server.url}/v1.0/a/q"
+    created = httpx.put(subscription(server.url, "a", "s"), json={"start": "oldest"})
+    assert created.status_code == 201
+    # Ids the server makes, in time order: the ring lists the members' messages merged
+    # in that order.
+    put_ids = [httpx.put(queue, json=[{"body": f"m{i}"}]).json()[0] for i in range(6)]
+    assert read(queue, "s", limit=3) == put_ids[:3]
+    ack(server.url, "a", "s", put_ids[2])
+    assert read(queue, "s") == put_ids[3:]
+    assert httpx.get(f"{queue}/-/subscriptions").json() == ["s"]
