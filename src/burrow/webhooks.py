@@ -108,11 +108,18 @@ class Deliveries:
     # Finding subscriptions to deliver -------------------------------------------------
 
     async def _scan_forever(self) -> None:
+        failing = False  # logged once until a scan works again (not every few seconds)
         while True:
             try:
                 await self.scan()
             except BurrowError as error:
-                logger.warning("webhook scan failed: %s", error.message)
+                if not failing:
+                    logger.warning("webhook scans fail (retried): %s", error.message)
+                failing = True
+            else:
+                if failing:
+                    logger.info("webhook scans work again")
+                failing = False
             await asyncio.sleep(self.settings.scan_every)
 
     async def scan(self) -> None:
