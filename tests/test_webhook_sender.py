@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 import standardwebhooks
 
@@ -24,7 +25,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 async def sender() -> AsyncIterator[Sender]:
-    opened = Sender(timeout=2.0)
+    opened = Sender(2.0, httpx.create_ssl_context())
     yield opened
     await opened.close()
 
@@ -83,7 +84,7 @@ async def test_each_answer_means_one_verdict(
 
 async def test_an_endpoint_too_slow_is_a_failure_within_the_timeout(receiver: Receiver) -> None:
     receiver.hold = 3.0
-    quick = Sender(timeout=0.5)
+    quick = Sender(0.5, httpx.create_ssl_context())
     try:
         started = time.monotonic()
         outcome = await quick.post(receiver.url, SECRET, PATH, message())

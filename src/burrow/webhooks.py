@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from burrow.backends.background import stop_tasks
 from burrow.errors import BurrowError, NoMatch, NotFound
 from burrow.model import Draft, Message
@@ -85,7 +87,7 @@ class Deliveries:
         self.service = service
         self.settings = settings
         self.holder = secrets.token_hex(8)  # this process, in the leases it holds
-        self.sender = Sender(settings.timeout)
+        self.tls = httpx.create_ssl_context()  # (shared: each costs milliseconds)
         self._stopping = asyncio.Event()
         self._scanning: asyncio.Task[None] | None = None
         self._running: dict[Key, asyncio.Task[None]] = {}
@@ -103,7 +105,6 @@ class Deliveries:
         if running:  # each ends after its POST, or is cancelled once that could not have
             await asyncio.wait(running, timeout=self.settings.timeout + 1)
         await stop_tasks(running)
-        await self.sender.close()
 
     # Finding subscriptions to deliver -------------------------------------------------
 
@@ -153,6 +154,7 @@ class Deliveries:
 
     async def _deliver(self, key: Key, subscription: Subscription) -> None:
         account, queue, name = key
+        sender = Sender(self.settings.timeout, self.tls)
         try:
             while not self._stopping.is_set():
                 try:
@@ -164,7 +166,7 @@ class Deliveries:
                     except NoMatch:
                         continue  # (none came during the long poll)
                     for message in messages:
-                        subscription = await self._deliver_one(key, subscription, message)
+                        subscription = await self._deliver_one(key, subscription, message, sender)
                         if self._stopping.is_set():
                             return
                 except (Lost, NotFound):
@@ -178,12 +180,13 @@ class Deliveries:
                     await self._pause(PAUSE_AFTER_ERROR)
         finally:
             try:
+                await sender.close()
                 await self._release(key)
             finally:  # (only now: a scan meanwhile would take it again, then lose it)
                 del self._running[key]
 
     async def _deliver_one(
-        self, key: Key, subscription: Subscription, message: Message
+        self, key: Key, subscription: Subscription, message: Message, sender: Sender
     ) -> Subscription:
         """POST `message` until it is acknowledged (delivered, or dead-lettered): returns
         the subscription's state after it."""
@@ -198,7 +201,7 @@ class Deliveries:
                 continue
             webhook = subscription.webhook
             assert webhook is not None  # (a lease is only held on one with a webhook)
-            outcome = await self.sender.post(webhook.url, webhook.secret, path, message)
+            outcome = await sender.post(webhook.url, webhook.secret, path, message)
             if outcome.verdict is Verdict.DELIVERED:
                 await self.service.subscriptions.ack(*key, message.id)
                 if subscription.delivery.failures:
