@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from burrow.backends import describe_backend
 from burrow.cli import main
-from burrow.config import Limits, Settings
+from burrow.config import Limits, MetricsSettings, Settings
 from tests.conftest import ServerFactory
 from tests.engines.redis import free_port
 
@@ -393,8 +393,10 @@ def test_the_configuration_docs_give_every_setting_its_variable_and_default() ->
             (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
         )
     }
-    fields = [f.name for f in dataclasses.fields(Settings) if f.name not in ("limits", "accounts")]
-    assert sorted(documented) == sorted([*fields, *(f.name for f in dataclasses.fields(Limits))])
+    sections = ("limits", "accounts", "metrics")
+    fields = [f.name for f in dataclasses.fields(Settings) if f.name not in sections]
+    fields += [f.name for f in (*dataclasses.fields(Limits), *dataclasses.fields(MetricsSettings))]
+    assert sorted(documented) == sorted(fields)
     for variable, default in documented.values():
         # The variable is the one read, and its documented default is the default.
         assert Settings.load(environ={variable: default}) == Settings(), variable

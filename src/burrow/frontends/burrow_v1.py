@@ -209,15 +209,7 @@ class BurrowV1:
             raise InvalidRequest("this path takes no query parameters")
         body = await read_body(scope, receive, MAX_SIGN_BYTES, self.service.limits.body_timeout)
         prefix, methods, seconds = _sign_order(body)
-        found = headers(scope, HEADERS)
-        account = _prefix_account(prefix)
-        request = Request(
-            Credentials(_token(found), ""),
-            covering_method(methods),
-            account,
-            _address(scope),
-            _zone(found),
-        )
+        request = token_request(scope, covering_method(methods), _prefix_account(prefix))
         key_id = self.service.admit(self.guard, request)
         url = self.guard.sign(key_id, methods, prefix, seconds)
         return Response.json({"url": url})
@@ -395,6 +387,13 @@ def _prefix_account(prefix: str) -> str:
         return unquote_to_bytes(prefix.split("/")[2]).decode()
     except UnicodeDecodeError as error:
         raise InvalidRequest("path is not valid UTF-8 once decoded") from error
+
+
+def token_request(scope: Scope, method: str, account: str | None) -> Request:
+    """What admission looks at of a request that may only present a token (no signed
+    URL): `POST /sign`'s, `GET /metrics`'s."""
+    found = headers(scope, HEADERS)
+    return Request(Credentials(_token(found), ""), method, account, _address(scope), _zone(found))
 
 
 def _address(scope: Scope) -> str | None:

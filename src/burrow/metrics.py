@@ -1,0 +1,139 @@
+"""`GET /metrics`: Prometheus' text format, from this server's counters and its storage.
+
+Who may scrape: with `--auth keys:…`, an admin key or `[metrics] token` (as
+`X-Auth-Token` or `Authorization: Bearer`); with `--auth none`, anyone. The request path
+counts in plain dicts (`burrow.metrics_recorder`); a scrape turns them, with every other
+worker's (`burrow.metrics_shared`) and what it asks of the backend, into metric families.
+docs/monitoring.md lists every metric.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from burrow.auth import Guard
+from burrow.backends.sqlite_writer import Stats
+from burrow.config import MetricsSettings
+from burrow.errors import InvalidRequest, MethodNotAllowed
+from burrow.frontends.asgi import Response, Scope
+from burrow.frontends.burrow_v1 import token_request
+from burrow.metrics_recorder import Recorder
+from burrow.metrics_shared import SharedTallies
+from burrow.service import Service
+from burrow.tally import Tally
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4.encode()
+Table = dict[str, tuple[str, tuple[str, ...]]]
+# Every metric: its help text and label names.
+COUNTERS: Table = {
+    "burrow_http_requests_total": (
+        "Requests answered, by the route's shape, method and status.",
+        ("route", "method", "status"),
+    ),
+}
+GAUGES: Table = {
+    "burrow_long_poll_waiters": ("Long polls waiting for a message now.", ()),
+}
+HISTOGRAMS: Table = {
+    "burrow_http_request_duration_seconds": (
+        "Time from a request's arrival at the app to its answer, by route shape and method.",
+        ("route", "method"),
+    ),
+    "burrow_backend_call_duration_seconds": (
+        "Time a call of the storage backend took, by operation.",
+        ("operation",),
+    ),
+    "burrow_sqlite_commit_batch_size": (
+        "Write operations one fsync of the SQLite log acknowledged (group commit).",
+        (),
+    ),
+    "burrow_sqlite_fsync_duration_seconds": ("Time one fsync of the SQLite log took.", ()),
+}
+
+
+class Metrics:
+    """This server's metrics: the recorder its requests count into, and the endpoint."""
+
+    def __init__(
+        self,
+        service: Service,
+        guard: Guard,
+        settings: MetricsSettings,
+        shared_directory: str | None = None,
+    ) -> None:
+        self.service = service
+        self.guard = guard
+        self.settings = settings
+        self.recorder = Recorder()
+        self.recorder.instrument(service.backend)
+        self.shared = (
+            None if shared_directory is None else SharedTallies(shared_directory, self.local)
+        )
+
+    def local(self) -> Tally:
+        """What this process counted, and its gauges."""
+        tally = self.recorder.tally()
+        tally.gauges["burrow_long_poll_waiters"] = {(): self.service.waiters}
+        stats = getattr(self.service.backend, "stats", None)
+        if isinstance(stats, Stats):  # the SQLite backend's group commit
+            tally.histograms["burrow_sqlite_commit_batch_size"] = {(): stats.batches}
+            tally.histograms["burrow_sqlite_fsync_duration_seconds"] = {(): stats.fsync_seconds}
+        return tally
+
+    async def handle(self, scope: Scope, query: dict[str, str]) -> Response:
+        if scope["method"] != "GET":
+            raise MethodNotAllowed(scope["method"], ("GET",))
+        if query:
+            raise InvalidRequest("/metrics takes no query parameters")
+        self._admit(scope)
+        tally = Tally()
+        if self.shared is None:
+            tally.add(self.local())
+        else:
+            tally = self.shared.gathered()
+        return Response(200, generate_latest(_Families(tally)), CONTENT_TYPE)
+
+    def _admit(self, scope: Scope) -> None:
+        """An admin key's request, or one with the metrics token (see the module's)."""
+        request = token_request(scope, "GET", None)
+        token, wanted = request.credentials.token, self.settings.token
+        if wanted and token is not None and hmac.compare_digest(token.encode(), wanted.encode()):
+            return
+        self.service.admit(self.guard, request)  # account None: admins only
+
+
+class _Families:
+    """A tally as prometheus-client's metric families (a collector)."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    def collect(self) -> Iterator[Metric]:
+        tally = self.tally
+        plain = (
+            (CounterMetricFamily, COUNTERS, tally.counters),
+            (GaugeMetricFamily, GAUGES, tally.gauges),
+        )
+        for kind, table, found in plain:
+            for name, (text, labels) in table.items():
+                family = kind(name, text, labels=labels)
+                for values, value in sorted(found.get(name, {}).items()):
+                    family.add_metric(values, value)
+                yield family
+        for name, (text, labels) in HISTOGRAMS.items():
+            histograms = tally.histograms.get(name)
+            if histograms is None:
+                continue  # (the SQLite ones, on another backend)
+            histogram = HistogramMetricFamily(name, text, labels=labels)
+            for values, observed in sorted(histograms.items()):
+                histogram.add_metric(values, observed.cumulative(), observed.total)
+            yield histogram

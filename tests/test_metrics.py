@@ -1,0 +1,129 @@
+"""`GET /metrics` against real servers: what a scrape says after a scripted workload."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ServerFactory
+from tests.test_auth import add_key
+from tests.waiting import wait_until
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+PUT_ONE = "/v1.0/{account}/{queue}/{message}"
+
+
+def scrape(url: str, token: str | None = None) -> Samples:
+    """Every sample of a scrape, by name and labels; the text must parse as Prometheus'."""
+    headers = {} if token is None else {"X-Auth-Token": token}
+    answer = httpx.get(f"{url}/metrics", headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def requests(samples: Samples, route: str, method: str, status: int) -> float:
+    labels = {"route": route, "method": method, "status": str(status)}
+    return value(samples, "burrow_http_requests_total", **labels)
+
+
+def test_requests_are_counted_by_route_shape_method_and_status(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = start_server(f"sqlite:///{tmp_path}/burrow.db")
+    with httpx.Client(base_url=server.url) as http:
+        for i in range(3):
+            assert http.put(f"/v1.0/a/q/m{i}", content=b"x").status_code == 201
+        assert http.get("/v1.0/a/q/nope").status_code == 404
+        assert http.get("/v1.0/a/q/-/counts").status_code == 200
+        assert http.request("TRACE", "/v1.0/a/q").status_code == 405
+        assert http.get("/no/such/path").status_code == 404
+        sent = http.post("/", data={"Action": "SendMessage", "QueueUrl": f"{server.url}/a/q",
+                                    "MessageBody": "x"})  # fmt: skip
+        assert sent.status_code == 200, sent.text
+    samples = scrape(server.url)
+    assert requests(samples, PUT_ONE, "PUT", 201) == 3
+    assert requests(samples, PUT_ONE, "GET", 404) == 1
+    assert requests(samples, "/v1.0/{account}/{queue}/-/counts", "GET", 200) == 1
+    assert requests(samples, "/v1.0/{account}/{queue}", "other", 405) == 1  # (bounded methods)
+    assert requests(samples, "other", "GET", 404) == 1
+    assert requests(samples, "sqs:SendMessage", "POST", 200) == 1
+    timed = {"route": PUT_ONE, "method": "PUT"}
+    assert value(samples, "burrow_http_request_duration_seconds_count", **timed) == 3
+    assert value(samples, "burrow_http_request_duration_seconds_bucket", le="+Inf", **timed) == 3
+    # No raw path is a label value: only shapes.
+    assert not [labels for _, labels in samples if ("route", "/v1.0/a/q/m0") in labels]
+    # The storage: each call timed; SQLite's group commit acknowledged all four writes.
+    assert value(samples, "burrow_backend_call_duration_seconds_count", operation="put_message")
+    assert value(samples, "burrow_sqlite_commit_batch_size_sum") == 4
+    assert value(samples, "burrow_sqlite_fsync_duration_seconds_count") >= 1
+    # The scrape itself is counted by the next one.
+    assert requests(scrape(server.url), "/metrics", "GET", 200) == 1
+
+
+def test_metrics_refuse_what_they_cannot_answer(start_server: ServerFactory) -> None:
+    server = start_server()
+    with httpx.Client(base_url=server.url) as http:
+        posted = http.post("/metrics")
+        assert (posted.status_code, posted.json()) == (405, {"error": posted.json()["error"]})
+        assert posted.headers["allow"] == "GET"
+        queried = http.get("/metrics", params={"name": "x"})
+        assert queried.status_code == 400
+        assert queried.json() == {"error": "/metrics takes no query parameters"}
+
+
+@pytest.fixture
+def secured(
+    start_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, str, str]]:
+    """A server with keys and a metrics token: its URL, an admin's and a writer's token."""
+    keyfile = tmp_path / "keys.json"
+    admin, writer = add_key(keyfile, "admin"), add_key(keyfile, "writer", "a")
+    monkeypatch.setenv("BURROW_METRICS_TOKEN", "scraper-secret")
+    server = start_server("memory://", "--auth", f"keys:{keyfile}")
+    yield server.url, admin, writer
+
+
+def test_scrapes_need_an_admin_key_or_the_metrics_token(secured: tuple[str, str, str]) -> None:
+    url, admin, writer = secured
+    for token, status in ((None, 401), ("nope", 401), (writer, 403), ("scraper-secret!", 401)):
+        headers = {} if token is None else {"X-Auth-Token": token}
+        refused = httpx.get(f"{url}/metrics", headers=headers)
+        assert refused.status_code == status, token
+        assert set(refused.json()) == {"error"}
+    assert requests(scrape(url, admin), "/metrics", "GET", 401) == 3
+    bearer = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer scraper-secret"})
+    assert bearer.status_code == 200
+    assert requests(scrape(url, "scraper-secret"), "/metrics", "GET", 403) == 1
+
+
+WORKER_ACCESS = re.compile(r"(\d+) INFO uvicorn\.access: .*\"PUT /v1\.0/a/q/")
+
+
+def test_a_scrape_gathers_every_workers_requests(
+    start_server: ServerFactory, redis_backend_url: str
+) -> None:
+    server = start_server(redis_backend_url, "--workers", "2", "--access-log")
+    puts = 0
+    # Each PUT on a connection of its own: the kernel spreads them over the workers.
+    while len(set(WORKER_ACCESS.findall(server.log()))) < 2:
+        assert httpx.put(f"{server.url}/v1.0/a/q/m{puts}", content=b"x").status_code == 201
+        puts += 1
+        assert puts < 200, "every PUT reached the same worker"
+    wait_until(
+        lambda: requests(scrape(server.url), PUT_ONE, "PUT", 201) == puts,
+        f"both workers' {puts} PUTs in one scrape",
+    )
