@@ -37,7 +37,7 @@ class RequestIds:
     """Makes this process's request ids (one per worker: made after the fork)."""
 
     def __init__(self) -> None:
-        self._prefix = secrets.token_hex(6) + "-"
+        self._prefix = secrets.token_hex(6).encode() + b"-"
         self._next = itertools.count(1)
 
     def of(self, scope: Scope) -> bytes:
@@ -47,7 +47,7 @@ class RequestIds:
                 if 0 < len(value) <= MAX_REQUEST_ID and _printable_ascii(value):
                     return bytes(value)
                 break
-        return b"%s%x" % (self._prefix.encode(), next(self._next))
+        return b"%s%x" % (self._prefix, next(self._next))
 
 
 def _printable_ascii(value: bytes) -> bool:

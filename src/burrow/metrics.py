@@ -69,12 +69,17 @@ class Metrics:
         guard: Guard,
         settings: MetricsSettings,
         shared_directory: str | None = None,
+        *,
+        time_backend: bool = True,
     ) -> None:
+        """`time_backend`: whether to time the backend's calls (see docs/monitoring.md)."""
         self.service = service
         self.guard = guard
         self.settings = settings
+        self.backend = service.backend
         self.recorder = Recorder()
-        self.recorder.instrument(service.backend)
+        if time_backend:
+            service.backend = self.recorder.timed(service.backend)
         self.shared = (
             None if shared_directory is None else SharedTallies(shared_directory, self.local)
         )
@@ -83,7 +88,7 @@ class Metrics:
         """What this process counted, and its gauges."""
         tally = self.recorder.tally()
         tally.gauges["burrow_long_poll_waiters"] = {(): self.service.waiters}
-        stats = getattr(self.service.backend, "stats", None)
+        stats = getattr(self.backend, "stats", None)
         if isinstance(stats, Stats):  # the SQLite backend's group commit
             tally.histograms["burrow_sqlite_commit_batch_size"] = {(): stats.batches}
             tally.histograms["burrow_sqlite_fsync_duration_seconds"] = {(): stats.fsync_seconds}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from burrow.backends.base import Backend
 from burrow.frontends.asgi import Scope
@@ -21,13 +21,6 @@ from burrow.tally import Tally
 # The scope key a frontend sets to name a request's route (the SQS frontend: its action).
 ROUTE = "burrow.route"
 OTHER = "other"
-V1_ROUTES = (
-    "/v1.0",
-    "/v1.0/{account}",
-    "/v1.0/{account}/{queue}",
-    "/v1.0/{account}/{queue}/{message}",
-)
-QUEUE_RESOURCES = ("counts", "info")
 ROUTES = {path: path for path in ("/", "/health", "/openapi.json", "/sign", "/metrics")}
 METHODS = {m: m for m in ("GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS")}
 # Backend calls that are not a request's: opening and closing.
@@ -35,58 +28,73 @@ LIFECYCLE = frozenset({"open", "close", "__aenter__", "__aexit__"})
 
 
 def route_of(scope: Scope) -> str:
-    """The shape of a request's path, never the path itself (bounded label values)."""
+    """The shape of a request's path, never the path itself (bounded label values): the
+    one its frontend named (`ROUTE`), else one of `ROUTES`, else `other`."""
     named: str | None = scope.get(ROUTE)
-    if named is not None:
-        return named
-    path: str = scope["path"]
-    if path.startswith("/v1.0/") or path == "/v1.0":
-        segments = path.split("/")[2:]
-        if len(segments) < len(V1_ROUTES):
-            return V1_ROUTES[len(segments)]
-        if len(segments) == 4 and segments[2] == "-" and segments[3] in QUEUE_RESOURCES:
-            return f"/v1.0/{{account}}/{{queue}}/-/{segments[3]}"
-        return OTHER
-    return ROUTES.get(path, OTHER)
+    return ROUTES.get(scope["path"], OTHER) if named is None else named
+
+
+class Route:
+    """What the requests of one route and method came to: a count per status, durations."""
+
+    __slots__ = ("durations", "statuses")
+
+    def __init__(self) -> None:
+        self.statuses: dict[int, int] = {}
+        self.durations = Histogram()
 
 
 class Recorder:
     """This process's request and backend call counts and durations."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], int] = {}
-        self.durations: dict[tuple[str, ...], Histogram] = {}  # (route, method)
+        self.routes: dict[tuple[str, str], Route] = {}  # (route, method)
         self.backend_calls: dict[str, Histogram] = {}
 
     def http(self, scope: Scope, status: int, seconds: float) -> None:
         """Count a request answered with `status` after `seconds`."""
-        route = route_of(scope)
-        method = METHODS.get(scope["method"], OTHER)
-        key = (route, method, status)
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
-        timing = self.durations.get((route, method))
-        if timing is None:
-            timing = self.durations[route, method] = Histogram()
-        timing.observe(seconds)
+        key = (route_of(scope), METHODS.get(scope["method"], OTHER))
+        route = self.routes.get(key)
+        if route is None:
+            route = self.routes[key] = Route()
+        statuses = route.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        route.durations.observe(seconds)
 
-    def instrument(self, backend: Backend) -> None:
-        """Time every call of the backend's (its instance's methods shadow the class's)."""
+    def timed(self, backend: Backend) -> Backend:
+        """`backend` as its callers see it, each of its calls timed (its calls of its own
+        methods, such as `put_message`'s of `put_messages`, are not timed again)."""
+        view = _TimedView(backend)
         for name, _ in inspect.getmembers(type(backend), inspect.iscoroutinefunction):
             if name not in LIFECYCLE and not name.startswith("_"):
                 timing = self.backend_calls[name] = Histogram()
-                setattr(backend, name, _timed(getattr(backend, name), timing))
+                setattr(view, name, _timed(getattr(backend, name), timing))
+        return cast(Backend, view)  # (a Backend in all but its class)
 
     def tally(self) -> Tally:
         tally = Tally()
         tally.counters["burrow_http_requests_total"] = {
-            (route, method, str(status)): n for (route, method, status), n in self.requests.items()
+            (*key, str(status)): count
+            for key, route in self.routes.items()
+            for status, count in route.statuses.items()
         }
-        tally.histograms["burrow_http_request_duration_seconds"] = dict(self.durations)
+        tally.histograms["burrow_http_request_duration_seconds"] = {
+            key: route.durations for key, route in self.routes.items()
+        }
         tally.histograms["burrow_backend_call_duration_seconds"] = {
             (name,): h for name, h in self.backend_calls.items() if h.total or any(h.counts)
         }
         return tally
+
+
+class _TimedView:
+    """A backend's timed calls (set on it by `Recorder.timed`), and everything else of it."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
 
 
 def _timed(call: Callable[..., Awaitable[Any]], timing: Histogram) -> Callable[..., Awaitable[Any]]:

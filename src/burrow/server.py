@@ -84,7 +84,12 @@ class App:
         self.service = Service(backend, settings.limits, settings.accounts)
         self.v1 = BurrowV1(self.service, guard)
         self.sqs = SqsFrontend(self.service, guard)
-        self.metrics = Metrics(self.service, guard, settings.metrics, metrics_directory)
+        # A memory backend's calls are dict work in this process: timing them would cost
+        # a PUT 2% and tell little (docs/monitoring.md).
+        timed = backend_kind(settings.backend) != "memory"
+        self.metrics = Metrics(
+            self.service, guard, settings.metrics, metrics_directory, time_backend=timed
+        )
         self.request_ids = RequestIds()
         self.meta = {
             "": VERSIONS,
