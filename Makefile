@@ -57,9 +57,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 # The tests start throwaway redis-server, redis-sentinel, PostgreSQL and nginx
-# instances and make a TLS certificate with openssl, and run a JavaScript SDK smoke test
-# with Node.js: install whichever is missing (Node.js on its own line, so that a node
-# that came with its own npm never gets Debian's npm over it).
+# instances and make a TLS certificate with openssl, run a JavaScript SDK smoke test
+# with Node.js, and drive the dashboard in Debian's Chromium (Playwright launches it; it
+# downloads no browser of its own): install whichever is missing (Node.js on its own
+# line, so that a node that came with its own npm never gets Debian's npm over it).
 PG_BIN ?= $(firstword $(wildcard /usr/lib/postgresql/*/bin))
 system-deps:
 	@command -v openssl >/dev/null && command -v redis-server >/dev/null \
@@ -70,6 +71,8 @@ system-deps:
 			openssl redis-server redis-sentinel redis-tools postgresql nginx-light)
 	@command -v node >/dev/null && command -v npm >/dev/null \
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm)
+	@command -v chromium >/dev/null \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 # The JavaScript SDK for tests/sqs/test_javascript.py, as tests/js/package-lock.json pins it.
 JS_TESTS := tests/js

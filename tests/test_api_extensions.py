@@ -99,10 +99,23 @@ def test_meta_that_is_not_base64_is_a_400(server_url: str, account: str, meta: o
 def test_counts_by_state(server_url: str, account: str) -> None:
     queue = f"{server_url}/v1.0/{account}/q"
     counts = f"{queue}/-/counts"
-    assert httpx.get(counts).json() == {"visible": 0, "in_flight": 0, "delayed": 0}
+    none = {"visible": 0, "in_flight": 0, "delayed": 0, "bytes": 0, "oldest": 0, "newest": 0}
+    assert httpx.get(counts).json() == none
     httpx.put(queue, json=[{"body": str(n)} for n in range(4)] + [{"body": "d", "hide": 60}])
     httpx.post(queue, params={"limit": 1, "hide": 60, "receipt": "r"})
-    assert httpx.get(counts).json() == {"visible": 3, "in_flight": 1, "delayed": 1}
+    found = httpx.get(counts).json()
+    puts = [
+        m["sent"]
+        for m in httpx.get(queue, params={"detail": "full", "match_hidden": "true"}).json()
+    ]
+    assert found == {
+        "visible": 3,
+        "in_flight": 1,
+        "delayed": 1,
+        "bytes": 5,
+        "oldest": puts[0],
+        "newest": puts[-1],
+    }
     assert httpx.get(counts, params={"limit": 1}).status_code == 400  # takes no parameters
 
 

@@ -201,4 +201,4 @@ def test_unreachable_server(run: Run) -> None:
 
 
 def test_commands_are_registered(burrow: click.Group) -> None:
-    assert set(burrow.commands) == {"put", "get", "claim", "pop", "delete", "ls", "watch"}
+    assert set(burrow.commands) == {"put", "get", "claim", "pop", "delete", "ls", "watch", "stats"}

@@ -117,7 +117,15 @@ def test_a_receive_through_the_proxy_is_stored_by_the_remote(start_server: Serve
     assert (stored["receives"], stored["receipt"], stored["meta"]) == (1, "r", "AAEC")
     assert stored["first_received"] >= stored["sent"] > 0
     counts = httpx.get(f"{proxy.url}/v1.0/a/q/-/counts").json()
-    assert counts == {"visible": 0, "in_flight": 1, "delayed": 0}
+    put = stored["sent"]
+    assert counts == {
+        "visible": 0,
+        "in_flight": 1,
+        "delayed": 0,
+        "bytes": 1,
+        "oldest": put,
+        "newest": put,
+    }
     assert httpx.delete(f"{proxy.url}/v1.0/a/q/m", params={"receipt": "x"}).status_code == 404
     assert httpx.delete(f"{proxy.url}/v1.0/a/q/m", params={"receipt": "r"}).status_code == 204
     assert httpx.get(f"{remote.url}/v1.0/a/q/m").status_code == 404

@@ -19,7 +19,8 @@ from burrow.backends.base import Subscription
 from burrow.backends.postgres import PostgresBackend
 from burrow.backends.postgres_schema import SCHEMA_VERSION, migrate
 from burrow.errors import MessageNotFound, NoMatch
-from burrow.model import Attributes, Filters, Message, MessageCounts, NewMessage
+from burrow.model import Attributes, Filters, Message, NewMessage
+from tests.backends.test_contract import by_state
 from tests.engines.postgres import PostgresCluster
 from tests.waiting import CLOCK_SLACK, LONG_POLL, within
 
@@ -71,7 +72,7 @@ async def test_schema_3_takes_over_the_messages_of_schema_2(
         old = await backend.get_message(A, Q, "visible")
         assert (old.body, old.ttl, old.hide, old.meta) == (b"body 1", 0, 0, b"")
         assert (old.receives, old.receipt, old.sent, old.first_received) == (0, "", 0.0, 0.0)
-        assert await backend.count_messages(A, Q) == MessageCounts(1, 0, 1)
+        assert by_state(await backend.count_messages(A, Q)) == (1, 0, 1)
         (received,) = await backend.update_messages(A, Q, receive(30, "r"), Filters(limit=1))
         assert (received.id, received.receives, received.receipt) == ("visible", 1, "r")
         before = time.time()
@@ -103,7 +104,7 @@ async def test_receives_deletes_by_receipt_and_infos_survive_kill_9_of_postgres(
         postgres_cluster.kill()
     postgres_cluster.start()
     async with PostgresBackend(url, purge_interval=3600) as backend:
-        assert await backend.count_messages(A, Q) == MessageCounts(15, 3, 0)
+        assert by_state(await backend.count_messages(A, Q)) == (15, 3, 0)
         for message in taken[:2]:
             with pytest.raises(MessageNotFound):
                 await backend.get_message(A, Q, message.id)

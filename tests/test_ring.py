@@ -21,6 +21,7 @@ from burrow.errors import BackendUnavailable, InvalidRequest, MessageNotFound, N
 from burrow.ids import new_id
 from burrow.model import ALL_ITEMS, Attributes, Filters, Message, MessageCounts, NewMessage
 from burrow.placement import message_key, rendezvous
+from tests.backends.test_contract import by_state
 from tests.conftest import ServerFactory
 from tests.servers import BurrowServer
 from tests.waiting import PATIENCE
@@ -362,7 +363,7 @@ async def test_counts_add_up_the_members(spread: RingBackend) -> None:
     )
     assert len(received) == 12 and {m.receipt for m in received} == {"r"}
     await spread.update_messages(A, Q, Attributes(hide=60), Filters(limit=5))
-    assert await spread.count_messages(A, Q) == MessageCounts(13, 12, 5)
+    assert by_state(await spread.count_messages(A, Q)) == (13, 12, 5)
 
 
 async def test_a_call_on_one_receive_finds_its_member(spread: RingBackend) -> None:

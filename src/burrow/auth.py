@@ -93,6 +93,10 @@ class Guard(Protocol):
         """The account an SQS call that names no queue (CreateQueue, ListQueues) acts on,
         before `check` has judged the credentials; None when they have none."""
 
+    def key_of(self, credentials: Credentials) -> Key | None:
+        """The key (its role and accounts) that the credentials' token is, before `check`
+        has judged them; None for a token it does not know, or with no keys at all."""
+
 
 class OpenAccess:
     """Every request is allowed: for local development only (the server says so when
@@ -110,6 +114,9 @@ class OpenAccess:
         """The access key id: with no keys, it names the account."""
         signed = credentials.sigv4
         return None if signed is None else signed.access_key_id
+
+    def key_of(self, credentials: Credentials) -> Key | None:
+        return None
 
 
 class KeyGuard:
@@ -159,6 +166,11 @@ class KeyGuard:
         if key is None:
             return signed.access_key_id
         return key.accounts[0] if key.accounts else None
+
+    def key_of(self, credentials: Credentials) -> Key | None:
+        self._maybe_reload()
+        found = self._key(credentials.token)
+        return None if isinstance(found, Verdict) else found
 
     def sign(self, key_id: str | None, methods: Iterable[str], prefix: str, seconds: int) -> str:
         key = self._keys.get(key_id or "")

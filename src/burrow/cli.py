@@ -14,9 +14,11 @@ import click
 
 from burrow import keys, logs, signing_secret
 from burrow.cli_client import HELP_OPTIONS, register, reported
+from burrow.cli_transfer import register as register_transfer
 from burrow.config import Settings
 from burrow.errors import ConfigError, InvalidRequest
 from burrow.keys import Role
+from burrow.top import top
 
 
 @click.group("burrow", context_settings=HELP_OPTIONS)
@@ -251,3 +253,5 @@ def ring_show(path: Path, accounts: tuple[str, ...]) -> None:
 
 
 register(main)
+register_transfer(main)
+main.add_command(top)

@@ -1,4 +1,4 @@
-"""The client commands of `burrow`: put, get, claim, pop, delete, ls, watch.
+"""The client commands of `burrow`: put, get, claim, pop, delete, ls, watch, stats.
 
 Each takes `--server` (env `BURROW_URL`; several servers by repeating it or
 separating URLs by commas; each a server's root URL, `http(s)://host[:port]`),
@@ -29,6 +29,7 @@ import click
 import orjson
 
 from burrow.client import Client
+from burrow.client.calls import get_stats
 from burrow.client.endpoint import server_root
 from burrow.client.wire import Tls, tls_setting
 from burrow.codec import message_fields
@@ -343,7 +344,31 @@ def watch(
             pass
 
 
-COMMANDS = (put, get, claim, pop, delete, ls, watch)
+@click.command(context_settings=HELP_OPTIONS)
+@click.argument("account", required=False)
+@click.argument("queue", required=False)
+@client_command
+def stats(cli: Session, account: str | None, queue: str | None) -> None:
+    """Show a queue's stats, those of each of an account's queues, or (admin) of each
+    account summed over its queues.
+
+    One line per queue or account: its name, then `name=value` fields (ages in seconds,
+    `-` for a queue holding no message). With several servers, the first that answers.
+    """
+    names = [name for name in (account, queue) if name is not None]
+    with cli.client() as client:
+        found = client.send(get_stats(*names))
+    if queue is not None:
+        cli.show(found, [_stats_line(found)])
+    else:
+        cli.show(found, [f"{name}\t{_stats_line(one)}" for name, one in found.items()])
+
+
+def _stats_line(stats: dict[str, Any]) -> str:
+    return "\t".join(f"{name}={'-' if value is None else value}" for name, value in stats.items())
+
+
+COMMANDS = (put, get, claim, pop, delete, ls, watch, stats)
 
 
 def register(group: click.Group) -> None:

@@ -21,7 +21,10 @@ from burrow.tally import Tally
 # The scope key a frontend sets to name a request's route (the SQS frontend: its action).
 ROUTE = "burrow.route"
 OTHER = "other"
-ROUTES = {path: path for path in ("/", "/health", "/openapi.json", "/sign", "/metrics")}
+ROUTES = {
+    path: path for path in ("/", "/health", "/openapi.json", "/sign", "/metrics", "/whoami", "/ui")
+}
+UI_ROUTE = "/ui/{file}"
 METHODS = {m: m for m in ("GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS")}
 # Backend calls that are not a request's: opening and closing.
 LIFECYCLE = frozenset({"open", "close", "__aenter__", "__aexit__"})
@@ -31,7 +34,10 @@ def route_of(scope: Scope) -> str:
     """The shape of a request's path, never the path itself (bounded label values): the
     one its frontend named (`ROUTE`), else one of `ROUTES`, else `other`."""
     named: str | None = scope.get(ROUTE)
-    return ROUTES.get(scope["path"], OTHER) if named is None else named
+    if named is not None:
+        return named
+    path: str = scope["path"]
+    return UI_ROUTE if path.startswith("/ui/") else ROUTES.get(path, OTHER)
 
 
 class Route:

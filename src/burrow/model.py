@@ -149,13 +149,22 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class MessageCounts:
-    """What a queue holds, for SQS's approximate numbers: visible messages, hidden ones
-    that have been received (in flight), hidden ones never received (delayed). Expired
-    messages are not counted."""
+    """What a queue holds, for SQS's approximate numbers and the queue stats: visible
+    messages, hidden ones that have been received (in flight), hidden ones never received
+    (delayed). Expired messages are not counted.
+
+    Besides: `bytes`, the size of the bodies stored (hidden ones too; expired ones may
+    count until the backend purges them), and when the messages at the queue's two ends
+    in creation order were put (epoch seconds; 0.0 when the queue holds none, or for a
+    message stored before put times were kept).
+    """
 
     visible: int = 0
     in_flight: int = 0
     delayed: int = 0
+    bytes: int = 0
+    oldest: float = 0.0
+    newest: float = 0.0
 
 
 @dataclass(slots=True)

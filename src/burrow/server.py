@@ -44,6 +44,7 @@ from burrow.frontends.sqs import SqsFrontend, is_sqs
 from burrow.logs import RequestIds, current
 from burrow.metrics import Metrics
 from burrow.service import Service
+from burrow.ui import Dashboard
 from burrow.workers import Supervisor, listening_socket
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ CUT_SHORT = 1  # exit status when requests were still unanswered as serving stop
 
 class App:
     """The ASGI application: `/`, `/health`, `/openapi.json`, `/metrics`, `/v1.0/…` (v1.0
-    frontend), and SQS's requests (the SQS frontend: `sqs.is_sqs` tells them).
+    frontend), the dashboard (`/ui/`, `/whoami`: `burrow.ui`), and SQS's requests (the
+    SQS frontend: `sqs.is_sqs` tells them).
 
     Every request is counted for `/metrics` (`burrow.metrics_recorder`) and answered
     with an `X-Request-Id` (`burrow.logs`).
@@ -91,6 +93,7 @@ class App:
             self.service, guard, settings.metrics, metrics_directory, time_backend=timed
         )
         self.request_ids = RequestIds()
+        self.dashboard = Dashboard(self.service, guard)
         self.meta = {
             "": VERSIONS,
             "openapi.json": Response.json(openapi.document(settings.limits)),
@@ -110,9 +113,13 @@ class App:
             path = path_segments(scope)
             if path and path[0] == "v1.0":
                 return await self.v1.handle(scope, receive, path[1:], query_params(scope))
-            if path not in (["sign"], ["health"], ["metrics"]) and is_sqs(scope):
+            if path not in (["sign"], ["health"], ["whoami"], ["metrics"]) and is_sqs(scope):
                 return await self.sqs.handle(scope, receive)  # (it reads its own query)
             query = query_params(scope)
+            if path and path[0] == "ui":
+                return self.dashboard.page(scope, path[1:], query)
+            if path == ["whoami"]:
+                return self.dashboard.whoami(scope, query)
             if path == ["sign"]:
                 return await self.v1.sign(scope, receive, query)
             if path == ["health"]:

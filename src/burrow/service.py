@@ -6,9 +6,11 @@ Frontends translate their wire format into these calls; backends only store.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from burrow.activity import Activity
 from burrow.audit import Refusal
 from burrow.auth import Guard, Request
 from burrow.backends.base import Backend, Subscription
@@ -29,6 +31,7 @@ from burrow.model import (
     NewMessage,
     Quota,
 )
+from burrow.stats import QueueStats, account_summary
 
 T = TypeVar("T")
 WITH_BODIES = frozenset({Detail.BODY, Detail.ALL})
@@ -49,6 +52,7 @@ class Service:
         self.rate_limiter = RateLimiter(limits, self._accounts)
         self._waiting: set[Subscription] = set()
         self._draining = False
+        self.activity = Activity()
 
     def limits_for(self, account: str) -> Limits:
         """The account's own limits (`[accounts.NAME]`), else the server's."""
@@ -196,8 +200,13 @@ class Service:
         filters, limits = self._queue_call(account, queue, filters, wait)
         attributes = self.check_attributes(attributes, limits)
 
-        def take(step: Filters) -> Awaitable[list[Message]]:
-            return self.backend.update_messages(account, queue, attributes, step)
+        totals = self.activity.of(account, queue) if attributes.hide else None
+
+        async def take(step: Filters) -> list[Message]:
+            taken = await self.backend.update_messages(account, queue, attributes, step)
+            if totals is not None:
+                totals.claimed += len(taken)
+            return taken
 
         # A claim hides what it takes: its next step finds the next visible messages.
         claims = bool(attributes.hide) and not filters.match_hidden
@@ -225,9 +234,12 @@ class Service:
         does takes the default page."""
         returning = detail is not Detail.NONE
         filters, limits = self._queue_call(account, queue, filters, wait, paged=returning)
+        totals = self.activity.of(account, queue)
 
-        def take(step: Filters) -> Awaitable[list[Message]]:
-            return self.backend.delete_messages(account, queue, step)
+        async def take(step: Filters) -> list[Message]:
+            deleted = await self.backend.delete_messages(account, queue, step)
+            totals.deleted += len(deleted)
+            return deleted
 
         async def attempt() -> list[Message]:
             if filters.limit is None:
@@ -263,6 +275,7 @@ class Service:
             raise InvalidRequest("a batch must not repeat a message id")
         quota = self.quota_for(account).stricter(quota)
         created = await self.backend.put_messages(account, queue, messages, quota)
+        self.activity.of(account, queue).put += len(messages)
         return [(m.id, was_created) for m, was_created in zip(messages, created, strict=True)]
 
     # One message -------------------------------------------------------------------
@@ -274,7 +287,9 @@ class Service:
         limits = self._queue_ids(account, queue)
         message = self._resolve(draft, limits, limits.max_body_bytes)
         quota = self.quota_for(account).stricter(quota)
-        return await self.backend.put_message(account, queue, message, quota)
+        created = await self.backend.put_message(account, queue, message, quota)
+        self.activity.of(account, queue).put += 1
+        return created
 
     async def get_message(self, account: str, queue: str, message_id: str) -> Message:
         self._message_ids(account, queue, message_id)
@@ -300,11 +315,56 @@ class Service:
     ) -> Message:
         """Delete one message (with a `receipt`: only while that receive is its latest)."""
         self._message_ids(account, queue, message_id)
-        return await self.backend.delete_message(account, queue, message_id, receipt)
+        deleted = await self.backend.delete_message(account, queue, message_id, receipt)
+        self.activity.of(account, queue).deleted += 1
+        return deleted
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         self._queue_ids(account, queue)
         return await self.backend.count_messages(account, queue)
+
+    # Stats (see `stats`) ------------------------------------------------------------
+
+    async def queue_stats(self, account: str, queue: str) -> QueueStats:
+        counts = await self.count_messages(account, queue)
+        return QueueStats.of(counts, self.activity.totals(account, queue), time.time())
+
+    async def account_stats(self, account: str, filters: Filters) -> dict[str, QueueStats]:
+        """The stats of the account's queues holding messages (a page of them, as the
+        listing's), in listing order."""
+        try:
+            queues = await self.get_queues(account, filters)
+        except NoMatch:
+            return {}
+        counts = await asyncio.gather(
+            *(self.backend.count_messages(account, queue) for queue in queues)
+        )
+        now = time.time()
+        totals = self.activity.totals
+        return {
+            queue: QueueStats.of(found, totals(account, queue), now)
+            for queue, found in zip(queues, counts, strict=True)
+        }
+
+    async def accounts_stats(self, filters: Filters) -> dict[str, dict[str, Any]]:
+        """Each account's stats summed over all its queues (`stats.account_summary`), for a
+        page of accounts: a look at every queue of each, a page at a time."""
+        summaries = {}
+        try:
+            accounts = await self.get_accounts(filters)
+        except NoMatch:
+            return {}
+        for account in accounts:
+            queues: list[QueueStats] = []
+            page = Filters(self.limits_for(account).max_limit)
+            while True:
+                found = await self.account_stats(account, page)
+                queues.extend(found.values())
+                if len(found) < (page.limit or 0):
+                    break
+                page = Filters(page.limit, next(reversed(found)))
+            summaries[account] = account_summary(queues)
+        return summaries
 
     # Queue info (see `Backend`: what an SQS queue is besides its messages) ------------
 

@@ -9,7 +9,15 @@ import pytest
 
 from burrow.backends.base import Backend
 from burrow.errors import MessageNotFound, NoMatch, QuotaExceeded
-from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage, Quota
+from burrow.model import (
+    ALL_ITEMS,
+    Attributes,
+    Filters,
+    Message,
+    MessageCounts,
+    NewMessage,
+    Quota,
+)
 from tests.waiting import CLOCK_SLACK, LONG_POLL, eventually, still_waiting, within
 
 A, Q = "acct", "queue"
@@ -21,6 +29,11 @@ def new(message_id: str, body: bytes = b"body", ttl: int = 600, hide: int = 0) -
 
 async def fill(backend: Backend, *ids: str, account: str = A, queue: str = Q) -> None:
     await backend.put_messages(account, queue, [new(i, i.encode()) for i in ids])
+
+
+def by_state(counts: MessageCounts) -> tuple[int, int, int]:
+    """Visible, in flight, delayed."""
+    return counts.visible, counts.in_flight, counts.delayed
 
 
 def ids(messages: list[Message]) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 from burrow.backends.base import Backend
 from burrow.errors import MessageNotFound, NoMatch
 from burrow.model import Attributes, Filters, MessageCounts, NewMessage
-from tests.backends.test_contract import A, Q, ids, new
+from tests.backends.test_contract import A, Q, by_state, ids, new
 from tests.waiting import CLOCK_SLACK
 
 
@@ -124,7 +124,7 @@ async def test_concurrent_receives_never_share_a_message(backend: Backend) -> No
 
 
 async def test_counts_by_state(backend: Backend) -> None:
-    assert await backend.count_messages(A, Q) == MessageCounts(0, 0, 0)
+    assert by_state(await backend.count_messages(A, Q)) == (0, 0, 0)
     await backend.put_messages(
         A, Q, [new("v1"), new("v2"), new("v3"), new("d1", hide=60), new("x", ttl=1)]
     )
@@ -132,8 +132,31 @@ async def test_counts_by_state(backend: Backend) -> None:
     await backend.update_messages(A, Q, Attributes(hide=60), Filters(limit=1))  # v2
     await asyncio.sleep(1 + CLOCK_SLACK)  # x expires
     # v2 was hidden by a claim that was no receive: delayed, as SQS would call it.
-    assert await backend.count_messages(A, Q) == MessageCounts(1, 1, 2)
-    assert await backend.count_messages(A, "other") == MessageCounts(0, 0, 0)
+    counts = await backend.count_messages(A, Q)
+    assert by_state(counts) == (1, 1, 2)
+    # The expired last message is no end of the queue.
+    assert counts.newest == pytest.approx((await backend.get_message(A, Q, "d1")).sent)
+    assert await backend.count_messages(A, "other") == MessageCounts()
+
+
+async def test_counts_know_the_bytes_and_when_the_ends_were_put(backend: Backend) -> None:
+    await backend.put_messages(A, Q, [new("a", b"12345"), new("b", b"xy", hide=60)])
+    await backend.put_message(A, Q, new("c", b"abc"))
+    sent = {m.id: m.sent for m in await backend.get_messages(A, Q, Filters(match_hidden=True))}
+    assert sent["a"] <= sent["b"] <= sent["c"]
+    counts = await backend.count_messages(A, Q)
+    assert (counts.bytes, counts.oldest, counts.newest) == pytest.approx((10, sent["a"], sent["c"]))
+    await backend.update_messages(A, Q, receive(60, "r"), Filters(limit=1))  # a: no change
+    assert await backend.count_messages(A, Q) == MessageCounts(
+        1, 1, 1, 10, counts.oldest, counts.newest
+    )
+    await backend.delete_message(A, Q, "a")
+    await backend.put_message(A, Q, new("c", b"abcdef"))  # a replace: c's new put time
+    replaced = (await backend.get_message(A, Q, "c")).sent
+    counts = await backend.count_messages(A, Q)
+    assert (counts.bytes, counts.oldest, counts.newest) == pytest.approx((8, sent["b"], replaced))
+    await backend.delete_messages(A, Q, Filters(match_hidden=True))
+    assert await backend.count_messages(A, Q) == MessageCounts()
 
 
 async def test_queue_info_is_compared_and_set(backend: Backend) -> None:

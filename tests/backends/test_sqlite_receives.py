@@ -17,7 +17,8 @@ import pytest
 from burrow.backends import sqlite_store as store
 from burrow.backends.sqlite import SQLiteBackend
 from burrow.errors import MessageNotFound
-from burrow.model import ALL_ITEMS, Attributes, Filters, MessageCounts, NewMessage
+from burrow.model import ALL_ITEMS, Attributes, Filters, NewMessage
+from tests.backends.test_contract import by_state
 from tests.backends.test_sqlite import A, Q, ids, new, raw, run_until_killed
 from tests.waiting import CLOCK_SLACK
 
@@ -48,10 +49,10 @@ async def test_a_version_4_database_is_migrated(schema_4_copy: Path) -> None:
         for message in everything:
             fields = (message.receives, message.receipt, message.first_received)
             assert fields == (0, "", 0.0) and (message.sent, message.meta) == (0.0, b"")
-        assert await backend.count_messages(A, Q) == MessageCounts(1, 0, 2)
+        assert by_state(await backend.count_messages(A, Q)) == (1, 0, 2)
         (received,) = await backend.update_messages(A, Q, receive(60, "r"), ALL_ITEMS)
         assert (received.id, received.receives, received.receipt) == ("visible", 1, "r")
-        assert await backend.count_messages(A, Q) == MessageCounts(0, 1, 2)
+        assert by_state(await backend.count_messages(A, Q)) == (0, 1, 2)
         with pytest.raises(MessageNotFound):
             await backend.delete_message(A, Q, "visible", receipt="stale")
         await backend.delete_message(A, Q, "visible", receipt="r")
@@ -74,9 +75,9 @@ async def test_counts_leave_out_expired_rows_not_purged_yet(tmp_path: Path) -> N
         kinds = [new("v"), new("v-gone", ttl=1), new("d", hide=60), new("d-gone", ttl=1, hide=60)]
         await backend.put_messages(A, Q, [*kinds, new("r"), new("r-gone", ttl=1)])
         await backend.update_messages(A, Q, receive(60, "x"), Filters(limit=2, marker="d-gone"))
-        assert await backend.count_messages(A, Q) == MessageCounts(2, 2, 2)
+        assert by_state(await backend.count_messages(A, Q)) == (2, 2, 2)
         await asyncio.sleep(1 + CLOCK_SLACK)  # the ttl=1 messages expire, none is purged
-        assert await backend.count_messages(A, Q) == MessageCounts(1, 1, 1)
+        assert by_state(await backend.count_messages(A, Q)) == (1, 1, 1)
     assert backend.stats.purged == 0
 
 

@@ -307,8 +307,9 @@ class MemoryBackend(Backend):
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         now = time.time()
-        visible = in_flight = delayed = 0
-        for message in self._queue(account, queue).values():
+        visible = in_flight = delayed = size = 0
+        oldest = newest = 0.0
+        for message in self._queue(account, queue).values():  # (a walk: memory is small)
             if message.expired(now):
                 continue
             if message.visible(now):
@@ -317,7 +318,10 @@ class MemoryBackend(Backend):
                 in_flight += 1
             else:
                 delayed += 1
-        return MessageCounts(visible, in_flight, delayed)
+            size += len(message.body)
+            newest = message.sent
+            oldest = oldest or message.sent
+        return MessageCounts(visible, in_flight, delayed, size, oldest, newest)
 
     # Queue info --------------------------------------------------------------------
 

@@ -175,11 +175,18 @@ def delete_messages(filters: Filters) -> str:
     )
 
 
-# Counts by state (`MessageCounts`): one pass over the queue's live rows.
+# Counts by state and bytes (`MessageCounts`): one pass over the queue's live rows; the
+# put times of its ends, one row each from the primary key's (queue, seq) order.
+_END = (
+    f"coalesce((SELECT {_EPOCH.format('sent')} FROM burrow.messages"
+    f" WHERE queue = {_QUEUE} AND {LIVE} ORDER BY seq {{}} LIMIT 1), 0)"
+)
 COUNTS = f"""
 SELECT count(*) FILTER (WHERE hidden_until IS NULL OR hidden_until <= {NOW}),
        count(*) FILTER (WHERE hidden_until > {NOW} AND receives > 0),
-       count(*) FILTER (WHERE hidden_until > {NOW} AND receives = 0)
+       count(*) FILTER (WHERE hidden_until > {NOW} AND receives = 0),
+       coalesce(sum(octet_length(body)), 0)::bigint,
+       {_END.format("ASC")}, {_END.format("DESC")}
 FROM burrow.messages WHERE queue = {_QUEUE} AND {LIVE}
 """
 

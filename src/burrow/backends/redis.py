@@ -424,8 +424,10 @@ class RedisBackend(Backend):
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         keys = [_account_key(account)]
-        visible, in_flight, delayed = await self._read("COUNT", keys, [queue.encode().hex()])
-        return MessageCounts(visible, in_flight, delayed)
+        name = queue.encode()
+        counts = await self._read("COUNT", keys, [name.hex(), name])
+        visible, in_flight, delayed, size, oldest_ms, newest_ms = counts
+        return MessageCounts(visible, in_flight, delayed, size, oldest_ms / 1e3, newest_ms / 1e3)
 
     # Queue info ---------------------------------------------------------------------
 

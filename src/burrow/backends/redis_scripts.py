@@ -426,9 +426,11 @@ end
 return 1
 """
 
-# ARGV: qhex. Returns the queue's live messages: visible, in flight (hidden, received),
-# delayed (hidden, never received). Counted from the sets' sizes and scores, so a big
-# queue costs no walk; only expired messages the sweeper has yet to purge are visited.
+# ARGV: qhex, qname. Returns the queue's live messages: visible, in flight (hidden,
+# received), delayed (hidden, never received); its bodies' bytes; when its oldest and
+# newest live messages (in creation order) were put, in ms (0: none, or not known).
+# Counted from the sets' sizes and scores, so a big queue costs no walk; only expired
+# messages the sweeper has yet to purge are visited.
 COUNT = (
     PRELUDE
     + """
@@ -443,7 +445,22 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', k.x, '-inf', now)) do
     if score(k.f, id) > now then flying = flying - 1 end
   end
 end
-return {live - hidden, flying, hidden - flying}
+-- The put time of the first live message from one end (1: the oldest, -1: the newest).
+local function end_put(step)
+  local at = 0
+  if step < 0 then at = -1 end
+  while true do
+    local ids = redis.call('ZRANGE', k.o, at, at)
+    if #ids == 0 then return 0 end
+    if not expired(k, ids[1], now) then
+      local put = redis.call('HGET', k.m, ids[1]) or ''
+      return tonumber(string.match(put, '^(%d+):')) or 0
+    end
+    at = at + step
+  end
+end
+local bytes = tonumber(redis.call('HGET', QB, ARGV[2]) or '0')
+return {live - hidden, flying, hidden - flying, bytes, end_put(1), end_put(-1)}
 """
 )
 

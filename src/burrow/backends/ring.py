@@ -610,10 +610,14 @@ class RingBackend(Backend):
         counts = await self._each(
             self.live_set(account), lambda b: b.count_messages(account, queue)
         )
+        oldest = [c.oldest for c in counts if c.oldest]
         return MessageCounts(
             sum(c.visible for c in counts),
             sum(c.in_flight for c in counts),
             sum(c.delayed for c in counts),
+            sum(c.bytes for c in counts),
+            min(oldest, default=0.0),
+            max((c.newest for c in counts), default=0.0),
         )
 
     # Queue info (see the module: on the account's first live member) ---------------------

@@ -519,22 +519,44 @@ _HIDDEN_IN_QUEUE = (
 )
 
 
+# When the live messages at each end of a queue were put: the first and the last live
+# row in the order index (expired rows the purge has left at an end are stepped over).
+_END_OF_QUEUE = (
+    "SELECT sent FROM messages INDEXED BY messages_in_order"
+    f" WHERE queue = :key AND {_LIVE_NOW} ORDER BY seq {{}} LIMIT 1"
+)
+_OLDEST, _NEWEST = _END_OF_QUEUE.format("ASC"), _END_OF_QUEUE.format("DESC")
+
+
 def count_messages(account: str, queue: str) -> Operation[MessageCounts]:
     """The queue's counts by state, without reading its visible messages: those are its
-    row counter less the expired and the hidden rows."""
+    row counter less the expired and the hidden rows; its bytes are its counter's, and
+    its ends' put times one row each."""
 
     def run(conn: sqlite3.Connection) -> Outcome[MessageCounts]:
         now = time.time()
         found = conn.execute(
-            "SELECT seq, messages FROM queues WHERE account = ? AND name = ?", (account, queue)
+            "SELECT seq, messages, bytes FROM queues WHERE account = ? AND name = ?",
+            (account, queue),
         ).fetchone()
         if found is None:
             return Outcome(MessageCounts())
-        key, rows = found
+        key, rows, size = found
         params = {"key": key, "now": now}
         (expired,) = conn.execute(_EXPIRED_IN_QUEUE, params).fetchone()
         hidden, in_flight = conn.execute(_HIDDEN_IN_QUEUE, params).fetchone()
-        return Outcome(MessageCounts(rows - expired - hidden, in_flight, hidden - in_flight))
+        oldest = conn.execute(_OLDEST, params).fetchone()
+        newest = conn.execute(_NEWEST, params).fetchone()
+        return Outcome(
+            MessageCounts(
+                rows - expired - hidden,
+                in_flight,
+                hidden - in_flight,
+                size,
+                oldest[0] if oldest else 0.0,
+                newest[0] if newest else 0.0,
+            )
+        )
 
     return run
 

@@ -196,6 +196,13 @@ def count_messages(account: str, queue: str) -> Call[MessageCounts]:
     return Call(Request("GET", _resource(account, queue, "counts")), _read_counts, _no_path)
 
 
+def get_stats(*names: str) -> Call[dict[str, Any]]:
+    """Stats (`detail=stats`, an extension), by the path `names` give: every account's
+    summed (none given), each of an account's queues' (its name), or one queue's."""
+    request = Request("GET", path(*names), {"detail": "stats"})
+    return Call(request, read_json, _no_path)
+
+
 def get_queue_info(account: str, queue: str) -> Call[bytes | None]:
     """The queue's info document, None if it has none."""
     request = Request("GET", _resource(account, queue, "info"))
@@ -384,7 +391,15 @@ def _resource(account: str, queue: str, resource: str) -> str:
 
 def _read_counts(response: httpx.Response) -> MessageCounts:
     counts = read_json(response)
-    return MessageCounts(int(counts["visible"]), int(counts["in_flight"]), int(counts["delayed"]))
+    return MessageCounts(
+        int(counts["visible"]),
+        int(counts["in_flight"]),
+        int(counts["delayed"]),
+        # (a server from before these were counted leaves them out)
+        int(counts.get("bytes", 0)),
+        float(counts.get("oldest", 0.0)),
+        float(counts.get("newest", 0.0)),
+    )
 
 
 def _put_one(

@@ -10,6 +10,7 @@ the `info=true` listing) are parameters v1.0 refused; a queue's counts and info 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,6 +44,8 @@ from burrow.model import (
 from burrow.service import Service
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
+# `GET … ?detail=stats` (an extension): a queue's stats, or each queue's or account's.
+STATS = "stats"
 DETAILS = {detail.value: detail for detail in Detail}  # quicker than calling the enum
 # How a message may be rendered (`detail`): the details, and `full` (an extension:
 # `all` and the rest of a `Message`, for a proxy storing through this server).
@@ -156,6 +159,10 @@ class Params:
     def text(self, name: str) -> str | None:
         return self._raw.get(name)
 
+    def stats(self) -> bool:
+        """Whether the call asks for stats (`detail=stats`) rather than a listing."""
+        return self._raw.get("detail") == STATS
+
     def meta(self) -> bytes:
         """A single PUT's `meta`: base64 as RFC 4648 writes it, padded."""
         value = self._raw.get("meta")
@@ -227,6 +234,8 @@ class BurrowV1:
     # Accounts and queues ------------------------------------------------------
 
     async def get_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        if p.stats():
+            return Response.json(await self.service.accounts_stats(p.name_filters()))
         detail = p.detail(Detail.ID, NAME_DETAILS)
         return _names(await self.service.get_accounts(p.name_filters()), detail)
 
@@ -235,7 +244,13 @@ class BurrowV1:
         return _names(await self.service.delete_accounts(p.name_filters()), detail)
 
     async def get_queues(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        """The account's queues holding messages, or with `info=true` those with info."""
+        """The account's queues holding messages, or with `info=true` those with info; or
+        with `detail=stats`, the stats of those holding messages."""
+        if p.stats():
+            if p.flag("info"):
+                raise InvalidRequest("detail=stats is of the queues holding messages: no info")
+            found = await self.service.account_stats(path[0], p.name_filters())
+            return Response.json({queue: stats.as_json() for queue, stats in found.items()})
         detail = p.detail(Detail.ID, NAME_DETAILS)
         listing = self.service.list_queue_infos if p.flag("info") else self.service.get_queues
         return _names(await listing(path[0], p.name_filters()), detail)
@@ -247,6 +262,9 @@ class BurrowV1:
     # Messages of a queue -----------------------------------------------------------
 
     async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        if p.stats():
+            p.check_unused_filters()
+            return Response.json((await self.service.queue_stats(path[0], path[1])).as_json())
         view = p.view(Detail.ALL)
         found = await self.service.get_messages(
             path[0], path[1], p.filters(), p.wait(), detail=DETAIL_OF_VIEW[view]
@@ -322,9 +340,7 @@ class BurrowV1:
 
     async def get_counts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         counts = await self.service.count_messages(path[0], path[1])
-        return Response.json(
-            {"visible": counts.visible, "in_flight": counts.in_flight, "delayed": counts.delayed}
-        )
+        return Response.json(dataclasses.asdict(counts))
 
     async def get_info(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         info = await self.service.get_queue_info(path[0], path[1])
@@ -400,8 +416,7 @@ def _prefix_account(prefix: str) -> str:
 
 
 def token_request(scope: Scope, method: str, account: str | None) -> Request:
-    """What admission looks at of a request that may only present a token (no signed
-    URL): `POST /sign`'s, `GET /metrics`'s."""
+    """What admission looks at for a call that takes its token's word alone (no signed URL)."""
     found = headers(scope, HEADERS)
     return Request(Credentials(_token(found), ""), method, account, _address(scope), _zone(found))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from burrow.config import Limits
 from burrow.frontends.burrow_v1 import BASE64, MAX_DIGITS, VIEWS
+from burrow.stats import SUMMED
 
 Schema = dict[str, Any]
 JSON = "application/json"
@@ -165,6 +166,26 @@ def _health() -> Schema:
     }
 
 
+def _whoami() -> Schema:
+    """`GET /whoami`: the token's key, role and accounts (the dashboard's; docs/dashboard.md)."""
+    nullable = {"type": ["string", "null"]}
+    me = {
+        "type": "object",
+        "required": ["key", "role", "accounts"],
+        "properties": {
+            "key": {**nullable, "description": "the key's id; null on a server without keys"},
+            "role": {"enum": ["reader", "writer", "admin", None]},
+            "accounts": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    get = {
+        "summary": "Who the token is: its key's id, role and accounts",
+        "security": [{"token": []}, {"bearer": []}, {}],
+        "responses": {"200": _json("the key", me), **_errors(400, 401, 405, 408, 429, 501)},
+    }
+    return {"get": get}
+
+
 def _sign() -> Schema:
     """`POST /sign`: a signed URL on the rights of the caller's token (docs/security.md)."""
     order = {
@@ -258,6 +279,11 @@ def document(limits: Limits) -> Schema:
         "detail", "query", {"type": "string", "enum": ["none", "id", "all"]},
         "none, id (names) or all ({id} objects).",
     )  # fmt: skip
+    stats_detail = "; stats (an extension): their stats instead"
+    listing_detail = _param(
+        "detail", "query", {"type": "string", "enum": ["none", "id", "all", "stats"]},
+        f"none, id (names) or all ({{id}} objects){stats_detail}.",
+    )  # fmt: skip
     message_detail = _param(
         "detail", "query", {"type": "string", "enum": list(VIEWS)},
         "How much of each message to return; full (an extension): all, and its receives, "
@@ -305,14 +331,31 @@ def document(limits: Limits) -> Schema:
     queue = [*account, _param("queue", "path", ident, "The queue.")]
     message = [*queue, _param("message", "path", ident, "The message id.")]
     unused = [_unused(match_hidden), _unused(wait)]
-    name_list = [limit, marker, name_detail, *unused]
-    queue_list = [*name_list, info]
     name_delete = [delete_limit, marker, name_detail, *unused]
     queue_filters = [marker, match_hidden, wait, message_detail]
+    listing = [limit, marker, listing_detail, *unused]
+    queue_listing = [*listing, info]
+    queue_view = _param(
+        "detail", "query", {"type": "string", "enum": [*VIEWS, "stats"]},
+        f"{message_detail['description'][:-1]}; stats (an extension): the queue's stats.",
+    )  # fmt: skip
     one_filters = [message_detail, _unused(delete_limit), _unused(marker), *unused]
 
     none: dict[str, Schema] = {"204": {"description": "detail=none, or nothing to return"}}
     names = {"200": _json("names", _ref("Names")), **none}
+    either = "detail=stats: {}".format
+    names_or_stats = {
+        "200": _json(either("each account's"), {"anyOf": [_ref("Names"), _ref("AccountsStats")]}),
+        **none,
+    }
+    queues_or_stats = {
+        "200": _json(either("each queue's"), {"anyOf": [_ref("Names"), _ref("QueuesStats")]}),
+        **none,
+    }
+    messages_or_stats = {
+        "200": _json(either("the queue's"), {"anyOf": [_ref("Messages"), _ref("QueueStats")]}),
+        **none,
+    }
     messages = {"200": _json("messages", _ref("Messages")), **none}
     binary = {"type": "string", "format": "binary"}
     one: dict[str, Schema] = {
@@ -345,21 +388,24 @@ def document(limits: Limits) -> Schema:
             "/health": _health(),
             "/openapi.json": _meta("This document", {"type": "object"}),
             "/sign": _sign(),
+            "/whoami": _whoami(),
             "/v1.0": {
-                "get": _operation("List accounts (admin)", name_list, names),
+                "get": _operation("List accounts (admin)", listing, names_or_stats),
                 "delete": _operation("Delete all in matched accounts (admin)", name_delete, names),
             },
             "/v1.0/{account}": {
                 "get": _operation(
                     "List the account's queues (holding messages, or with info=true having info)",
-                    account + queue_list,
-                    names,
+                    account + queue_listing,
+                    queues_or_stats,
                 ),
                 "delete": _operation("Delete matched queues", account + name_delete, names),
             },
             "/v1.0/{account}/{queue}": {
                 "get": _operation(
-                    "List messages (fan-out)", [*queue, limit, *queue_filters], messages
+                    "List messages (fan-out)",
+                    [*queue, limit, marker, match_hidden, wait, queue_view],
+                    messages_or_stats,
                 ),
                 "post": _operation(
                     "Update matched messages (a claim with hide; with receipt, a receive)",
@@ -420,6 +466,9 @@ def document(limits: Limits) -> Schema:
 
 
 def _schemas(limits: Limits, seconds: Schema) -> dict[str, Schema]:
+    epoch = {"type": "number", "minimum": 0}
+    age = {"type": ["number", "null"], "minimum": 0, "description": "seconds; null: no message"}
+    counted = list(SUMMED)
     message = {
         "type": "object",
         "required": ["id", "ttl", "hide"],
@@ -495,11 +544,36 @@ def _schemas(limits: Limits, seconds: Schema) -> dict[str, Schema]:
         "Message": message,
         "Counts": {
             "type": "object",
-            "required": ["visible", "in_flight", "delayed"],
+            "required": ["visible", "in_flight", "delayed", "bytes", "oldest", "newest"],
             "properties": {
                 "visible": seconds,
                 "in_flight": {**seconds, "description": "hidden, received at least once"},
                 "delayed": {**seconds, "description": "hidden, never received"},
+                "bytes": {**seconds, "description": "of the bodies stored"},
+                "oldest": {**epoch, "description": "when the first message was put; 0: none"},
+                "newest": {**epoch, "description": "when the last message was put; 0: none"},
+            },
+        },
+        "QueueStats": {
+            "type": "object",
+            "required": [*counted, "oldest_age", "newest_age"],
+            "properties": {
+                **dict.fromkeys(counted, seconds),
+                "oldest_age": age,
+                "newest_age": age,
+            },
+        },
+        "QueuesStats": {"type": "object", "additionalProperties": _ref("QueueStats")},
+        "AccountsStats": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["queues", *counted, "oldest_age", "newest_age"],
+                "properties": {
+                    **dict.fromkeys(["queues", *counted], seconds),
+                    "oldest_age": age,
+                    "newest_age": age,
+                },
             },
         },
         "Messages": {"type": "array", "items": {"anyOf": [{"type": "string"}, _ref("Message")]}},

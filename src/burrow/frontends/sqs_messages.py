@@ -289,6 +289,7 @@ async def _dead_letter(
         ttl = min(message.ttl, retention) if message.ttl else retention
         drafts.append(Draft(message.body, message.id, ttl, 0, meta.encode()))
     await _put(call, redrive.target, drafts)
+    call.service.activity.of(address.account, address.queue).dead_lettered += len(over)
     await asyncio.gather(*(_delete_quietly(call, address, m.id, receipt) for m in over))
     return [m for m in taken if m.receives <= redrive.max_receives]
 
