@@ -11,6 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerFactory
+from tests.sqs.clients import sqs_client
+from tests.sqs.test_dead_letters import dead_letter, with_dead_letters
 from tests.test_auth import add_key
 from tests.waiting import wait_until
 
@@ -72,6 +74,91 @@ def test_requests_are_counted_by_route_shape_method_and_status(
     assert value(samples, "burrow_sqlite_fsync_duration_seconds_count") >= 1
     # The scrape itself is counted by the next one.
     assert requests(scrape(server.url), "/metrics", "GET", 200) == 1
+
+
+def put_batch(http: httpx.Client, queue: str, count: int) -> None:
+    assert http.put(f"/v1.0/{queue}", json=[{"body": "x"}] * count).status_code == 201
+
+
+def test_message_counters_and_queue_gauges_follow_a_workload(start_server: ServerFactory) -> None:
+    server = start_server()
+    with httpx.Client(base_url=server.url) as http:
+        for i in range(5):
+            assert http.put(f"/v1.0/a/work/m{i}", content=b"x").status_code == 201
+        assert http.put("/v1.0/a/work/later", content=b"x", params={"hide": 60}).status_code == 201
+        claimed = http.post("/v1.0/a/work", params={"hide": 60, "limit": 2, "detail": "id"})
+        assert claimed.json() == ["m0", "m1"]
+        assert http.delete("/v1.0/a/work/m0").status_code == 204
+        put_batch(http, "b/other", 3)
+        stats = http.get("/v1.0/a/work", params={"detail": "stats"}).json()
+    sqs = sqs_client(server.url, "s")
+    source, _ = with_dead_letters(sqs, max_receives=1)
+    dead_letter(sqs, source, ["poison"])
+    samples = scrape(server.url)
+    assert value(samples, "burrow_messages_put_total", account="a") == 6
+    assert value(samples, "burrow_messages_claimed_total", account="a") == 2
+    assert value(samples, "burrow_messages_deleted_total", account="a") == 1
+    assert value(samples, "burrow_messages_put_total", account="b") == 3
+    assert value(samples, "burrow_messages_dead_lettered_total", account="s") == 1
+    # The gauges are the queue's stats: m2-m4 visible; m1 (claimed) and `later` (put
+    # hidden) hidden, and delayed too, neither received (a v1.0 claim is no receive).
+    work = {"account": "a", "queue": "work"}
+    gauges = {
+        "visible": value(samples, "burrow_queue_messages_visible", **work),
+        "hidden": value(samples, "burrow_queue_messages_hidden", **work),
+        "delayed": value(samples, "burrow_queue_messages_delayed", **work),
+    }
+    assert gauges == {"visible": 3, "hidden": 2, "delayed": 2}
+    assert gauges == {name: stats[name] for name in gauges}
+    oldest = value(samples, "burrow_queue_oldest_message_age_seconds", **work)
+    assert 0 < stats["oldest_age"] <= oldest < stats["oldest_age"] + 30
+    assert value(samples, "burrow_queue_messages_visible", account="s", queue="dead-letters") == 1
+    assert value(samples, "burrow_long_poll_waiters") == 0
+
+
+def test_queue_series_stay_bounded_with_more_queues_than_top_queues(
+    start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BURROW_METRICS_TOP_QUEUES", "2")
+    monkeypatch.setenv("BURROW_METRICS_QUEUES", "c/q0")
+    server = start_server()
+    with httpx.Client(base_url=server.url) as http:
+        for i in range(6):
+            put_batch(http, f"c/q{i}", i + 1)  # q5 the deepest
+        for i in range(1, 4):
+            put_batch(http, f"d{i}/q", i)
+    samples = scrape(server.url)
+    visible = {
+        (dict(labels)["account"], dict(labels)["queue"]): found
+        for (name, labels), found in samples.items()
+        if name == "burrow_queue_messages_visible"
+    }
+    # The listed queue, the 2 deepest; the rest by account: the 2 with most left over,
+    # then all others in one series.
+    assert visible == {
+        ("c", "q0"): 1,
+        ("c", "q5"): 6,
+        ("c", "q4"): 5,
+        ("c", "_other"): 2 + 3 + 4,
+        ("d3", "_other"): 3,
+        ("_other", "_other"): 1 + 2,
+    }
+    assert value(samples, "burrow_metrics_queues_looked_at") == 9
+    assert value(samples, "burrow_metrics_queues_cut_short") == 0
+
+
+def test_a_scrape_looks_at_max_queues_at_most(
+    start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BURROW_METRICS_MAX_QUEUES", "3")
+    server = start_server()
+    with httpx.Client(base_url=server.url) as http:
+        for i in range(5):
+            put_batch(http, f"e/q{i}", 1)
+    samples = scrape(server.url)
+    assert value(samples, "burrow_metrics_queues_looked_at") == 3
+    assert value(samples, "burrow_metrics_queues_cut_short") == 1
+    assert len([name for name, _ in samples if name == "burrow_queue_messages_visible"]) == 3
 
 
 def test_metrics_refuse_what_they_cannot_answer(start_server: ServerFactory) -> None:

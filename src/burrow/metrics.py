@@ -20,6 +20,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from burrow import metrics_queues as queues
 from burrow.auth import Guard
 from burrow.backends.sqlite_writer import Stats
 from burrow.config import MetricsSettings
@@ -39,9 +40,39 @@ COUNTERS: Table = {
         "Requests answered, by the route's shape, method and status.",
         ("route", "method", "status"),
     ),
+    "burrow_messages_put_total": ("Messages put (created or replaced).", ("account",)),
+    "burrow_messages_claimed_total": (
+        "Messages hidden by a claim or an SQS receive.",
+        ("account",),
+    ),
+    "burrow_messages_deleted_total": ("Messages deleted, popped or purged.", ("account",)),
+    "burrow_messages_dead_lettered_total": (
+        "Messages moved to a dead-letter queue (SQS redrive).",
+        ("account",),
+    ),
 }
+# Each message counter's field of `activity.Totals`.
+ACTIVITY = {
+    "burrow_messages_put_total": "put",
+    "burrow_messages_claimed_total": "claimed",
+    "burrow_messages_deleted_total": "deleted",
+    "burrow_messages_dead_lettered_total": "dead_lettered",
+}
+QUEUE = ("account", "queue")
 GAUGES: Table = {
     "burrow_long_poll_waiters": ("Long polls waiting for a message now.", ()),
+    "burrow_queue_messages_visible": ("Messages a receive or claim can take now.", QUEUE),
+    "burrow_queue_messages_hidden": ("Messages hidden (claimed, received or delayed).", QUEUE),
+    "burrow_queue_messages_delayed": (
+        "Hidden messages never received yet (put with a hide).",
+        QUEUE,
+    ),
+    "burrow_queue_oldest_message_age_seconds": (
+        "Seconds since the queue's oldest message was put (0: none).",
+        QUEUE,
+    ),
+    queues.LOOKED_AT: ("Queues the last scrape looked at (at most [metrics] max_queues).", ()),
+    queues.CUT_SHORT: ("1 if max_queues cut the last scrape's look at the queues short.", ()),
 }
 HISTOGRAMS: Table = {
     "burrow_http_request_duration_seconds": (
@@ -88,6 +119,12 @@ class Metrics:
         """What this process counted, and its gauges."""
         tally = self.recorder.tally()
         tally.gauges["burrow_long_poll_waiters"] = {(): self.service.waiters}
+        for name in ACTIVITY:
+            tally.counters[name] = {}
+        for (account, _), totals in self.service.activity:  # summed per account
+            for name, field in ACTIVITY.items():
+                series = tally.counters[name]
+                series[account,] = series.get((account,), 0) + getattr(totals, field)
         stats = getattr(self.backend, "stats", None)
         if isinstance(stats, Stats):  # the SQLite backend's group commit
             tally.histograms["burrow_sqlite_commit_batch_size"] = {(): stats.batches}
@@ -105,6 +142,8 @@ class Metrics:
             tally.add(self.local())
         else:
             tally = self.shared.gathered()
+        # The backend's, looked at once: every worker shares it.
+        tally.gauges.update(await queues.queue_gauges(self.service, self.settings))
         return Response(200, generate_latest(_Families(tally)), CONTENT_TYPE)
 
     def _admit(self, scope: Scope) -> None:
