@@ -126,6 +126,17 @@ MISTAKES = [
         env={"BURROW_ACCESS_LOG": "maybe"}),
     saying("[server] insecure in burrow.toml must be true or false",
            config("[server]\ninsecure = 2\n")),
+    Bad("--log-format must be one of text, json, not 'xml'", ("--log-format", "xml")),
+    # [metrics]
+    saying("[metrics] queues in burrow.toml: 'jobs' is not ACCOUNT/QUEUE",
+           config('[metrics]\nqueues = ["a/q", "jobs"]\n')),
+    saying("[metrics] queues in burrow.toml must be a list of strings",
+           config("[metrics]\nqueues = [1]\n")),
+    Bad("BURROW_METRICS_TOP_QUEUES must be an integer, not 'many'",
+        env={"BURROW_METRICS_TOP_QUEUES": "many"}),
+    Bad("BURROW_METRICS_MAX_QUEUES must be an integer >= 1, not 0",
+        env={"BURROW_METRICS_MAX_QUEUES": "0"}),
+    saying("unknown setting 'tokens' in [metrics]", config('[metrics]\ntokens = "x"\n')),
     # Authentication
     Bad("auth keys:missing.json: no such key file; make one with `burrow keys add",
         ("--auth", "keys:missing.json")),
