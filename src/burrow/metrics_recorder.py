@@ -40,32 +40,23 @@ def route_of(scope: Scope) -> str:
     return UI_ROUTE if path.startswith("/ui/") else ROUTES.get(path, OTHER)
 
 
-class Route:
-    """What the requests of one route and method came to: a count per status, durations."""
-
-    __slots__ = ("durations", "statuses")
-
-    def __init__(self) -> None:
-        self.statuses: dict[int, int] = {}
-        self.durations = Histogram()
-
-
 class Recorder:
     """This process's request and backend call counts and durations."""
 
     def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], Route] = {}  # (route, method)
+        # (route, method, status): the durations, whose count is the requests'. One
+        # histogram per status, summed over statuses at scrape time: one dict look a
+        # request instead of two.
+        self.requests: dict[tuple[str, str, int], Histogram] = {}
         self.backend_calls: dict[str, Histogram] = {}
 
     def http(self, scope: Scope, status: int, seconds: float) -> None:
         """Count a request answered with `status` after `seconds`."""
-        key = (route_of(scope), METHODS.get(scope["method"], OTHER))
-        route = self.routes.get(key)
-        if route is None:
-            route = self.routes[key] = Route()
-        statuses = route.statuses
-        statuses[status] = statuses.get(status, 0) + 1
-        route.durations.observe(seconds)
+        key = (route_of(scope), METHODS.get(scope["method"], OTHER), status)
+        timing = self.requests.get(key)
+        if timing is None:
+            timing = self.requests[key] = Histogram()
+        timing.observe(seconds)
 
     def timed(self, backend: Backend) -> Backend:
         """`backend` as its callers see it, each of its calls timed (its calls of its own
@@ -79,14 +70,16 @@ class Recorder:
 
     def tally(self) -> Tally:
         tally = Tally()
-        tally.counters["burrow_http_requests_total"] = {
-            (*key, str(status)): count
-            for key, route in self.routes.items()
-            for status, count in route.statuses.items()
-        }
-        tally.histograms["burrow_http_request_duration_seconds"] = {
-            key: route.durations for key, route in self.routes.items()
-        }
+        durations: dict[tuple[str, ...], Histogram] = {}
+        counts: dict[tuple[str, ...], float] = {}
+        for (route, method, status), timing in self.requests.items():
+            counts[route, method, str(status)] = sum(timing.counts)
+            into = durations.get((route, method))
+            if into is None:
+                into = durations[route, method] = Histogram(timing.bounds)
+            into.add(*timing.snapshot())
+        tally.counters["burrow_http_requests_total"] = counts
+        tally.histograms["burrow_http_request_duration_seconds"] = durations
         tally.histograms["burrow_backend_call_duration_seconds"] = {
             (name,): h for name, h in self.backend_calls.items() if h.total or any(h.counts)
         }

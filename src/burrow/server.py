@@ -93,6 +93,7 @@ class App:
             self.service, guard, settings.metrics, metrics_directory, time_backend=timed
         )
         self.request_ids = RequestIds()
+        self.logs_request_ids = settings.log_format == "json"  # (text lines have none)
         self.dashboard = Dashboard(self.service, guard)
         self.meta = {
             "": VERSIONS,
@@ -103,7 +104,8 @@ class App:
         if scope["type"] == "http":
             started = perf_counter()
             request_id = self.request_ids.of(scope)
-            current.set((request_id, started))  # (each request has a task, and context, of its own)
+            if self.logs_request_ids:  # (each request has a task, and context, of its own)
+                current.set((request_id, started))
             response = await self._respond(scope, receive)
             await response.send(send, request_id)
             self.metrics.recorder.http(scope, response.status, perf_counter() - started)
