@@ -8,8 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from burrow import metrics
 from tests.conftest import ServerFactory
 from tests.sqs.clients import sqs_client
 from tests.sqs.test_dead_letters import dead_letter, with_dead_letters
@@ -214,3 +216,36 @@ def test_a_scrape_gathers_every_workers_requests(
         lambda: requests(scrape(server.url), PUT_ONE, "PUT", 201) == puts,
         f"both workers' {puts} PUTs in one scrape",
     )
+
+
+REPO = Path(__file__).parent.parent
+EXPORTED = {*metrics.COUNTERS, *metrics.GAUGES, *metrics.HISTOGRAMS}
+HISTOGRAM_PARTS = re.compile(r"_(bucket|sum|count)$")
+METRIC_NAME = re.compile(r"\b(burrow_[a-z_]+|up)\b")
+
+
+def test_every_metric_is_documented() -> None:
+    documented = set(
+        re.findall(r"^\| `(burrow_\w+)` \|", (REPO / "docs/monitoring.md").read_text(), re.M)
+    )
+    assert documented == EXPORTED
+
+
+def test_the_example_alert_rules_name_only_metrics_burrow_exports() -> None:
+    """deploy/prometheus: the alert rules and scrape config parse as YAML (promtool is
+    not installed here), every rule has what Prometheus requires, and every metric an
+    expression names is one a scrape has."""
+    rules = yaml.safe_load((REPO / "deploy/prometheus/alerts.yml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert len({rule["alert"] for rule in alerts}) == len(alerts) >= 8
+    documented = (REPO / "docs/monitoring.md").read_text()
+    for rule in alerts:
+        assert {"alert", "expr", "labels", "annotations"} <= set(rule), rule["alert"]
+        assert f"`{rule['alert']}`" in documented
+        for name in METRIC_NAME.findall(rule["expr"]):
+            exported = HISTOGRAM_PARTS.sub("", name) in metrics.HISTOGRAMS or name in EXPORTED
+            assert name == "up" or exported, (rule["alert"], name)
+    scrape = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    (job,) = scrape["scrape_configs"]
+    assert (job["metrics_path"], job["authorization"]["type"]) == ("/metrics", "Bearer")
+    assert scrape["rule_files"] == ["alerts.yml"]
