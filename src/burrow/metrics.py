@@ -100,16 +100,16 @@ class Metrics:
         guard: Guard,
         settings: MetricsSettings,
         shared_directory: str | None = None,
-        *,
-        time_backend: bool = True,
     ) -> None:
-        """`time_backend`: whether to time the backend's calls (see docs/monitoring.md)."""
         self.service = service
         self.guard = guard
         self.settings = settings
         self.backend = service.backend
         self.recorder = Recorder()
-        if time_backend:
+        # Only a backend on an engine of its own (a network away) has its calls timed: in
+        # the process (memory, SQLite), the timing would cost a PUT 2-3% and tell what
+        # the request's duration does (docs/monitoring.md).
+        if self.backend.shared_between_processes:
             service.backend = self.recorder.timed(service.backend)
         self.shared = (
             None if shared_directory is None else SharedTallies(shared_directory, self.local)

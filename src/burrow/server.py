@@ -86,12 +86,7 @@ class App:
         self.service = Service(backend, settings.limits, settings.accounts)
         self.v1 = BurrowV1(self.service, guard)
         self.sqs = SqsFrontend(self.service, guard)
-        # A memory backend's calls are dict work in this process: timing them would cost
-        # a PUT 2% and tell little (docs/monitoring.md).
-        timed = backend_kind(settings.backend) != "memory"
-        self.metrics = Metrics(
-            self.service, guard, settings.metrics, metrics_directory, time_backend=timed
-        )
+        self.metrics = Metrics(self.service, guard, settings.metrics, metrics_directory)
         self.request_ids = RequestIds()
         self.logs_request_ids = settings.log_format == "json"  # (text lines have none)
         self.dashboard = Dashboard(self.service, guard)
