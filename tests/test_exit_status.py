@@ -115,3 +115,23 @@ def test_a_worker_whose_drain_is_cut_short_makes_the_server_exit_1(
                 pass  # drained already
         assert _exit_status(server) == 1
     assert re.search(r"worker \d+ exited \(1\) while stopping", server.log())
+
+
+def _running(pid: int) -> bool:
+    """Whether the process is alive (one that has exited and awaits its reaping is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_stop_when_the_supervisor_is_killed(start_server: ServerFactory) -> None:
+    storage = start_server()
+    server = start_server(storage.url, "--workers", "2")
+    wait_until(lambda: len(WORKER.findall(server.log())) == 2, "two workers")
+    workers = [int(pid) for pid in WORKER.findall(server.log())]
+    _signal(server, signal.SIGKILL)
+    assert _exit_status(server) == -signal.SIGKILL
+    wait_until(lambda: not any(map(_running, workers)), "the workers to stop", seconds=30)
+    wait_until(lambda: _stopped_listening(server), "the port to be free")

@@ -11,10 +11,12 @@ has not.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 # whole server stops instead, with that worker's exit status.
 MIN_UPTIME = 5.0
 BACKLOG = 2048
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 Worker = Callable[[socket.socket], int]  # serves on the socket; returns the exit status
 
@@ -97,17 +100,19 @@ class Supervisor:
         return status
 
     def _start(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
-            os._exit(self._work())
+            os._exit(self._work(parent))
         self._started[pid] = time.monotonic()
 
-    def _work(self) -> int:
+    def _work(self, parent: int) -> int:
         # Its own process group: a Ctrl+C at the terminal reaches the parent only,
         # which then stops each worker exactly once.
         os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _stop_with(parent)
         try:
             sock = listening_socket(self.host, self.port, shared=True)
             sock.listen(BACKLOG)
@@ -123,3 +128,16 @@ class Supervisor:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+def _stop_with(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM (a graceful stop) when the supervisor
+    dies, however it dies (`kill -9` too), so that no worker goes on serving the port
+    unsupervised. Linux only (prctl); elsewhere workers outlive a killed supervisor."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        logger.warning("worker %d will outlive a killed supervisor: prctl failed", os.getpid())
+    if os.getppid() != parent:  # it died before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -235,8 +235,12 @@ class MemoryBackend(Backend):
         now = time.time()
         if quota:
             self._check_quota(account, queue, messages, quota)
-        queues = self._accounts.setdefault(account, Account())
-        stored = queues.setdefault(queue, Queue())
+        queues = self._accounts.get(account)
+        if queues is None:
+            queues = self._accounts[account] = Account()
+        stored = queues.get(queue)
+        if stored is None:
+            stored = queues[queue] = Queue()
         created = []
         new_ones = []
         for new in messages:

@@ -17,19 +17,18 @@ from typing import Any
 import orjson
 
 from burrow.frontends.sqs_errors import SqsError
+from burrow.frontends.sqs_protocol import NOT_XML_CHARACTERS
 
 MAX_ATTRIBUTES = 10
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[^\s]{1,249})?")
 SYSTEM_ATTRIBUTES = frozenset({"AWSTraceHeader"})
-# Characters SQS allows in a body or string value (XML 1.0's, as SQS documents them).
-_NOT_ALLOWED = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 Attributes = dict[str, dict[str, Any]]  # name -> {DataType, StringValue | BinaryValue}
 
 
 def check_text(text: str, what: str) -> str:
-    if _NOT_ALLOWED.search(text):
+    if NOT_XML_CHARACTERS.search(text):
         raise SqsError(
             "InvalidMessageContents", f"Invalid characters found in {what}: only XML characters"
         )
