@@ -206,21 +206,28 @@ def test_a_scrape_gathers_every_workers_requests(
     start_server: ServerFactory, redis_backend_url: str
 ) -> None:
     server = start_server(redis_backend_url, "--workers", "2", "--access-log")
-    puts = 0
-    # Each PUT on a connection of its own: the kernel spreads them over the workers.
-    while len(set(WORKER_ACCESS.findall(server.log()))) < 2:
-        assert httpx.put(f"{server.url}/v1.0/a/q/m{puts}", content=b"x").status_code == 201
-        puts += 1
-        assert puts < 200, "every PUT reached the same worker"
-    wait_until(
-        lambda: requests(scrape(server.url), PUT_ONE, "PUT", 201) == puts,
-        f"both workers' {puts} PUTs in one scrape",
-    )
-    # Redis is a network away: each of its calls is timed, in every worker.
-    samples = scrape(server.url)
-    timed = value(samples, "burrow_backend_call_duration_seconds_count", operation="put_message")
-    assert timed == puts
-    assert value(samples, "burrow_messages_put_total", account="a") == puts
+    # Stopped by SIGTERM, which the supervisor passes on to its workers and waits for
+    # (the fixture's SIGKILL would leave them running).
+    try:
+        puts = 0
+        # Each PUT on a connection of its own: the kernel spreads them over the workers.
+        while len(set(WORKER_ACCESS.findall(server.log()))) < 2:
+            assert httpx.put(f"{server.url}/v1.0/a/q/m{puts}", content=b"x").status_code == 201
+            puts += 1
+            assert puts < 200, "every PUT reached the same worker"
+        wait_until(
+            lambda: requests(scrape(server.url), PUT_ONE, "PUT", 201) == puts,
+            f"both workers' {puts} PUTs in one scrape",
+        )
+        # Redis is a network away: each of its calls is timed, in every worker.
+        samples = scrape(server.url)
+        timed = value(
+            samples, "burrow_backend_call_duration_seconds_count", operation="put_message"
+        )
+        assert timed == puts
+        assert value(samples, "burrow_messages_put_total", account="a") == puts
+    finally:
+        assert server.stop() == 0
 
 
 REPO = Path(__file__).parent.parent
