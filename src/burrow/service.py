@@ -392,6 +392,11 @@ class Service:
 
     # Long polls ----------------------------------------------------------------------
 
+    @property
+    def waiters(self) -> int:
+        """Long polls waiting now (for `/metrics`)."""
+        return len(self._waiting)
+
     def drain(self) -> None:
         """Answer every pending long poll now and take no new ones (shutting down)."""
         self._draining = True

@@ -30,6 +30,7 @@ from burrow.codec import (
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, headers, read_body
 from burrow.keys import SIGNATURE_PARAMS, signable_methods
+from burrow.metrics_recorder import ROUTE
 from burrow.model import (
     ALL_ITEMS,
     NO_QUOTA,
@@ -77,6 +78,15 @@ SUBSCRIPTION = "subscription"
 # A PUT of a subscription: its body's fields, and its webhook's.
 SUBSCRIPTION_FIELDS = frozenset({"start", "webhook"})
 WEBHOOK_FIELDS = frozenset({"url", "secret", "max_attempts", "dead_letter_queue"})
+# Each shape of path (`_shape`) as /metrics names its route.
+SHAPE_ROUTES: dict[int | str, str] = {
+    0: "/v1.0",
+    1: "/v1.0/{account}",
+    2: "/v1.0/{account}/{queue}",
+    3: "/v1.0/{account}/{queue}/{message}",
+    **{resource: f"/v1.0/{{account}}/{{queue}}/-/{resource}" for resource in QUEUE_RESOURCES},
+    SUBSCRIPTION: "/v1.0/{account}/{queue}/-/subscriptions/{name}",
+}
 
 
 MAX_DIGITS = 12  # of a number in the query (larger than any limit allows)
@@ -206,6 +216,7 @@ class BurrowV1:
         self, scope: Scope, receive: Receive, path: list[str], query: dict[str, str]
     ) -> Response:
         shape = _shape(path)
+        scope[ROUTE] = SHAPE_ROUTES[shape]
         method: str = scope["method"]
         route = self.routes.get((shape, method))
         if route is None:
