@@ -29,6 +29,7 @@ from burrow.config import Settings
 from burrow.errors import BurrowError, ConfigError, InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends import openapi
 from burrow.frontends.asgi import (
+    Answer,
     Receive,
     Response,
     Scope,
@@ -82,7 +83,7 @@ class App:
         if scope["type"] == "http":
             await (await self._respond(scope, receive)).send(send)
 
-    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+    async def _respond(self, scope: Scope, receive: Receive) -> Answer:
         try:
             path = path_segments(scope)
             if path and path[0] == "v1.0":

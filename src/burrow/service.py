@@ -390,6 +390,11 @@ class Service:
 
     # Long polls ----------------------------------------------------------------------
 
+    @property
+    def draining(self) -> bool:
+        """Whether the server is shutting down (`drain`): streams end, long polls return."""
+        return self._draining
+
     def drain(self) -> None:
         """Answer every pending long poll now and take no new ones (shutting down)."""
         self._draining = True

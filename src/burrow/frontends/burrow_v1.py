@@ -28,7 +28,9 @@ from burrow.codec import (
     message_fields,
 )
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
-from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, headers, read_body
+from burrow.feed import open_feed
+from burrow.frontends.asgi import OCTETS, Answer, Receive, Response, Scope, headers, read_body
+from burrow.frontends.sse import EventStream
 from burrow.keys import SIGNATURE_PARAMS, signable_methods
 from burrow.model import (
     ALL_ITEMS,
@@ -68,6 +70,8 @@ NO_CHANGE = Attributes()
 # The headers every request is read for (token and zone), gathered in one pass.
 HEADERS = frozenset({b"x-auth-token", b"authorization", b"x-burrow-zone"})
 IF_MATCH = frozenset({b"if-match"})
+LAST_EVENT_ID = frozenset({b"last-event-id"})
+STREAM_PARAMS = frozenset({"stream", "marker"})
 # The extension resources of a queue: `/v1.0/{a}/{q}/-/{resource}`.
 QUEUE_RESOURCES = frozenset({"counts", "info"})
 
@@ -79,13 +83,17 @@ class Params:
     """Query parameters of one request, checked against what its route accepts."""
 
     def __init__(self, raw: dict[str, str], allowed: frozenset[str]) -> None:
-        if not allowed.issuperset(raw):
-            unknown = raw.keys() - allowed
+        self._raw = raw
+        self.only(allowed)
+
+    def only(self, allowed: frozenset[str]) -> None:
+        """Refuse (400) any parameter but `allowed` (some routes take fewer in one mode)."""
+        if not allowed.issuperset(self._raw):
+            unknown = self._raw.keys() - allowed
             raise InvalidRequest(
                 f"unknown query parameter(s) {', '.join(sorted(unknown))}; "
                 f"allowed here: {', '.join(sorted(allowed)) or 'none'}"
             )
-        self._raw = raw
 
     def integer(self, name: str) -> int | None:
         value = self._raw.get(name)
@@ -160,7 +168,7 @@ class Params:
         return b"" if value is None else _base64(value, "meta")
 
 
-Handler = Callable[[Scope, Receive, list[str], Params], Awaitable[Response]]
+Handler = Callable[[Scope, Receive, list[str], Params], Awaitable[Answer]]
 
 
 class BurrowV1:
@@ -176,7 +184,7 @@ class BurrowV1:
             (0, "DELETE"): (self.delete_accounts, FILTERS),
             (1, "GET"): (self.get_queues, FILTERS | {"info"}),
             (1, "DELETE"): (self.delete_queues, FILTERS),
-            (2, "GET"): (self.get_messages, FILTERS),
+            (2, "GET"): (self.get_messages, FILTERS | {"stream"}),
             (2, "POST"): (self.update_messages, FILTERS | ATTRIBUTES | {"receipt"}),
             (2, "DELETE"): (self.delete_messages, FILTERS),
             (2, "PUT"): (self.put_batch, ATTRIBUTES | QUOTAS | {"detail"}),
@@ -192,7 +200,7 @@ class BurrowV1:
 
     async def handle(
         self, scope: Scope, receive: Receive, path: list[str], query: dict[str, str]
-    ) -> Response:
+    ) -> Answer:
         shape = _shape(path)
         method: str = scope["method"]
         route = self.routes.get((shape, method))
@@ -251,7 +259,9 @@ class BurrowV1:
 
     # Messages of a queue -----------------------------------------------------------
 
-    async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+    async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Answer:
+        if p.text("stream") is not None:
+            return self._event_stream(s, r, path, p)
         if p.stats():
             p.check_unused_filters()
             return Response.json((await self.service.queue_stats(path[0], path[1])).as_json())
@@ -260,6 +270,17 @@ class BurrowV1:
             path[0], path[1], p.filters(), p.wait(), detail=DETAIL_OF_VIEW[view]
         )
         return _messages(found, view)
+
+    def _event_stream(self, s: Scope, r: Receive, path: list[str], p: Params) -> EventStream:
+        """`?stream=sse`: the queue's messages after `Last-Event-ID`, else `marker`, else
+        from its start, as they come (docs/push.md#streams)."""
+        p.only(STREAM_PARAMS)
+        if p.text("stream") != "sse":
+            raise InvalidRequest("stream must be sse here (ws: with a WebSocket upgrade)")
+        last = headers(s, LAST_EVENT_ID).get(b"last-event-id")
+        marker = last.decode("latin-1") if last else p.text("marker")
+        feed = open_feed(self.service, path[0], path[1], marker)
+        return EventStream(feed, r, self.service.limits_for(path[0]).stream_heartbeat)
 
     async def update_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         """An update of the matched messages; with `receipt`, a receive."""
