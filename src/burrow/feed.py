@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from burrow.audit import escaped
 from burrow.errors import BurrowError, NoMatch, NotFound
@@ -98,6 +100,18 @@ class Feed:
             await self._buffer.put(BurrowError("internal error"))
         else:
             await self._buffer.put(_END)
+
+    async def serve(self, *workers: Coroutine[Any, Any, None]) -> None:
+        """Read (`run`) while `workers` (a writer, a reader of the client) run; once the
+        first of them ends, the rest and the reads are stopped."""
+        tasks = [asyncio.create_task(self.run())]
+        tasks += [asyncio.create_task(worker) for worker in workers]
+        try:
+            await asyncio.wait(tasks[1:], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def next(self) -> Message:
         """The next message; raises `Ended`, or the error that ended the reads."""

@@ -40,6 +40,7 @@ from burrow.frontends.asgi import (
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
 from burrow.frontends.sqs import SqsFrontend, is_sqs
+from burrow.frontends.websocket import WebSocketStreams
 from burrow.service import Service
 from burrow.ui import Dashboard
 from burrow.workers import Supervisor, listening_socket
@@ -74,6 +75,7 @@ class App:
         self.v1 = BurrowV1(self.service, guard)
         self.sqs = SqsFrontend(self.service, guard)
         self.dashboard = Dashboard(self.service, guard)
+        self.websockets = WebSocketStreams(self.service, guard)
         self.meta = {
             "": VERSIONS,
             "openapi.json": Response.json(openapi.document(settings.limits)),
@@ -82,6 +84,8 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await (await self._respond(scope, receive)).send(send)
+        elif scope["type"] == "websocket":
+            await self.websockets(scope, receive, send)
 
     async def _respond(self, scope: Scope, receive: Receive) -> Answer:
         try:
@@ -294,6 +298,10 @@ def _serve_one(settings: Settings, app: App, sock: socket.socket) -> int:
         log_config=None,
         timeout_graceful_shutdown=30,
         server_header=False,
+        # WebSocket streams: a frame holds at most what a batch PUT's body may; no
+        # compression, whose state per connection would cost more than the stream.
+        ws_max_size=settings.limits.max_batch_bytes,
+        ws_per_message_deflate=False,
         proxy_headers=False,  # no proxy in front by default; saves work on every request
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,

@@ -305,7 +305,7 @@ class BurrowV1:
         defaults, detail, quota = p.attributes(), p.detail(Detail.ID, BATCH_DETAILS), p.quota()
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_batch_bytes, limits.body_timeout)
-        drafts = [_draft(item, defaults) for item in _json_list(body)]
+        drafts = [batch_draft(item, defaults) for item in _json_list(body)]
         stored = await self.service.put_messages(path[0], path[1], drafts, quota)
         if detail is Detail.ALL:
             return Response.json([{"id": i, "created": created} for i, created in stored], 201)
@@ -426,10 +426,14 @@ def _prefix_account(prefix: str) -> str:
         raise InvalidRequest("path is not valid UTF-8 once decoded") from error
 
 
-def token_request(scope: Scope, method: str, account: str | None) -> Request:
-    """What admission looks at for a call that takes its token's word alone (no signed URL)."""
+def token_request(
+    scope: Scope, method: str, account: str | None, query_token: str | None = None
+) -> Request:
+    """What admission looks at for a call that takes its token's word alone (no signed
+    URL): the token of the headers, else `query_token` (a WebSocket's `token`)."""
     found = headers(scope, HEADERS)
-    return Request(Credentials(_token(found), ""), method, account, _address(scope), _zone(found))
+    token = _token(found) or query_token
+    return Request(Credentials(token, ""), method, account, _address(scope), _zone(found))
 
 
 def _address(scope: Scope) -> str | None:
@@ -533,7 +537,8 @@ def _json_list(body: bytes) -> list[Any]:
     return items
 
 
-def _draft(item: Any, defaults: Attributes) -> Draft:
+def batch_draft(item: Any, defaults: Attributes) -> Draft:
+    """One entry of a batch PUT (a WebSocket put too), checked."""
     if not isinstance(item, dict):
         raise InvalidRequest("each batch entry must be a JSON object")
     if not BATCH_FIELDS.issuperset(item):

@@ -57,17 +57,7 @@ class EventStream:
     async def send(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await _chunk(send, OPENED)
-        tasks = [
-            asyncio.create_task(self.feed.run()),
-            asyncio.create_task(self._write(send)),
-            asyncio.create_task(_disconnected(self.receive)),
-        ]
-        try:
-            await asyncio.wait(tasks[1:], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.feed.serve(self._write(send), _disconnected(self.receive))
         await send({"type": "http.response.body", "body": b""})  # (a client gone: ignored)
 
     async def _write(self, send: Send) -> None:
