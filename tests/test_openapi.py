@@ -30,6 +30,8 @@ SHAPE_TO_PATH = {
     3: "/v1.0/{account}/{queue}/{message}",
     "counts": "/v1.0/{account}/{queue}/-/counts",
     "info": "/v1.0/{account}/{queue}/-/info",
+    "subscriptions": "/v1.0/{account}/{queue}/-/subscriptions",
+    "subscription": "/v1.0/{account}/{queue}/-/subscriptions/{name}",
 }
 
 
@@ -71,7 +73,7 @@ def test_every_status_the_server_answers_is_documented() -> None:
 def test_a_method_a_path_does_not_list_answers_405_naming_those_it_lists(server_url: str) -> None:
     paths = httpx.get(server_url + "/openapi.json").json()["paths"]
     for template, item in paths.items():
-        url = server_url + template.format(account="a", queue="q", message="m")
+        url = server_url + template.format(account="a", queue="q", message="m", name="s")
         listed = {method.upper() for method in item}
         for method in {"GET", "PUT", "POST", "DELETE", "PATCH"} - listed:
             response = httpx.request(method, url)

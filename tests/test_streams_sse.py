@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,15 +15,17 @@ from tests.conftest import ServerFactory
 from tests.servers import BurrowServer
 from tests.streams import NO_POOL_LIMIT, read_events, rss_bytes, sse
 from tests.test_auth import add_key
-from tests.waiting import PATIENCE, within
+from tests.waiting import PATIENCE, eventually, within
 
 READERS = 200
 MESSAGES = 30
 
 
-async def put(http: httpx.AsyncClient, url: str, ids: list[str], body: str = "b") -> None:
-    batch = [{"id": i, "body": f"{body}-{i}"} for i in ids]
-    response = await http.put(url, json=batch)
+async def put(
+    http: httpx.AsyncClient, url: str, ids: list[str], headers: dict[str, str] | None = None
+) -> None:
+    batch = [{"id": i, "body": f"b-{i}"} for i in ids]
+    response = await http.put(url, json=batch, headers=headers)
     assert response.status_code == 201, response.text
 
 
@@ -170,28 +173,68 @@ def test_bad_stream_requests_are_refused(
     assert error in response.json()["error"]
 
 
-async def test_a_reader_key_may_stream_and_no_key_may_not(tmp_path: Path) -> None:
-    keyfile = tmp_path / "keys.json"
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BurrowServer, str, str]]:
+    """A server with keys: it, a writer's token and a reader's, both of account `a`."""
+    workdir = tmp_path_factory.mktemp("keyed")
+    keyfile = workdir / "keys.json"
     writer, reader = add_key(keyfile, "writer", "a"), add_key(keyfile, "reader", "a")
-    server = BurrowServer(tmp_path, "memory://", "--auth", f"keys:{keyfile}").start()
-    try:
-        stream = f"{server.url}/v1.0/a/q?stream=sse"
-        async with httpx.AsyncClient(timeout=PATIENCE) as http:
-            await put_with(http, f"{server.url}/v1.0/a/q", writer)
-            found = await within(
-                read_events(http, stream, 1, headers={"x-auth-token": reader}), "m"
-            )
-            assert [m.id for m in found] == ["m"]
-            assert (await http.get(stream)).status_code == 401
-            other = await http.get(stream.replace("/a/", "/b/"), headers={"x-auth-token": reader})
-            assert other.status_code == 403
-    finally:
-        server.kill()
+    server = BurrowServer(workdir, "memory://", "--auth", f"keys:{keyfile}").start()
+    yield server, writer, reader
+    server.kill()
 
 
-async def put_with(http: httpx.AsyncClient, queue: str, token: str) -> None:
-    response = await http.put(f"{queue}/m", content=b"hi", headers={"x-auth-token": token})
-    assert response.status_code == 201
+async def test_a_reader_key_may_stream_and_no_key_may_not(
+    keyed: tuple[BurrowServer, str, str],
+) -> None:
+    server, writer, reader = keyed
+    stream = f"{server.url}/v1.0/a/q?stream=sse"
+    async with httpx.AsyncClient(timeout=PATIENCE) as http:
+        await put(http, f"{server.url}/v1.0/a/q", ["m"], headers={"x-auth-token": writer})
+        found = await within(read_events(http, stream, 1, headers={"x-auth-token": reader}), "m")
+        assert [m.id for m in found] == ["m"]
+        assert (await http.get(stream)).status_code == 401
+        other = await http.get(stream.replace("/a/", "/b/"), headers={"x-auth-token": reader})
+        assert other.status_code == 403
+
+
+async def test_a_writers_stream_moves_its_subscriptions_cursor_and_a_readers_does_not(
+    keyed: tuple[BurrowServer, str, str],
+) -> None:
+    server, writer, reader = keyed
+    queue = f"{server.url}/v1.0/a/subscribed"
+    subscription = f"{queue}/-/subscriptions/s"
+    stream = f"{queue}?stream=sse&subscription=s"
+    as_writer, as_reader = {"x-auth-token": writer}, {"x-auth-token": reader}
+    async with httpx.AsyncClient(timeout=PATIENCE) as http:
+        await put(http, queue, ["m1", "m2"], headers=as_writer)
+        made = await http.put(subscription, json={"start": "oldest"}, headers=as_writer)
+        assert made.status_code == 201, made.text
+
+        async def at(expected: str | None) -> bool:
+            found = await http.get(subscription, headers=as_reader)
+            assert found.status_code == 200, found.text
+            return bool(found.json()["cursor"] == expected)
+
+        read = await within(read_events(http, stream, 2, headers=as_reader), "the reader's")
+        assert [m.id for m in read] == ["m1", "m2"]
+        assert await at(None)
+        # (The cursor moves as each event is written: a client that leaves at once may
+        # get the last ones again, as at-least-once allows. These wait for it, connected.)
+        async with sse(http, stream, as_writer) as messages:
+            ids = [(await within(anext(messages), "the writer's")).id for _ in range(2)]
+            assert ids == ["m1", "m2"]
+            await eventually(lambda: at("m2"), "the cursor at m2")
+        await put(http, queue, ["m3"], headers=as_writer)
+        async with sse(http, stream, as_writer) as messages:
+            assert (await within(anext(messages), "after m2")).id == "m3"
+            await eventually(lambda: at("m3"), "the cursor at m3")
+        # A reader resumes by Last-Event-ID, wherever the cursor is.
+        resumed = read_events(http, stream, 1, headers={**as_reader, "Last-Event-ID": "m2"})
+        assert [m.id for m in await within(resumed, "m3")] == ["m3"]
+        for query, status in (("&subscription=nope", 404), ("&subscription=s&marker=m1", 400)):
+            refused = await http.get(f"{queue}?stream=sse{query}", headers=as_reader)
+            assert refused.status_code == status, refused.text
 
 
 async def test_open_streams_end_when_the_server_stops(start_server: ServerFactory) -> None:

@@ -149,3 +149,25 @@ async def test_streams_are_admitted_at_the_upgrade_and_writes_need_a_writer(
             assert (await reading.call(3, type="delete", id="m"))["status"] == 403
     finally:
         server.kill()
+
+
+async def test_a_subscriptions_cursor_moves_on_the_clients_acks(
+    memory_server: BurrowServer, account: str
+) -> None:
+    queue = f"/v1.0/{account}/subscribed"
+    subscription = f"{memory_server.url}{queue}/-/subscriptions/s"
+    url = ws_url(memory_server, f"{queue}?stream=ws&subscription=s")
+    async with httpx.AsyncClient(timeout=PATIENCE) as http:
+        batch = [{"id": "m1", "body": "1"}, {"id": "m2", "body": "2"}]
+        assert (await http.put(f"{memory_server.url}{queue}", json=batch)).status_code == 201
+        assert (await http.put(subscription, json={"start": "oldest"})).status_code == 201
+        async with connect(url) as ws:
+            peer = Peer(ws)
+            assert [(await peer.message())["id"] for _ in range(2)] == ["m1", "m2"]
+            assert (await http.get(subscription)).json()["cursor"] is None  # written, not acked
+            assert await peer.call(1, type="ack", id="m1") == {"type": "ok", "ref": 1, "id": "m1"}
+            assert (await http.get(subscription)).json()["cursor"] == "m1"
+        async with connect(url) as ws:
+            assert (await Peer(ws).message())["id"] == "m2"
+    refused = await within(refusal(ws_url(memory_server, f"{queue}?stream=ws&subscription=x")), "")
+    assert refused.status_code == 404

@@ -62,24 +62,46 @@ class Cursor:
 _END = None  # what the reader puts in the buffer when it stops
 
 
-def open_feed(service: Service, account: str, queue: str, marker: str | None) -> Feed:
-    """A feed of the queue after `marker` (None or empty: from its start), ids checked."""
+async def open_feed(
+    service: Service,
+    account: str,
+    queue: str,
+    marker: str | None,
+    subscription: str | None = None,
+    acks: bool = False,
+) -> Feed:
+    """A feed of the queue after `marker` (None or empty: from its start, or with a
+    `subscription` from its cursor), ids checked. With `acks`, each message written
+    to the client moves the subscription's cursor (`Feed.written`)."""
     service.check_id("queue", queue)
     if marker:
         service.check_id("marker", marker)
-    return Feed(service, account, queue, marker or None, service.limits_for(account).stream_buffer)
+    cursor = Cursor(marker or None)
+    if subscription is not None:
+        found = await service.subscriptions.get(account, queue, subscription)  # (404)
+        if not marker and found.cursor is not None:
+            cursor = Cursor(found.cursor, found.cursor_sent, {found.cursor})
+    buffer = service.limits_for(account).stream_buffer
+    return Feed(service, account, queue, cursor, buffer, subscription if acks else None)
 
 
 class Feed:
     """One stream's reader (`run`, a task of its own) and buffer (`next`)."""
 
     def __init__(
-        self, service: Service, account: str, queue: str, marker: str | None, buffer: int
+        self,
+        service: Service,
+        account: str,
+        queue: str,
+        cursor: Cursor,
+        buffer: int,
+        acking: str | None = None,
     ) -> None:
         self.service = service
         self.account = account
         self.queue = queue
-        self.cursor = Cursor(marker)
+        self.cursor = cursor
+        self.acking = acking  # the subscription whose cursor follows the writes
         self._buffer: asyncio.Queue[Message | BurrowError | None] = asyncio.Queue(buffer)
         self._skipping = False  # the marker was lost: passed messages come again
 
@@ -113,6 +135,12 @@ class Feed:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def written(self, message: Message) -> None:
+        """`message` has been written to the client: the subscription's cursor moves
+        past it, if this feed moves one."""
+        if self.acking is not None:
+            await self.service.subscriptions.ack(self.account, self.queue, self.acking, message.id)
+
     async def next(self) -> Message:
         """The next message; raises `Ended`, or the error that ended the reads."""
         item = await self._buffer.get()
@@ -126,7 +154,7 @@ class Feed:
     async def _start(self) -> None:
         """Learn when the starting marker's message was put (if it is still there)."""
         marker = self.cursor.marker
-        if marker is not None:
+        if marker is not None and not self.cursor.sent:
             try:
                 found = await self.service.get_message(self.account, self.queue, marker)
             except NotFound:

@@ -32,6 +32,7 @@ from burrow.model import (
     Quota,
 )
 from burrow.stats import QueueStats, account_summary
+from burrow.subscriptions import Subscriptions
 
 T = TypeVar("T")
 WITH_BODIES = frozenset({Detail.BODY, Detail.ALL})
@@ -53,6 +54,7 @@ class Service:
         self._waiting: set[Subscription] = set()
         self._draining = False
         self.activity = Activity()
+        self.subscriptions = Subscriptions(self)
 
     def limits_for(self, account: str) -> Limits:
         """The account's own limits (`[accounts.NAME]`), else the server's."""

@@ -17,6 +17,8 @@ Besides messages, a backend keeps each queue's info (an SQS queue's attributes, 
 and policy, as one opaque document the frontend writes): queues are implicit in v1.0
 (they exist while they hold messages) and explicit in SQS, and the two live apart, so
 that a v1.0 queue's listing never depends on its info nor its info on its messages.
+Likewise each queue's durable subscriptions (`burrow.subscriptions`): one opaque document
+a subscription, kept apart from the messages (a queue that holds none keeps them).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from burrow.model import (
     NewMessage,
     Quota,
 )
+
+SubscriptionKey = tuple[str, str, str]
+"""A subscription's (account, queue, name)."""
 
 Health = dict[str, Any]
 """What `Backend.health` reports: `status` (`ok`, `degraded`, `failing`), `reason` unless
@@ -247,6 +252,38 @@ class Backend(abc.ABC):
     async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
         """Names of the account's queues that have info, in the order their first info was
         stored; `marker` and `limit` as for listings (`NoMatch` if none)."""
+
+    # Subscriptions -------------------------------------------------------------------
+    # Until every backend stores them, one that does not answers 503 (see the subclasses).
+
+    async def get_subscription(self, account: str, queue: str, name: str) -> bytes | None:
+        """The subscription's document, None if there is no such subscription."""
+        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
+
+    async def set_subscription(
+        self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
+    ) -> bool:
+        """Store `document` only if the stored one is `expected` (None: there is none), in
+        one atomic step (a compare-and-set, as `set_queue_info`); True if stored."""
+        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
+
+    async def delete_subscription(self, account: str, queue: str, name: str) -> bool:
+        """Forget the subscription; True if there was one. No message is touched."""
+        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
+
+    async def list_subscriptions(self, account: str, queue: str, filters: Filters) -> list[str]:
+        """Names of the queue's subscriptions in name order (by code point); `marker` means
+        strictly after that name (known or not), `limit` as for listings; `NoMatch` if
+        none."""
+        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
+
+    async def list_all_subscriptions(
+        self, after: SubscriptionKey | None, limit: int
+    ) -> list[SubscriptionKey]:
+        """Every (account, queue, name) of the store in order (by code point, account
+        first), strictly after `after`, at most `limit`: an empty list at the end (what
+        webhook delivery pages through)."""
+        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
 
     # Waiting ---------------------------------------------------------------------
 

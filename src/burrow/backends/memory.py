@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Subscription
+from burrow.backends.base import Backend, Subscription, SubscriptionKey
 from burrow.backends.hide_index import HideIndex
 from burrow.backends.notify import Notifier
 from burrow.errors import MessageNotFound, NoMatch
@@ -133,6 +134,7 @@ class MemoryBackend(Backend):
     def __init__(self, sweep_interval: float = 1.0) -> None:
         self._accounts: dict[str, Account] = {}
         self._infos: dict[str, dict[str, bytes]] = {}  # account → queue → info, in order
+        self._subscriptions: dict[SubscriptionKey, bytes] = {}  # listed in sorted order
         self._notifier = Notifier(self._next_shown)
         self._sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
@@ -354,6 +356,41 @@ class MemoryBackend(Backend):
     async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
         infos = self._infos.get(account, {})
         return self._names(infos, filters, lambda info: True, "queues")
+
+    # Subscriptions (few: listings sort what they match) ---------------------------------
+
+    async def get_subscription(self, account: str, queue: str, name: str) -> bytes | None:
+        return self._subscriptions.get((account, queue, name))
+
+    async def set_subscription(
+        self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
+    ) -> bool:
+        key = (account, queue, name)
+        if self._subscriptions.get(key) != expected:
+            return False
+        self._subscriptions[key] = document
+        return True
+
+    async def delete_subscription(self, account: str, queue: str, name: str) -> bool:
+        return self._subscriptions.pop((account, queue, name), None) is not None
+
+    async def list_subscriptions(self, account: str, queue: str, filters: Filters) -> list[str]:
+        marker = filters.marker or ""
+        names = (
+            name
+            for (a, q, name) in self._subscriptions
+            if a == account and q == queue and name > marker
+        )
+        found = sorted(names) if filters.limit is None else heapq.nsmallest(filters.limit, names)
+        if not found:
+            raise NoMatch("subscriptions")
+        return found
+
+    async def list_all_subscriptions(
+        self, after: SubscriptionKey | None, limit: int
+    ) -> list[SubscriptionKey]:
+        keys = (key for key in self._subscriptions if after is None or key > after)
+        return heapq.nsmallest(limit, keys)
 
     # Internals -------------------------------------------------------------------------
 

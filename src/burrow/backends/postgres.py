@@ -10,7 +10,8 @@ batch. Writes with a quota run in a transaction that first takes an advisory
 lock on the account, then counts what the write leaves. Emptied queues and
 accounts are dropped in a transaction of their own after the write, which
 keeps the locks a writer waits for in one order (no deadlocks). Queue info has a
-table of its own (`queue_infos`), which no message operation touches.
+table of its own (`queue_infos`), which no message operation touches; so have the
+subscriptions (`subscriptions`).
 
 Wake-ups for long polls: a write notifies the local `Notifier` directly, and
 every other server through `pg_notify` once it has committed (several notices
@@ -46,7 +47,15 @@ import asyncpg
 from burrow.backends import postgres_sql as sql
 from burrow.backends import redacted
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
+from burrow.backends.base import (
+    Backend,
+    Health,
+    Subscription,
+    SubscriptionKey,
+    degraded,
+    failing,
+    healthy,
+)
 from burrow.backends.notify import Notifier
 from burrow.backends.postgres_schema import migrate
 from burrow.errors import (
@@ -448,6 +457,39 @@ class PostgresBackend(Backend):
 
     async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
         return await self._names("queues", sql.INFOS, account, filters.marker, filters.limit)
+
+    # Subscriptions -------------------------------------------------------------------------
+
+    async def get_subscription(self, account: str, queue: str, name: str) -> bytes | None:
+        async with self._connection() as conn:
+            document: bytes | None = await conn.fetchval(sql.GET_SUBSCRIPTION, account, queue, name)
+        return document
+
+    async def set_subscription(
+        self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
+    ) -> bool:
+        key = (account, queue, name)
+        async with self._connection() as conn:
+            if expected is None:
+                stored = await conn.fetchval(sql.ADD_SUBSCRIPTION, *key, document)
+            else:
+                stored = await conn.fetchval(sql.CHANGE_SUBSCRIPTION, *key, document, expected)
+        return stored is not None
+
+    async def delete_subscription(self, account: str, queue: str, name: str) -> bool:
+        async with self._connection() as conn:
+            return await conn.fetchval(sql.DELETE_SUBSCRIPTION, account, queue, name) is not None
+
+    async def list_subscriptions(self, account: str, queue: str, filters: Filters) -> list[str]:
+        args = (account, queue, filters.marker or "", filters.limit)
+        return await self._names("subscriptions", sql.SUBSCRIPTIONS, *args)
+
+    async def list_all_subscriptions(
+        self, after: SubscriptionKey | None, limit: int
+    ) -> list[SubscriptionKey]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.ALL_SUBSCRIPTIONS, *(after or ("", "", "")), limit)
+        return [(account, queue, name) for account, queue, name in rows]
 
     # Internals -------------------------------------------------------------------------
 

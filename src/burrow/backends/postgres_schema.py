@@ -8,6 +8,9 @@ Everything lives in the schema `burrow`:
              receives, receipt, sent, first_received, meta)
     queue_infos(seq, account, name, info)  one row per queue with info (apart from
                                       messages: see `Backend`), in order of `seq`
+    subscriptions(account, queue, name, document)
+                                      one row per subscription, apart too; its key
+                                      compares in code point order (COLLATE "C")
     schema_version(version, applied)  one row per migration applied
 
 `seq` columns come from identity sequences, so ordering by `seq` is creation
@@ -105,7 +108,20 @@ CREATE TABLE burrow.queue_infos (
 CREATE INDEX queue_infos_in_order ON burrow.queue_infos (account, seq);
 """
 
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]  # the script taking version i to i + 1
+# Durable subscriptions (`burrow.subscriptions`), listed by name whatever the database's
+# collation: "C" compares UTF-8 bytes, which is code point order, as every backend lists.
+_SCHEMA_V4 = """
+CREATE TABLE burrow.subscriptions (
+    account text COLLATE "C" NOT NULL,
+    queue text COLLATE "C" NOT NULL,
+    name text COLLATE "C" NOT NULL,
+    document bytea NOT NULL,
+    PRIMARY KEY (account, queue, name)
+);
+"""
+
+# The script taking version i to i + 1.
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

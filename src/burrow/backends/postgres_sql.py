@@ -291,6 +291,32 @@ WHERE account = $1
 ORDER BY seq LIMIT $3
 """
 
+# Subscriptions ----------------------------------------------------------------------
+# $1 account, $2 queue, $3 name; a write adds $4 the document, a compare-and-set $5 the
+# expected one (atomic as the queue info's writes are).
+
+_SUBSCRIPTION = "account = $1 AND queue = $2 AND name = $3"
+GET_SUBSCRIPTION = f"SELECT document FROM burrow.subscriptions WHERE {_SUBSCRIPTION}"
+ADD_SUBSCRIPTION = """
+INSERT INTO burrow.subscriptions (account, queue, name, document) VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING RETURNING true
+"""
+CHANGE_SUBSCRIPTION = f"""
+UPDATE burrow.subscriptions SET document = $4 WHERE {_SUBSCRIPTION} AND document = $5
+RETURNING true
+"""
+DELETE_SUBSCRIPTION = f"DELETE FROM burrow.subscriptions WHERE {_SUBSCRIPTION} RETURNING true"
+# $1 account, $2 queue, $3 marker ('' = none), $4 limit (NULL = all)
+SUBSCRIPTIONS = """
+SELECT name FROM burrow.subscriptions WHERE account = $1 AND queue = $2 AND name > $3
+ORDER BY name LIMIT $4
+"""
+# $1, $2, $3 the key to start after ('', '', '' = none), $4 limit
+ALL_SUBSCRIPTIONS = """
+SELECT account, queue, name FROM burrow.subscriptions WHERE (account, queue, name) > ($1, $2, $3)
+ORDER BY account, queue, name LIMIT $4
+"""
+
 # Housekeeping (every server runs it; SKIP LOCKED keeps them out of each other's way) ---
 
 PURGE = f"""

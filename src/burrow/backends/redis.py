@@ -26,6 +26,8 @@ account name in hex, so no name can break it. With P = `b:{<hex account>}:`:
     P q:<hex q>:f  ZSET  id -> hidden until (ms, 0 = visible) of received messages
     P i            HASH  queue name -> its info document (apart from its messages)
     P io           ZSET  queue name -> seq of its first info: the infos' order
+    P s:<hex q>    HASH  subscription name -> its document (apart from the messages)
+    P sn:<hex q>   ZSET  subscription name -> 0: the queue's subscriptions by name
 A replace keeps the id's seq, hence its place, and starts `m`, `v` and `f` anew.
 Only received messages are in `v` and `f`: counts by state are set sizes and score
 ranges (`f` beside `h`), not walks. A message stored before `m` and `v` existed reads
@@ -35,7 +37,10 @@ are exact: they are read and written by the same script as the messages.
 Slot rule. One account lives on one shard: its quotas (`max_account_queues`,
 `max_account_bytes`) are checked and spent in the write's own script, so
 concurrent writers can never overshoot them; a tenant bigger than a shard is
-split across accounts. Only the list of accounts spans slots: the ZSET
+split across accounts. Only the list of accounts, and that of every subscription
+(`b:{idx}:subs`, a ZSET of `account NUL queue NUL name` scored 0, so in tuple order;
+added to after each stored change of a subscription, removed from after its delete,
+so that a crash between the two steps is mended by the next change), span slots: the ZSET
 `b:{idx}:accounts` (in the `{idx}` slot) is kept by a second step. A write
 learns from its script whether the account may be unindexed, adds it, then
 confirms with a token; the sweeper removes an emptied account in three steps
@@ -77,7 +82,15 @@ from redis.retry import Retry
 
 from burrow.backends import redis_scripts as lua
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
+from burrow.backends.base import (
+    Backend,
+    Health,
+    Subscription,
+    SubscriptionKey,
+    degraded,
+    failing,
+    healthy,
+)
 from burrow.backends.notify import Notifier
 from burrow.backends.redis_durability import check_durability
 from burrow.backends.redis_url import RedisURL
@@ -99,6 +112,7 @@ T = TypeVar("T")
 
 Client: TypeAlias = "Redis | RedisCluster"
 INDEX, INDEX_SEQ, SWEEP_LEASE = b"b:{idx}:accounts", b"b:{idx}:seq", b"b:{idx}:sweep"
+SUBSCRIPTIONS = b"b:{idx}:subs"
 # Reads are retried through a failover (about a second with Sentinel or Cluster).
 # What the driver raises; all of it becomes BackendUnavailable at this module's boundary.
 DRIVER_ERRORS = (rx.RedisError, rx.RedisClusterException)
@@ -171,7 +185,7 @@ class RedisBackend(Backend):
             client = self._node(host, port, db)
         self._client = client
         for name in (
-            *("PUT", "SELECT", "ONE", "COUNT", "QUEUES", "ACCOUNT", "INFO"),
+            *("PUT", "SELECT", "ONE", "COUNT", "QUEUES", "ACCOUNT", "INFO", "SUBSCRIPTION"),
             *("CONFIRM_INDEX", "INDEX_ADD"),
         ):
             self._scripts[name] = client.register_script(getattr(lua, name))
@@ -451,6 +465,46 @@ class RedisBackend(Backend):
             raise NoMatch("queues")
         return [name.decode() for name in raw]
 
+    # Subscriptions ----------------------------------------------------------------------
+
+    async def get_subscription(self, account: str, queue: str, name: str) -> bytes | None:
+        args = ["get", queue.encode().hex(), name]
+        document: bytes | None = await self._read("SUBSCRIPTION", [_account_key(account)], args)
+        return document
+
+    async def set_subscription(
+        self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
+    ) -> bool:
+        args = ["set", queue.encode().hex(), name, document, _given(expected)]
+        if not await self._write("SUBSCRIPTION", [_account_key(account)], args):
+            return False
+        await self._write_command("ZADD", SUBSCRIPTIONS, 0, _member(account, queue, name))
+        return True
+
+    async def delete_subscription(self, account: str, queue: str, name: str) -> bool:
+        args = ["delete", queue.encode().hex(), name]
+        deleted = await self._write("SUBSCRIPTION", [_account_key(account)], args)
+        await self._write_command("ZREM", SUBSCRIPTIONS, _member(account, queue, name))
+        return bool(deleted)
+
+    async def list_subscriptions(self, account: str, queue: str, filters: Filters) -> list[str]:
+        args = ["list", queue.encode().hex(), filters.limit or 0, filters.marker or ""]
+        raw = await self._read("SUBSCRIPTION", [_account_key(account)], args)
+        if not raw:
+            raise NoMatch("subscriptions")
+        return [name.decode() for name in raw]
+
+    async def list_all_subscriptions(
+        self, after: SubscriptionKey | None, limit: int
+    ) -> list[SubscriptionKey]:
+        client = self._client
+        assert client is not None
+        low = b"-" if after is None else b"(" + _member(*after)
+        raw: list[bytes] = await self._retrying(
+            lambda: client.zrangebylex(SUBSCRIPTIONS, low, b"+", 0, limit)  # type: ignore[arg-type,return-value]
+        )
+        return [_key(member) for member in raw]
+
     # Internals ------------------------------------------------------------------------
 
     def _queue_args(self, account: str, queue: str) -> list[Any]:
@@ -600,6 +654,16 @@ class RedisBackend(Backend):
                     await self.purge_expired()
             except (*DRIVER_ERRORS, BackendUnavailable) as exc:
                 logger.warning("redis sweep failed: %s", exc)
+
+
+def _member(account: str, queue: str, name: str) -> bytes:
+    """A subscription's entry in `SUBSCRIPTIONS` (no id holds NUL, which sorts first)."""
+    return b"\0".join(part.encode() for part in (account, queue, name))
+
+
+def _key(member: bytes) -> SubscriptionKey:
+    account, queue, name = member.decode().split("\0")
+    return account, queue, name
 
 
 def _account_key(account: str) -> bytes:

@@ -35,6 +35,19 @@ local function qkeys(qhex)
   }
 end
 
+-- Set a hash's field to `value` if it holds `expected` ('' = none, else '=' .. the value):
+-- 'new' or 'replaced' if set, false if not.
+local function compare_and_set(key, field, value, expected)
+  local stored = redis.call('HGET', key, field)
+  if expected == '' then
+    if stored then return false end
+  elseif stored ~= string.sub(expected, 2) then
+    return false
+  end
+  redis.call('HSET', key, field, value)
+  return stored and 'replaced' or 'new'
+end
+
 local function score(key, id)
   local s = redis.call('ZSCORE', key, id)
   if s then return tonumber(s) end
@@ -475,21 +488,40 @@ local I, IO, mode = P .. 'i', P .. 'io', ARGV[1]
 if mode == 'get' then
   return redis.call('HGET', I, ARGV[2])
 elseif mode == 'set' then
-  local queue, expected = ARGV[2], ARGV[4]
-  local stored = redis.call('HGET', I, queue)
-  if expected == '' then
-    if stored then return 0 end
-  elseif stored ~= string.sub(expected, 2) then
-    return 0
-  end
-  redis.call('HSET', I, queue, ARGV[3])
-  if not stored then redis.call('ZADD', IO, redis.call('HINCRBY', A, 'seq', 1), queue) end
-  return 1
+  local stored = compare_and_set(I, ARGV[2], ARGV[3], ARGV[4])
+  if stored == 'new' then redis.call('ZADD', IO, redis.call('HINCRBY', A, 'seq', 1), ARGV[2]) end
+  return stored and 1 or 0
 elseif mode == 'delete' then
   if redis.call('HDEL', I, ARGV[2]) == 0 then return 0 end
   redis.call('ZREM', IO, ARGV[2])
   return 1
 end
 return after_marker(IO, ARGV[3], IO, tonumber(ARGV[2]), function() return true end)
+"""
+)
+
+# Subscriptions, in the account's slot: `P s:<hex q>` HASH name -> document, `P sn:<hex q>`
+# ZSET of the names, all scored 0 (so listed by name, in byte order: code point order).
+# ARGV: 'get', qhex, name | 'set', qhex, name, document, expected (as INFO's) |
+# 'delete', qhex, name | 'list', qhex, limit (0 = all), marker ('' = none).
+SUBSCRIPTION = (
+    PRELUDE
+    + """
+local S, SN, mode = P .. 's:' .. ARGV[2], P .. 'sn:' .. ARGV[2], ARGV[1]
+if mode == 'get' then
+  return redis.call('HGET', S, ARGV[3])
+elseif mode == 'set' then
+  if not compare_and_set(S, ARGV[3], ARGV[4], ARGV[5]) then return 0 end
+  redis.call('ZADD', SN, 0, ARGV[3])
+  return 1
+elseif mode == 'delete' then
+  if redis.call('HDEL', S, ARGV[3]) == 0 then return 0 end
+  redis.call('ZREM', SN, ARGV[3])
+  return 1
+end
+local low = '-'
+if ARGV[4] ~= '' then low = '(' .. ARGV[4] end
+if ARGV[3] == '0' then return redis.call('ZRANGEBYLEX', SN, low, '+') end
+return redis.call('ZRANGEBYLEX', SN, low, '+', 'LIMIT', 0, tonumber(ARGV[3]))
 """
 )

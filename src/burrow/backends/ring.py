@@ -23,7 +23,9 @@ A queue's info lives on the account's first live member (in set order): every in
 an account on one member, so that their order is that member's and a compare-and-set
 is one atomic step there. While it is down the next one takes new infos; a read asks
 the members in set order and takes the first info found, a write goes where that read
-found it, a delete reaches every member, and a listing merges them all.
+found it, a delete reaches every member, and a listing merges them all. Subscriptions
+are kept the same way, each where its first document was stored; listings by name merge
+the members' sorted names, and the store-wide one asks every live member.
 
 Health: a member whose call fails with `BackendUnavailable` is skipped, for a
 backoff that doubles from 0.5 s to 30 s; a background probe brings it back when
@@ -41,7 +43,15 @@ from collections.abc import Awaitable, Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Health, Subscription, degraded, failing, healthy
+from burrow.backends.base import (
+    Backend,
+    Health,
+    Subscription,
+    SubscriptionKey,
+    degraded,
+    failing,
+    healthy,
+)
 from burrow.backends.ring_members import MemberState, RingSubscription, member_health
 from burrow.backends.ring_merge import Cursors, merge
 from burrow.backends.ring_pages import Page, Past, Start
@@ -623,13 +633,13 @@ class RingBackend(Backend):
     # Queue info (see the module: on the account's first live member) ---------------------
 
     async def get_queue_info(self, account: str, queue: str) -> bytes | None:
-        _, info = await self._info_holder(account, queue)
+        _, info = await self._holder(account, lambda b: b.get_queue_info(account, queue))
         return info
 
     async def set_queue_info(
         self, account: str, queue: str, info: bytes, expected: bytes | None
     ) -> bool:
-        holder, _ = await self._info_holder(account, queue)
+        holder, _ = await self._holder(account, lambda b: b.get_queue_info(account, queue))
         return await self._on(holder, lambda b: b.set_queue_info(account, queue, info, expected))
 
     async def delete_queue_info(self, account: str, queue: str) -> bool:
@@ -646,15 +656,18 @@ class RingBackend(Backend):
             members, lambda b: b.list_queue_infos(account, ALL_ITEMS), filters, "queues"
         )
 
-    async def _info_holder(self, account: str, queue: str) -> tuple[MemberState, bytes | None]:
-        """The first live member (in set order) holding the queue's info, and that info;
-        with none, the first live member and None. `BackendUnavailable` when a member
-        that could hold it did not answer: its info is not known to be absent."""
+    async def _holder(
+        self, account: str, get: Callable[[Backend], Awaitable[bytes | None]]
+    ) -> tuple[MemberState, bytes | None]:
+        """The first live member (in set order) holding a document of the account (a
+        queue's info, a subscription), and that document; with none, the first live
+        member and None. `BackendUnavailable` when a member that could hold it did not
+        answer: its document is not known to be absent."""
         members = self.live_set(account)
         unanswered: BackendUnavailable | None = None
         for state in members:
             try:
-                info = await self._on(state, lambda b: b.get_queue_info(account, queue))
+                info = await self._on(state, get)
             except BackendUnavailable as error:
                 unanswered = error
                 continue
@@ -663,6 +676,46 @@ class RingBackend(Backend):
         if unanswered is not None:
             raise unanswered
         return members[0], None
+
+    # Subscriptions (as queue info: on the account's first live member) -----------------
+
+    async def get_subscription(self, account: str, queue: str, name: str) -> bytes | None:
+        _, document = await self._holder(
+            account, lambda b: b.get_subscription(account, queue, name)
+        )
+        return document
+
+    async def set_subscription(
+        self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
+    ) -> bool:
+        holder, _ = await self._holder(account, lambda b: b.get_subscription(account, queue, name))
+        return await self._on(
+            holder, lambda b: b.set_subscription(account, queue, name, document, expected)
+        )
+
+    async def delete_subscription(self, account: str, queue: str, name: str) -> bool:
+        """Deleted on every live member, as a queue's info is."""
+        deleted = await self._each(
+            self.live_set(account), lambda b: b.delete_subscription(account, queue, name)
+        )
+        return any(deleted)
+
+    async def list_subscriptions(self, account: str, queue: str, filters: Filters) -> list[str]:
+        """Each member's first `limit` after the marker, merged: those hold the first
+        `limit` of all."""
+        listings = await self._each(
+            self.live_set(account), lambda b: b.list_subscriptions(account, queue, filters)
+        )
+        names = sorted(set().union(*listings))[: filters.limit]
+        if not names:
+            raise NoMatch("subscriptions")
+        return names
+
+    async def list_all_subscriptions(
+        self, after: SubscriptionKey | None, limit: int
+    ) -> list[SubscriptionKey]:
+        pages = await self._each(self._live(), lambda b: b.list_all_subscriptions(after, limit))
+        return sorted(set().union(*pages))[:limit]
 
     # Waiting --------------------------------------------------------------------------
 

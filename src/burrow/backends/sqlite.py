@@ -14,7 +14,8 @@ Wake-ups for long polls are in-process (`Notifier`), fired on the event loop onc
 a write is on disk; the notifier reads a waited-on queue's next hide deadline from
 the file (an index) when it needs it, so hides kept in the file wake waiters after
 a restart too.
-The SQL itself lives in `sqlite_store` (queue info in `sqlite_infos`).
+The SQL itself lives in `sqlite_store` (queue info in `sqlite_infos`, subscriptions in
+`sqlite_subscriptions`).
 
 The files are made private and checked before SQLite opens them, and watched while
 it has them open (`sqlite_files`): once deleted or replaced, or while writes fail,
@@ -35,8 +36,17 @@ from typing import TypeVar
 from burrow.backends import sqlite_files
 from burrow.backends import sqlite_infos as infos
 from burrow.backends import sqlite_store as store
+from burrow.backends import sqlite_subscriptions as subscriptions
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Health, KnownFault, Subscription, failing, healthy
+from burrow.backends.base import (
+    Backend,
+    Health,
+    KnownFault,
+    Subscription,
+    SubscriptionKey,
+    failing,
+    healthy,
+)
 from burrow.backends.notify import Notifier
 from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
 from burrow.errors import BackendUnavailable, ConfigError
@@ -239,6 +249,28 @@ class SQLiteBackend(Backend):
 
     async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
         return await self._read(infos.list_queue_infos(account, filters))
+
+    # Subscriptions ---------------------------------------------------------------------------
+
+    async def get_subscription(self, account: str, queue: str, name: str) -> bytes | None:
+        return await self._read(subscriptions.get_subscription(account, queue, name))
+
+    async def set_subscription(
+        self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
+    ) -> bool:
+        change = subscriptions.set_subscription(account, queue, name, document, expected)
+        return await self._write(change)
+
+    async def delete_subscription(self, account: str, queue: str, name: str) -> bool:
+        return await self._write(subscriptions.delete_subscription(account, queue, name))
+
+    async def list_subscriptions(self, account: str, queue: str, filters: Filters) -> list[str]:
+        return await self._read(subscriptions.list_subscriptions(account, queue, filters))
+
+    async def list_all_subscriptions(
+        self, after: SubscriptionKey | None, limit: int
+    ) -> list[SubscriptionKey]:
+        return await self._read(subscriptions.list_all_subscriptions(after, limit))
 
     # Internals ---------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ opened (see `sqlite_writer` and `SQLiteBackend._read`); none of them commits. Th
 take `now` themselves, when they run, so that deadlines are measured from the
 moment the operation happens rather than from when it was queued.
 
-Schema (version 5):
+Schema (version 6):
 
     accounts(seq, name)                  one row per account holding messages
     queues(seq, account, name, messages, bytes)
@@ -16,6 +16,9 @@ Schema (version 5):
     queue_infos(seq, account, queue, info)
                                          one row per queue with info (see
                                          `sqlite_infos`), apart from the rest
+    subscriptions(account, queue, name, document)
+                                         one row per subscription (see
+                                         `sqlite_subscriptions`), apart too
 
 `seq` columns are rowids that only grow for new rows, so ordering by `seq` is
 creation order; a replace updates the row in place and keeps its `seq`. A queue
@@ -32,6 +35,7 @@ Version 5 adds what a receive leaves on a message (see `Attributes.receipt`), it
 time and meta, and the queue infos; messages stored before it read as never received,
 sent at 0.0 ("unknown"), with empty meta. Its hide index also holds `receives` and
 `expires`, so that `count_messages` counts a queue's hidden messages in that index alone.
+Version 6 adds the subscriptions, keyed and so ordered by (account, queue, name).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from burrow.model import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE accounts (
@@ -134,8 +138,18 @@ CREATE TABLE queue_infos (
 CREATE INDEX queue_infos_in_order ON queue_infos (account, seq);
 """
 
+_SCHEMA_V6 = """
+CREATE TABLE subscriptions (
+    account TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document BLOB NOT NULL,
+    PRIMARY KEY (account, queue, name)
+) WITHOUT ROWID;
+"""
+
 # The script taking version i to i + 1.
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6]
 
 # A message row as the queries below select it: the columns after `hidden_until` are
 # the `Message` fields after `hide`, in their order (see `_report`).

@@ -43,6 +43,7 @@ from burrow.model import (
     Quota,
 )
 from burrow.service import Service
+from burrow.subscriptions import DEFAULT_MAX_ATTEMPTS, Webhook
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
 # `GET … ?detail=stats` (an extension): a queue's stats, or each queue's or account's.
@@ -71,9 +72,15 @@ NO_CHANGE = Attributes()
 HEADERS = frozenset({b"x-auth-token", b"authorization", b"x-burrow-zone"})
 IF_MATCH = frozenset({b"if-match"})
 LAST_EVENT_ID = frozenset({b"last-event-id"})
-STREAM_PARAMS = frozenset({"stream", "marker"})
-# The extension resources of a queue: `/v1.0/{a}/{q}/-/{resource}`.
-QUEUE_RESOURCES = frozenset({"counts", "info"})
+# The extension resources of a queue: `/v1.0/{a}/{q}/-/{resource}`; and one subscription,
+# `/v1.0/{a}/{q}/-/subscriptions/{name}` (the shape `SUBSCRIPTION`).
+SUBSCRIPTIONS = "subscriptions"
+QUEUE_RESOURCES = frozenset({"counts", "info", SUBSCRIPTIONS})
+SUBSCRIPTION = "subscription"
+# A PUT of a subscription: its body's fields, and its webhook's.
+SUBSCRIPTION_FIELDS = frozenset({"start", "webhook"})
+WEBHOOK_FIELDS = frozenset({"url", "secret", "max_attempts", "dead_letter_queue"})
+STREAM_PARAMS = frozenset({"stream", "marker", SUBSCRIPTION})
 
 
 MAX_DIGITS = 12  # of a number in the query (larger than any limit allows)
@@ -184,7 +191,7 @@ class BurrowV1:
             (0, "DELETE"): (self.delete_accounts, FILTERS),
             (1, "GET"): (self.get_queues, FILTERS | {"info"}),
             (1, "DELETE"): (self.delete_queues, FILTERS),
-            (2, "GET"): (self.get_messages, FILTERS | {"stream"}),
+            (2, "GET"): (self.get_messages, FILTERS | {SUBSCRIPTION, "stream"}),
             (2, "POST"): (self.update_messages, FILTERS | ATTRIBUTES | {"receipt"}),
             (2, "DELETE"): (self.delete_messages, FILTERS),
             (2, "PUT"): (self.put_batch, ATTRIBUTES | QUOTAS | {"detail"}),
@@ -196,6 +203,11 @@ class BurrowV1:
             ("info", "GET"): (self.get_info, NO_PARAMS),
             ("info", "PUT"): (self.put_info, NO_PARAMS),
             ("info", "DELETE"): (self.delete_info, NO_PARAMS),
+            (SUBSCRIPTIONS, "GET"): (self.get_subscriptions, FILTERS),
+            (SUBSCRIPTION, "GET"): (self.get_subscription, NO_PARAMS),
+            (SUBSCRIPTION, "PUT"): (self.put_subscription, NO_PARAMS),
+            (SUBSCRIPTION, "POST"): (self.ack_subscription, frozenset({"ack"})),
+            (SUBSCRIPTION, "DELETE"): (self.delete_subscription, NO_PARAMS),
         }
 
     async def handle(
@@ -260,26 +272,37 @@ class BurrowV1:
     # Messages of a queue -----------------------------------------------------------
 
     async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Answer:
+        """A listing; with `subscription`, the messages after its cursor; with `stream`,
+        a stream of them; or with `detail=stats`, the queue's stats (the other
+        parameters checked, of no effect)."""
         if p.text("stream") is not None:
-            return self._event_stream(s, r, path, p)
+            return await self._event_stream(s, r, path, p)
+        name = p.text(SUBSCRIPTION)
         if p.stats():
             p.check_unused_filters()
+            if name is not None:
+                self.service.check_id("subscription", name)
             return Response.json((await self.service.queue_stats(path[0], path[1])).as_json())
+        if name is not None:
+            return await self._read_subscription(path, name, p)
         view = p.view(Detail.ALL)
         found = await self.service.get_messages(
             path[0], path[1], p.filters(), p.wait(), detail=DETAIL_OF_VIEW[view]
         )
         return _messages(found, view)
 
-    def _event_stream(self, s: Scope, r: Receive, path: list[str], p: Params) -> EventStream:
-        """`?stream=sse`: the queue's messages after `Last-Event-ID`, else `marker`, else
-        from its start, as they come (docs/push.md#streams)."""
+    async def _event_stream(self, s: Scope, r: Receive, path: list[str], p: Params) -> EventStream:
+        """`?stream=sse`: the queue's messages after `Last-Event-ID`, else `marker` or
+        the `subscription`'s cursor, else from its start, as they come; a writer's
+        stream of a subscription moves its cursor (docs/push.md#streams)."""
         p.only(STREAM_PARAMS)
         if p.text("stream") != "sse":
             raise InvalidRequest("stream must be sse here (ws: with a WebSocket upgrade)")
+        name = stream_subscription(p.text("marker"), p.text(SUBSCRIPTION))
         last = headers(s, LAST_EVENT_ID).get(b"last-event-id")
         marker = last.decode("latin-1") if last else p.text("marker")
-        feed = open_feed(self.service, path[0], path[1], marker)
+        acks = name is not None and may_write(self.guard, s, path[0])
+        feed = await open_feed(self.service, path[0], path[1], marker, name, acks)
         return EventStream(feed, r, self.service.limits_for(path[0]).stream_heartbeat)
 
     async def update_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
@@ -380,6 +403,53 @@ class BurrowV1:
             raise NotFound("the queue has no info")
         return NO_CONTENT
 
+    # Subscriptions (`burrow.subscriptions`) ---------------------------------------------
+
+    async def _read_subscription(self, path: list[str], name: str, p: Params) -> Response:
+        """After the cursor, hidden messages too: `marker` and `match_hidden` are checked
+        as for any listing and have no effect."""
+        view = p.view(Detail.ALL)
+        limit = p.filters().limit
+        found = await self.service.subscriptions.read(
+            path[0], path[1], name, limit, p.wait(), detail=DETAIL_OF_VIEW[view]
+        )
+        return _messages(found, view)
+
+    async def get_subscriptions(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        detail = p.detail(Detail.ID, NAME_DETAILS)
+        names = await self.service.subscriptions.names(path[0], path[1], p.name_filters())
+        return _names(names, detail)
+
+    async def get_subscription(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        subscription = await self.service.subscriptions.get(path[0], path[1], path[4])
+        return Response.json(subscription.as_json())
+
+    async def put_subscription(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        """Create (201) or change (200) the subscription; the answer shows the webhook's
+        secret when the server made it (the only time it is shown)."""
+        limits = self.service.limits_for(path[0])
+        body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
+        start, webhook = _subscription_order(body)
+        subscription, created = await self.service.subscriptions.create(
+            path[0], path[1], path[4], start, webhook
+        )
+        made_secret = webhook is not None and not webhook.secret
+        return Response.json(subscription.as_json(secret=made_secret), 201 if created else 200)
+
+    async def ack_subscription(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        """`?ack=ID`: the cursor moves to that message (what the reader has handled)."""
+        message_id = p.text("ack")
+        if message_id is None:
+            raise InvalidRequest("a POST to a subscription acknowledges: ?ack=MESSAGE_ID")
+        await self.service.subscriptions.ack(path[0], path[1], path[4], message_id)
+        return NO_CONTENT
+
+    async def delete_subscription(
+        self, s: Scope, r: Receive, path: list[str], p: Params
+    ) -> Response:
+        await self.service.subscriptions.delete(path[0], path[1], path[4])
+        return NO_CONTENT
+
 
 # Rendering --------------------------------------------------------------------------
 
@@ -436,6 +506,19 @@ def token_request(
     return Request(Credentials(token, ""), method, account, _address(scope), _zone(found))
 
 
+def may_write(guard: Guard, scope: Scope, account: str) -> bool:
+    """Whether the request's token (see `token_request`) may write to the account."""
+    request = token_request(scope, "POST", account)
+    return guard.check(request.credentials, "POST", account).refusal is None
+
+
+def stream_subscription(marker: str | None, name: str | None) -> str | None:
+    """A stream's subscription (None: none), which starts it unless `Last-Event-ID`."""
+    if name is not None and marker is not None:
+        raise InvalidRequest("a stream starts at its subscription's cursor or at marker, not both")
+    return name
+
+
 def _address(scope: Scope) -> str | None:
     client = scope.get("client")
     return client[0] if client else None
@@ -458,11 +541,16 @@ def _zone(found: dict[bytes, bytes]) -> str | None:
 
 def _shape(path: list[str]) -> int | str:
     """What a path names: its depth (0 to 3: v1.0's paths), or for `[a, q, "-", resource]`
-    that extension resource of the queue. Any other path is a 404."""
+    that extension resource of the queue, or for `[a, q, "-", "subscriptions", name]`
+    one subscription. Any other path is a 404."""
     if len(path) <= 3 and "" not in path:
         return len(path)
-    if len(path) == 4 and path[2] == "-" and path[3] in QUEUE_RESOURCES and all(path[:2]):
+    if len(path) < 4 or path[2] != "-" or not all(path[:2]):
+        raise NotFound("no such path")
+    if len(path) == 4 and path[3] in QUEUE_RESOURCES:
         return path[3]
+    if len(path) == 5 and path[3] == SUBSCRIPTIONS and path[4]:
+        return SUBSCRIPTION
     raise NotFound("no such path")
 
 
@@ -517,6 +605,42 @@ def _one(message: Message, view: str) -> Response:
 def _not_stored(why: str) -> Response:
     """A queue info write that did not happen: 409 (the caller reads the info again)."""
     return Response.json({"error": why}, 409)
+
+
+# Subscription bodies ----------------------------------------------------------------
+
+SUBSCRIPTION_BODY = (
+    '{"start": "newest"|"oldest", "webhook": {"url": URL, "secret": "whsec_…",'
+    ' "max_attempts": N, "dead_letter_queue": QUEUE}} (every field optional but url)'
+)
+
+
+def _subscription_order(body: bytes) -> tuple[str, Webhook | None]:
+    """The start and webhook a subscription's PUT body asks for (an empty body: the
+    defaults, "newest" and no webhook)."""
+    try:
+        order = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(f"body is not valid JSON: {error}") from error
+    if not isinstance(order, dict) or not SUBSCRIPTION_FIELDS.issuperset(order):
+        raise InvalidRequest(f"the body must be {SUBSCRIPTION_BODY}")
+    start = order.get("start", "newest")
+    if not isinstance(start, str):
+        raise InvalidRequest('start must be "newest" or "oldest"')
+    hook = order.get("webhook")
+    if hook is None:
+        return start, None
+    if not isinstance(hook, dict) or not WEBHOOK_FIELDS.issuperset(hook):
+        raise InvalidRequest(f"the body must be {SUBSCRIPTION_BODY}")
+    url, secret, dead = hook.get("url"), hook.get("secret", ""), hook.get("dead_letter_queue", "")
+    attempts = _json_integer(hook.get("max_attempts", DEFAULT_MAX_ATTEMPTS))
+    if not isinstance(url, str):
+        raise InvalidRequest("a webhook needs a url, a string")
+    if not isinstance(secret, str) or not isinstance(dead, str):
+        raise InvalidRequest("secret and dead_letter_queue must be strings")
+    if attempts is None:
+        raise InvalidRequest("max_attempts must be an integer")
+    return start, Webhook(url, secret, attempts, dead)
 
 
 # Batch bodies -----------------------------------------------------------------------

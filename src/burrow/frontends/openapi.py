@@ -14,6 +14,14 @@ from typing import Any
 from burrow.config import Limits
 from burrow.frontends.burrow_v1 import BASE64, MAX_DIGITS, VIEWS
 from burrow.stats import SUMMED
+from burrow.subscriptions import (
+    DEFAULT_MAX_ATTEMPTS,
+    MAX_ATTEMPTS,
+    MAX_URL_LENGTH,
+    SECRET,
+    STARTS,
+    URL,
+)
 
 Schema = dict[str, Any]
 JSON = "application/json"
@@ -255,6 +263,43 @@ def _info(queue: list[Schema], limits: Limits) -> Schema:
     }
 
 
+def _subscriptions(
+    queue: list[Schema], names: list[Schema], names_answer: dict[str, Schema]
+) -> dict[str, Schema]:
+    """`/v1.0/{a}/{q}/-/subscriptions` and one subscription below it (an extension, see
+    `burrow.subscriptions`)."""
+    one = [*queue, _param("name", "path", _ref("Id"), "The subscription's name.")]
+    answer = _json("the subscription (the webhook's secret only if the server made it)",
+                   _ref("Subscription"))  # fmt: skip
+    ack = {**_param("ack", "query", _ref("Id"), "The message handled: the cursor moves to it."),
+           "required": True}  # fmt: skip
+    body = {JSON: {"schema": _ref("SubscriptionOrder")}}
+    moved = {"204": {"description": "the cursor moved"}}
+    return {
+        "/v1.0/{account}/{queue}/-/subscriptions": {
+            "get": _operation("The queue's subscriptions, by name (extension)", names, names_answer)
+        },
+        "/v1.0/{account}/{queue}/-/subscriptions/{name}": {
+            "get": _operation("One subscription (extension)", one, {"200": answer}),
+            "put": _operation(
+                "Create (201) or change (200) a subscription: an empty body is the defaults",
+                one,
+                {"201": answer, "200": answer},
+                409,
+                413,
+                body=body,
+                body_required=False,
+            ),
+            "post": _operation("Acknowledge: move the cursor (extension)", [*one, ack], moved),
+            "delete": _operation(
+                "Delete the subscription; no message is touched (extension)",
+                one,
+                {"204": {"description": "deleted"}},
+            ),
+        },
+    }
+
+
 def document(limits: Limits) -> Schema:
     """The whole document; the maximums are this server's."""
     ident = _ref("Id")
@@ -327,6 +372,12 @@ def document(limits: Limits) -> Schema:
             ("max_account_bytes", "cap on body bytes in the account"),
         )
     ]  # fmt: skip
+    subscription = _param(
+        "subscription", "query", ident,
+        "An extension: the messages after this subscription's cursor, hidden ones too; "
+        "marker and match_hidden have no effect with it, and detail=stats answers the "
+        "stats all the same. The cursor stays.",
+    )  # fmt: skip
     account = [_param("account", "path", ident, "The account (tenant).")]
     queue = [*account, _param("queue", "path", ident, "The queue.")]
     message = [*queue, _param("message", "path", ident, "The message id.")]
@@ -403,8 +454,8 @@ def document(limits: Limits) -> Schema:
             },
             "/v1.0/{account}/{queue}": {
                 "get": _operation(
-                    "List messages (fan-out)",
-                    [*queue, limit, marker, match_hidden, wait, queue_view],
+                    "List messages (fan-out); with subscription, those after its cursor",
+                    [*queue, limit, marker, match_hidden, wait, queue_view, subscription],
                     messages_or_stats,
                 ),
                 "post": _operation(
@@ -454,6 +505,7 @@ def document(limits: Limits) -> Schema:
                 ),
             },
             "/v1.0/{account}/{queue}/-/info": _info(queue, limits),
+            **_subscriptions(queue, [*queue, *listing[:2], name_detail, *unused], names),
         },
         "components": {
             "securitySchemes": {
@@ -461,6 +513,56 @@ def document(limits: Limits) -> Schema:
                 "bearer": {"type": "http", "scheme": "bearer"},
             },
             "schemas": _schemas(limits, seconds),
+        },
+    }
+
+
+def _subscription_schemas() -> dict[str, Schema]:
+    epoch = {"type": "number", "minimum": 0}
+    attempts = {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS}
+    url = {"type": "string", "maxLength": MAX_URL_LENGTH, "pattern": f"^{URL.pattern}$"}
+    webhook = {
+        "type": "object",
+        "required": ["url"],
+        "additionalProperties": False,
+        "properties": {
+            "url": url,
+            "secret": {"type": "string", "pattern": f"^{SECRET.pattern}$",
+                       "description": "without it, the server makes one (shown once)"},
+            "max_attempts": {**attempts, "default": DEFAULT_MAX_ATTEMPTS},
+            "dead_letter_queue": {**_ref("Id"), "description": "default: {queue}-dead"},
+        },
+    }  # fmt: skip
+    delivery = {
+        "type": "object",
+        "properties": {
+            "holder": {"type": ["string", "null"]},
+            "until": epoch,
+            "failures": {"type": "integer", "minimum": 0},
+            "next_attempt": epoch,
+            "disabled": {"type": ["string", "null"]},
+            "dead_lettered": {"type": "integer", "minimum": 0},
+        },
+    }
+    return {
+        "SubscriptionOrder": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "start": {"enum": list(STARTS), "default": "newest"},
+                "webhook": {"anyOf": [{"type": "null"}, webhook]},
+            },
+        },
+        "Subscription": {
+            "type": "object",
+            "required": ["name", "cursor", "created", "webhook", "delivery"],
+            "properties": {
+                "name": {"type": "string"},
+                "cursor": {"type": ["string", "null"], "description": "the last message acked"},
+                "created": epoch,
+                "webhook": {"anyOf": [{"type": "null"}, webhook]},
+                "delivery": delivery,
+            },
         },
     }
 
@@ -576,6 +678,7 @@ def _schemas(limits: Limits, seconds: Schema) -> dict[str, Schema]:
                 },
             },
         },
+        **_subscription_schemas(),
         "Messages": {"type": "array", "items": {"anyOf": [{"type": "string"}, _ref("Message")]}},
         "Batch": {
             "type": "array",

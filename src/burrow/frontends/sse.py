@@ -10,7 +10,6 @@ going away ends the stream and its reads.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -28,9 +27,6 @@ HEADERS = [
 OPENED = b": stream open\n\n"  # sent at once: the client knows the stream is being read
 HEARTBEAT = b": heartbeat\n\n"
 
-# Called with each message once it is written to the client (a subscription's ack).
-Written = Callable[[Message], Awaitable[None]]
-
 
 def event(message: Message) -> bytes:
     """A message as one SSE event (ids hold no line breaks: `Service.check_id`)."""
@@ -46,13 +42,10 @@ def error_event(error: BurrowError) -> bytes:
 class EventStream:
     """The answer to a stream request: sent as a streaming HTTP response (`send`)."""
 
-    def __init__(
-        self, feed: Feed, receive: Receive, heartbeat: float, written: Written | None = None
-    ) -> None:
+    def __init__(self, feed: Feed, receive: Receive, heartbeat: float) -> None:
         self.feed = feed
         self.receive = receive
         self.heartbeat = heartbeat
-        self.written = written
 
     async def send(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
@@ -62,7 +55,7 @@ class EventStream:
 
     async def _write(self, send: Send) -> None:
         """Each message as it comes, heartbeats between, until the feed ends."""
-        feed, written = self.feed, self.written
+        feed = self.feed
         while True:
             try:
                 async with asyncio.timeout(self.heartbeat):
@@ -76,8 +69,7 @@ class EventStream:
                 await _chunk(send, error_event(error))
                 return
             await _chunk(send, event(message))
-            if written is not None:
-                await written(message)
+            await feed.written(message)
 
 
 async def _chunk(send: Send, body: bytes) -> None:

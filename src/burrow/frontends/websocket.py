@@ -26,13 +26,18 @@ from burrow.codec import message_fields
 from burrow.errors import BurrowError, InvalidRequest, NoMatch, NotFound
 from burrow.feed import Ended, Feed, open_feed
 from burrow.frontends.asgi import JSON, Receive, Response, Scope, Send, path_segments, query_params
-from burrow.frontends.burrow_v1 import NO_CHANGE, batch_draft, token_request
+from burrow.frontends.burrow_v1 import (
+    NO_CHANGE,
+    batch_draft,
+    stream_subscription,
+    token_request,
+)
 from burrow.model import Attributes, Filters
 from burrow.service import Service
 
 logger = logging.getLogger(__name__)
 
-PARAMS = frozenset({"stream", "marker", "token"})
+PARAMS = frozenset({"stream", "marker", "subscription", "token"})
 GOING_AWAY = 1001  # the server is shutting down: reconnect (to another one)
 FAILED = 1011  # the stream's reads failed: reconnect
 Reply = dict[str, Any]
@@ -49,14 +54,14 @@ class WebSocketStreams:
         if (await receive())["type"] != "websocket.connect":
             return
         try:
-            session = self._open(scope)
+            session = await self._open(scope)
         except BurrowError as error:
             await _refuse(send, Response.error(error))
             return
         await send({"type": "websocket.accept"})
         await session.run(receive, send)
 
-    def _open(self, scope: Scope) -> Session:
+    async def _open(self, scope: Scope) -> Session:
         path = path_segments(scope)
         if len(path) != 3 or path[0] != "v1.0" or not all(path[1:]):
             raise NotFound("a WebSocket stream is of a queue: /v1.0/{account}/{queue}")
@@ -67,24 +72,31 @@ class WebSocketStreams:
             raise InvalidRequest(f"unknown query parameter(s) {unknown}; allowed here: {allowed}")
         if query.get("stream") != "ws":
             raise InvalidRequest("a WebSocket upgrade is for stream=ws")
-        account, queue = path[1], path[2]
-        request = token_request(scope, "GET", account, query.get("token"))
-        self.service.admit(self.guard, request)
-        feed = open_feed(self.service, account, queue, query.get("marker"))
-        return Session(self, feed, scope, query.get("token"))
+        account, queue, token = path[1], path[2], query.get("token")
+        self.service.admit(self.guard, token_request(scope, "GET", account, token))
+        name = stream_subscription(query.get("marker"), query.get("subscription"))
+        # The cursor moves on the client's acks (after it has handled the messages).
+        feed = await open_feed(self.service, account, queue, query.get("marker"), name)
+        return Session(self, feed, scope, token, name)
 
 
 class Session:
     """One connection: its feed written out, its commands answered."""
 
     def __init__(
-        self, streams: WebSocketStreams, feed: Feed, scope: Scope, token: str | None
+        self,
+        streams: WebSocketStreams,
+        feed: Feed,
+        scope: Scope,
+        token: str | None,
+        subscription: str | None,
     ) -> None:
         self.service = streams.service
         self.guard = streams.guard
         self.feed = feed
         self.scope = scope
         self.token = token
+        self.subscription = subscription
         self.commands: dict[str, tuple[str, Callable[[dict[str, Any]], Awaitable[Reply]]]] = {
             "put": ("PUT", self.put),
             "claim": ("POST", self.claim),
@@ -166,7 +178,16 @@ class Session:
         return {"id": command["id"]}
 
     async def ack(self, command: dict[str, Any]) -> Reply:
-        raise InvalidRequest("ack is for a stream of a subscription (subscription=NAME)")
+        """`{"type": "ack", "id"}`: the stream's subscription's cursor moves to `id` (what
+        the client has handled, and everything before it)."""
+        _only(command, {"id"})
+        if self.subscription is None:
+            raise InvalidRequest("ack is for a stream of a subscription (subscription=NAME)")
+        feed = self.feed
+        await self.service.subscriptions.ack(
+            feed.account, feed.queue, self.subscription, _id(command)
+        )
+        return {"id": command["id"]}
 
 
 def _command(raw: str | bytes | None) -> dict[str, Any]:

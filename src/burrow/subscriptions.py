@@ -1,0 +1,344 @@
+"""Durable subscriptions: named readers of one queue whose cursor the backend keeps.
+
+A subscription sees every message of its queue once, in queue order, hidden or not (a
+hide is a work queue's business; a subscription reads independently of it), for as
+long as the message lives (its ttl). Reading returns the messages after the cursor and
+leaves it; an acknowledgement moves it, so a reader that fails before acknowledging gets
+the batch again (at least once). Nothing is copied per subscription: the cursor is a
+message id, used as a listing `marker`.
+
+A listing whose marker is unknown starts from the queue's start, so once the cursor's
+message has expired or been deleted a read would deliver old messages again. The
+document therefore keeps the cursor message's `sent` time too: when a read's first
+message was put before it, one `get_message` tells whether the cursor's message is
+still there, and if not the read skips the messages put before it.
+
+Each subscription is one JSON document in the backend (`Backend.get_subscription`),
+changed by compare-and-set loops, so that concurrent acknowledgements and webhook
+leases never lose one another's change.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from burrow.backends.base import SubscriptionKey
+from burrow.config import Limits
+from burrow.errors import InvalidRequest, MessageNotFound, NoMatch, NotFound
+from burrow.model import Detail, Filters, Message
+
+if TYPE_CHECKING:
+    from burrow.service import Service
+
+STARTS = ("newest", "oldest")
+DEFAULT_MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 100
+MAX_URL_LENGTH = 2048
+# What a webhook's URL may be: http(s), a host name or address (IPv6 in brackets), a
+# port, and a path and query of printable ASCII (percent-encoded beyond it).
+URL = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:[/?#][!-~]*)?")
+SECRET_PREFIX = "whsec_"
+# A secret is the prefix and base64 (RFC 4648, padded) of 18 to 50 bytes, as Standard
+# Webhooks has them; the server makes 24.
+SECRET = re.compile(r"whsec_(?:[A-Za-z0-9+/]{4}){6,16}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+DEAD = "-dead"  # the default dead-letter queue's suffix to the queue's name
+EVERY_PAGE = 1000  # subscriptions `every` asks the backend for at once
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where messages are pushed. An empty `secret` (or `dead_letter_queue`) given to
+    `Subscriptions.create` asks for the default: a new random secret (`{queue}-dead`)."""
+
+    url: str
+    secret: str = ""
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    dead_letter_queue: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The state of a subscription's webhook delivery, written by whoever delivers it.
+
+    `holder` is the process holding the lease until `until` (epoch seconds); `failures`
+    counts failed attempts at the message after the cursor, tried next at
+    `next_attempt`; `disabled` says why delivery stopped (None: it goes on);
+    `dead_lettered` counts the messages put on the dead-letter queue.
+    """
+
+    holder: str | None = None
+    until: float = 0.0
+    failures: int = 0
+    next_attempt: float = 0.0
+    disabled: str | None = None
+    dead_lettered: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A subscription as stored: `cursor` is the id of the last message acknowledged (None:
+    from the queue's start), `cursor_sent` when that message was put (see the module)."""
+
+    name: str
+    cursor: str | None
+    created: float
+    webhook: Webhook | None = None
+    delivery: Delivery = Delivery()
+    cursor_sent: float = 0.0
+
+    def as_json(self, *, secret: bool = False) -> dict[str, Any]:
+        """What the API answers: never the webhook's secret unless `secret` (the one answer
+        that creates it)."""
+        webhook = None
+        if self.webhook is not None:
+            webhook = dataclasses.asdict(self.webhook)
+            if not secret:
+                del webhook["secret"]
+        return {
+            "name": self.name,
+            "cursor": self.cursor,
+            "created": self.created,
+            "webhook": webhook,
+            "delivery": dataclasses.asdict(self.delivery),
+        }
+
+
+def encode(subscription: Subscription) -> bytes:
+    fields = dataclasses.asdict(subscription)
+    del fields["name"]  # the backend's key
+    return orjson.dumps(fields)
+
+
+def decode(name: str, document: bytes) -> Subscription:
+    fields = orjson.loads(document)
+    webhook = fields["webhook"]
+    return Subscription(
+        name,
+        fields["cursor"],
+        fields["created"],
+        None if webhook is None else Webhook(**webhook),
+        Delivery(**fields["delivery"]),
+        fields["cursor_sent"],
+    )
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+Edit = Callable[[Subscription], Subscription | None]
+
+
+class Subscriptions:
+    """The subscriptions of every queue, on `Service.subscriptions`."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._backend = service.backend
+
+    async def create(
+        self,
+        account: str,
+        queue: str,
+        name: str,
+        start: str = "newest",
+        webhook: Webhook | None = None,
+    ) -> tuple[Subscription, bool]:
+        """Create the subscription, starting after the queue's last message ("newest") or at
+        its first ("oldest"); True if created. An existing one keeps its cursor (`start`
+        is then ignored) and takes the new `webhook` (None: none), its delivery started
+        anew (failures forgotten, a disabled one enabled again)."""
+        limits = self._ids(account, queue, name)
+        if start not in STARTS:
+            raise InvalidRequest(f"start must be one of {', '.join(STARTS)}, not {start!r}")
+        if webhook is not None:
+            webhook = self._checked(webhook, queue)
+        while True:
+            stored = await self._backend.get_subscription(account, queue, name)
+            if stored is not None:
+                old = decode(name, stored)
+                kept = Delivery(old.delivery.holder, old.delivery.until)
+                delivery = dataclasses.replace(kept, dead_lettered=old.delivery.dead_lettered)
+                changed = dataclasses.replace(old, webhook=webhook, delivery=delivery)
+                if await self._backend.set_subscription(
+                    account, queue, name, encode(changed), stored
+                ):
+                    return changed, False
+                continue
+            cursor = await self._last(account, queue, limits) if start == "newest" else None
+            made = Subscription(
+                name,
+                None if cursor is None else cursor.id,
+                time.time(),
+                webhook,
+                cursor_sent=0.0 if cursor is None else cursor.sent,
+            )
+            if await self._backend.set_subscription(account, queue, name, encode(made), None):
+                return made, True
+
+    async def get(self, account: str, queue: str, name: str) -> Subscription:
+        """The subscription (`NotFound` if none)."""
+        self._ids(account, queue, name)
+        stored = await self._backend.get_subscription(account, queue, name)
+        if stored is None:
+            raise _not_found(name)
+        return decode(name, stored)
+
+    async def delete(self, account: str, queue: str, name: str) -> None:
+        self._ids(account, queue, name)
+        if not await self._backend.delete_subscription(account, queue, name):
+            raise _not_found(name)
+
+    async def names(self, account: str, queue: str, filters: Filters) -> list[str]:
+        """The queue's subscriptions, in name order (a page of them; `NoMatch` if none)."""
+        limits = self._ids(account, queue)
+        filters = self._service.check_filters(Filters(filters.limit, filters.marker), limits)
+        return await self._backend.list_subscriptions(account, queue, filters)
+
+    async def read(
+        self,
+        account: str,
+        queue: str,
+        name: str,
+        limit: int | None = None,
+        wait: int = 0,
+        *,
+        detail: Detail = Detail.ALL,
+    ) -> list[Message]:
+        """The messages after the cursor, in order, hidden ones too (`NoMatch` if none,
+        after waiting up to `wait` s for one); the cursor stays where it is."""
+        subscription = await self.get(account, queue, name)
+        cursor = subscription.cursor
+        found = await self._service.get_messages(
+            account, queue, Filters(limit, cursor, True), wait, detail=detail
+        )
+        if cursor is None or found[0].sent >= subscription.cursor_sent:
+            return found
+        try:
+            await self._backend.get_message(account, queue, cursor)
+        except MessageNotFound:  # the listing started over: skip what was put before
+            since = subscription.cursor_sent
+            return await self._put_since(account, queue, since, limit, wait, detail)
+        return found
+
+    async def ack(self, account: str, queue: str, name: str, message_id: str) -> None:
+        """Move the cursor to `message_id` (what a reader has handled, and all before it)."""
+        self._ids(account, queue, name)
+        self._service.check_id("message", message_id)
+        try:
+            sent = (await self._backend.get_message(account, queue, message_id)).sent
+        except MessageNotFound:  # gone already: the skip stays at the older cursor's time
+            sent = 0.0
+
+        def move(subscription: Subscription) -> Subscription:
+            return dataclasses.replace(
+                subscription, cursor=message_id, cursor_sent=max(sent, subscription.cursor_sent)
+            )
+
+        await self.change(account, queue, name, move)
+
+    async def change(self, account: str, queue: str, name: str, edit: Edit) -> Subscription | None:
+        """Apply `edit` to the stored subscription until no one else changed it meanwhile
+        (compare-and-set); `edit` returns the new state, or None to leave it (then so does
+        this). `NotFound` if there is no such subscription."""
+        self._ids(account, queue, name)
+        while True:
+            stored = await self._backend.get_subscription(account, queue, name)
+            if stored is None:
+                raise _not_found(name)
+            changed = edit(decode(name, stored))
+            if changed is None:
+                return None
+            if await self._backend.set_subscription(account, queue, name, encode(changed), stored):
+                return changed
+
+    async def every(self) -> AsyncIterator[SubscriptionKey]:
+        """Every (account, queue, name) of the store, in order, a page at a time."""
+        after: SubscriptionKey | None = None
+        while True:
+            page = await self._backend.list_all_subscriptions(after, EVERY_PAGE)
+            for key in page:
+                yield key
+            if len(page) < EVERY_PAGE:
+                return
+            after = page[-1]
+
+    # Internals -------------------------------------------------------------------------
+
+    def _ids(self, account: str, queue: str, name: str | None = None) -> Limits:
+        check = self._service.check_id
+        check("queue", queue)
+        if name is not None:
+            check("subscription", name)
+        return self._service.limits_for(check("account", account))
+
+    def _checked(self, webhook: Webhook, queue: str) -> Webhook:
+        """The webhook with its defaults filled in, once every field is checked (400)."""
+        if len(webhook.url) > MAX_URL_LENGTH or not URL.fullmatch(webhook.url):
+            raise InvalidRequest(
+                f"webhook url must be an http or https URL of at most {MAX_URL_LENGTH}"
+                " printable ASCII characters"
+            )
+        if webhook.secret and not SECRET.fullmatch(webhook.secret):
+            raise InvalidRequest(
+                f"webhook secret must be {SECRET_PREFIX} and the base64 of 18 to 50 bytes"
+            )
+        if not 1 <= webhook.max_attempts <= MAX_ATTEMPTS:
+            raise InvalidRequest(f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS}")
+        # The default stays an id: a queue's name at the longest loses its end to the suffix.
+        longest = self._service.limits.max_id_length - len(DEAD)
+        dead = webhook.dead_letter_queue or queue[:longest] + DEAD
+        self._service.check_id("dead_letter_queue", dead)
+        if dead == queue:
+            raise InvalidRequest("dead_letter_queue must not be the subscription's own queue")
+        return Webhook(webhook.url, webhook.secret or new_secret(), webhook.max_attempts, dead)
+
+    async def _last(self, account: str, queue: str, limits: Limits) -> Message | None:
+        """The queue's last message, hidden or not (None if it holds none): a walk through
+        its listing, a page at a time (done once, when a subscription starts "newest")."""
+        last = None
+        while True:
+            marker = None if last is None else last.id
+            try:
+                page = await self._backend.get_messages(
+                    account, queue, Filters(limits.max_limit, marker, True)
+                )
+            except NoMatch:
+                return last
+            last = page[-1]
+
+    async def _put_since(
+        self,
+        account: str,
+        queue: str,
+        sent: float,
+        limit: int | None,
+        wait: int,
+        detail: Detail,
+    ) -> list[Message]:
+        """The first messages of the queue put at `sent` or later (at most `limit`)."""
+        limits = self._service.limits_for(account)
+        limit = limit or limits.default_limit
+        marker = None
+        while True:
+            page = await self._service.get_messages(
+                account, queue, Filters(limits.max_limit, marker, True), wait, detail=detail
+            )
+            newer = list(itertools.dropwhile(lambda message: message.sent < sent, page))
+            if newer:
+                return newer[:limit]
+            marker = page[-1].id
+
+
+def _not_found(name: str) -> NotFound:
+    return NotFound(f"no subscription {name!r} on this queue")
