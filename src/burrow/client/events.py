@@ -9,12 +9,63 @@ and `data` (several `data` lines joined by newlines).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import orjson
 
+from burrow.client.endpoint import DEFAULT_TIMEOUT
+from burrow.client.wire import path
 from burrow.codec import body_from_fields
 from burrow.errors import BackendUnavailable
 from burrow.model import Message
+
+# A stream's reads wait for heartbeats (15 s apart by default): a read this long with
+# nothing, not even one, means the connection is dead; the client reconnects.
+READ_TIMEOUT = 60.0
+RECONNECT_DELAY = 1.0  # seconds before reconnecting after a dropped stream
+
+
+@dataclass(slots=True)
+class StreamRequest:
+    """Where a client's stream reads, and from which message: a reconnect starts after
+    the last one it had (`Last-Event-ID`)."""
+
+    account: str
+    queue: str
+    marker: str | None = None
+    subscription: str | None = None
+
+    def url_path(self) -> str:
+        return path(self.account, self.queue)
+
+    last_id: str | None = None  # of the last message read
+
+    def arguments(self) -> dict[str, Any]:
+        """What `httpx.Client.stream` is called with (besides "GET")."""
+        return {
+            "url": self.url_path(),
+            "params": self.params(),
+            "headers": {} if self.last_id is None else {"last-event-id": self.last_id},
+            "timeout": httpx.Timeout(DEFAULT_TIMEOUT, read=READ_TIMEOUT),
+        }
+
+    def read(self, parser: EventParser, line: str) -> Message | None:
+        """The message a line ends, if any (its id kept for a reconnect)."""
+        event = parser.line(line)
+        if event is None:
+            return None
+        message = message_of(event)
+        self.last_id = message.id
+        return message
+
+    def params(self) -> dict[str, str]:
+        params = {"stream": "sse"}
+        if self.marker is not None:
+            params["marker"] = self.marker
+        if self.subscription is not None:
+            params["subscription"] = self.subscription
+        return params
 
 
 @dataclass(frozen=True, slots=True)
