@@ -17,8 +17,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -96,7 +97,7 @@ async def ws_reader(url: str, count: int, delays: list[float]) -> None:
             delays.append(time.time() - float(frame["body"]))
 
 
-Reader = Callable[[str, int, list[float]], Awaitable[None]]
+Reader = Callable[[str, int, list[float]], Coroutine[Any, Any, None]]
 
 
 async def latency(base: str, name: str, reader: Reader, rate: int, seconds: float) -> str:
