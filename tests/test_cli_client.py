@@ -215,4 +215,17 @@ def test_unreachable_server(run: Run) -> None:
 
 
 def test_commands_are_registered(burrow: click.Group) -> None:
-    assert set(burrow.commands) == {"put", "get", "claim", "pop", "delete", "ls", "watch", "stats"}
+    assert set(burrow.commands) == {
+        *("put", "get", "claim", "pop", "delete", "ls", "watch", "stats", "subscribe")
+    }
+
+
+def test_subscribe_prints_the_subscription_and_the_secret_made(
+    run: Run, queue: Queue, account: str
+) -> None:
+    queue.put("before", id="m1")
+    printed = ok(run("subscribe", account, "q", "s", "--webhook", "http://127.0.0.1:9/h"))
+    assert "name=s\tcursor=m1\turl=http://127.0.0.1:9/h\tsecret=whsec_" in printed
+    again = orjson.loads(ok(run("subscribe", account, "q", "s", "--start", "oldest", "--json")))
+    assert (again["cursor"], again["webhook"]) == ("m1", None)  # kept; no webhook now
+    assert failed(run("subscribe", account, "q", "s", "--webhook", "ftp://x"))

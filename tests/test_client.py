@@ -506,3 +506,16 @@ async def test_async_client_delete_accounts(start_server: Callable[..., BurrowSe
         assert await conn.delete_accounts() == ["c"]
         with pytest.raises(NoMatch):
             await conn.get_accounts()
+
+
+def test_a_subscription_through_the_client(server_url: str, account: str) -> None:
+    with Client(server_url, account) as client:
+        queue = client.queue("q")
+        made = queue.subscribe("s", start="oldest", webhook={"url": "https://example.com/h"})
+        assert made["webhook"]["secret"].startswith("whsec_")
+        first, second = queue.put("a"), queue.put("b")
+        assert [m.id for m in queue.read("s")] == [first, second]
+        queue.ack("s", first)
+        assert [m.body for m in queue.read("s", limit=5)] == [b"b"]
+        queue.ack("s", second)
+        assert queue.read("s") == []

@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from burrow.config import Limits, Settings
+from burrow.config import Limits, MetricsSettings, Settings
 from tests.conftest import ServerFactory
 from tests.engines.redis import free_port, wait_for
 from tests.servers import READY
@@ -281,8 +281,10 @@ def test_the_example_config_names_every_setting_at_its_default(tmp_path: Path) -
     uncommented = tmp_path / "burrow.toml"
     uncommented.write_text(re.sub(r"^#(?=[a-z_]+ = |\[)", "", example.read_text(), flags=re.M))
     document = tomllib.loads(uncommented.read_text())
-    assert set(document["server"]) == {f.name for f in fields(Settings)} - {"limits", "accounts"}
+    sections = {"limits", "accounts", "metrics"}
+    assert set(document["server"]) == {f.name for f in fields(Settings)} - sections
     assert set(document["limits"]) == {f.name for f in fields(Limits)}
+    assert set(document["metrics"]) == {f.name for f in fields(MetricsSettings)}
     loaded = Settings.load(str(uncommented), environ={})
     assert dataclasses.replace(loaded, accounts={}) == Settings()
     assert list(loaded.accounts) == ["acme"] and loaded.accounts["acme"] != Limits()

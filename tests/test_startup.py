@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from burrow.backends import describe_backend
 from burrow.cli import main
-from burrow.config import Limits, Settings
+from burrow.config import Limits, MetricsSettings, Settings
 from tests.conftest import ServerFactory
 from tests.engines.redis import free_port
 
@@ -126,6 +126,17 @@ MISTAKES = [
         env={"BURROW_ACCESS_LOG": "maybe"}),
     saying("[server] insecure in burrow.toml must be true or false",
            config("[server]\ninsecure = 2\n")),
+    Bad("--log-format must be one of text, json, not 'xml'", ("--log-format", "xml")),
+    # [metrics]
+    saying("[metrics] queues in burrow.toml: 'jobs' is not ACCOUNT/QUEUE",
+           config('[metrics]\nqueues = ["a/q", "jobs"]\n')),
+    saying("[metrics] queues in burrow.toml must be a list of strings",
+           config("[metrics]\nqueues = [1]\n")),
+    Bad("BURROW_METRICS_TOP_QUEUES must be an integer, not 'many'",
+        env={"BURROW_METRICS_TOP_QUEUES": "many"}),
+    Bad("BURROW_METRICS_MAX_QUEUES must be an integer >= 1, not 0",
+        env={"BURROW_METRICS_MAX_QUEUES": "0"}),
+    saying("unknown setting 'tokens' in [metrics]", config('[metrics]\ntokens = "x"\n')),
     # Authentication
     Bad("auth keys:missing.json: no such key file; make one with `burrow keys add",
         ("--auth", "keys:missing.json")),
@@ -393,8 +404,10 @@ def test_the_configuration_docs_give_every_setting_its_variable_and_default() ->
             (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
         )
     }
-    fields = [f.name for f in dataclasses.fields(Settings) if f.name not in ("limits", "accounts")]
-    assert sorted(documented) == sorted([*fields, *(f.name for f in dataclasses.fields(Limits))])
+    sections = ("limits", "accounts", "metrics")
+    fields = [f.name for f in dataclasses.fields(Settings) if f.name not in sections]
+    fields += [f.name for f in (*dataclasses.fields(Limits), *dataclasses.fields(MetricsSettings))]
+    assert sorted(documented) == sorted(fields)
     for variable, default in documented.values():
         # The variable is the one read, and its documented default is the default.
         assert Settings.load(environ={variable: default}) == Settings(), variable

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from burrow import keys, signing_secret
+from burrow import keys, logs, signing_secret
 from burrow.cli_client import HELP_OPTIONS, register, reported
 from burrow.cli_transfer import register as register_transfer
 from burrow.config import Settings
@@ -56,6 +56,9 @@ def refused_settings() -> Iterator[None]:
 )
 @click.option("--workers", metavar="N", help="Worker processes.  [default: 1]")
 @click.option("--log-level", metavar="LEVEL", help="debug, info, warning, error.  [default: info]")
+@click.option(
+    "--log-format", metavar="FORMAT", help="text, or json (a JSON object a line).  [default: text]"
+)
 @click.option("--access-log/--no-access-log", default=None, help="Log every request.")
 @click.option(
     "--auth",
@@ -85,11 +88,7 @@ def serve(config_file: str | None, **flags: str | bool | None) -> None:
     with reported(), refused_settings(), contextlib.suppress(KeyboardInterrupt):
         # Ctrl-C is not an error: the server has already shut down gracefully.
         settings = Settings.load(config_file, flags=flags)
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        logs.configure(settings.log_level, settings.log_format)
         # httpx logs each request at INFO: for a proxy (the http and ring backends) a
         # line per upstream call, which is debug detail.
         quiet = settings.log_level != "debug"

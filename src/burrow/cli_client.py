@@ -35,6 +35,7 @@ from burrow.client.wire import Tls, tls_setting
 from burrow.codec import message_fields
 from burrow.errors import BurrowError, NoMatch
 from burrow.model import Message
+from burrow.subscriptions import MAX_ATTEMPTS, STARTS
 
 # `-h` as well as `--help`, on each command itself and not only through the group:
 # click keeps a command's help option once made, so a command first run on its own
@@ -384,7 +385,53 @@ def _stats_line(stats: dict[str, Any]) -> str:
     return "\t".join(f"{name}={'-' if value is None else value}" for name, value in stats.items())
 
 
-COMMANDS = (put, get, claim, pop, delete, ls, watch, stats)
+@click.command(context_settings=HELP_OPTIONS)
+@click.argument("account")
+@click.argument("queue")
+@click.argument("name")
+@click.option(
+    "--start",
+    type=click.Choice(STARTS),
+    default="newest",
+    show_default=True,
+    help="Where a new subscription starts: after the queue's last message, or at its first.",
+)
+@click.option("--webhook", metavar="URL", help="POST each message to this URL (signed).")
+@click.option("--secret", help="The webhook's whsec_ secret (default: the server makes one).")
+@click.option("--max-attempts", type=click.IntRange(1, MAX_ATTEMPTS), help="Attempts per message.")
+@click.option("--dead-letter-queue", metavar="QUEUE", help="Default: QUEUE-dead.")
+@client_command
+def subscribe(
+    cli: Session,
+    account: str,
+    queue: str,
+    name: str,
+    start: str,
+    webhook: str | None,
+    secret: str | None,
+    max_attempts: int | None,
+    dead_letter_queue: str | None,
+) -> None:
+    """Create (or change) a durable subscription of a queue, and print it.
+
+    Its cursor is kept by the server: read through it with `?subscription=NAME`
+    (docs/push.md). With --webhook, the server delivers each message to URL; the
+    secret it signs with is printed once, when the server made it. An existing
+    subscription keeps its cursor and takes these webhook settings.
+    """
+    hook = None
+    if webhook is not None:
+        given = {"secret": secret, "max_attempts": max_attempts,
+                 "dead_letter_queue": dead_letter_queue}  # fmt: skip
+        hook = {"url": webhook, **{k: v for k, v in given.items() if v is not None}}
+    with cli.client(account) as client:
+        found = client.queue(queue).subscribe(name, start, hook)
+    hooked = found["webhook"] or {}
+    fields = {"name": found["name"], "cursor": found["cursor"] or "-", **hooked}
+    cli.show(found, ["\t".join(f"{key}={value}" for key, value in fields.items())])
+
+
+COMMANDS = (put, get, claim, pop, delete, ls, watch, stats, subscribe)
 
 
 def register(group: click.Group) -> None:

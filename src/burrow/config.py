@@ -1,8 +1,9 @@
 """Settings: built once from defaults, an optional TOML file, the environment and flags.
 
 Each setting is looked up, last one wins, in: its default < the config file (`[server]`,
-`[limits]`, `[accounts.NAME]`) < the environment (`BURROW_<SETTING>` for a [server] one,
-`BURROW_LIMITS_<FIELD>` for a limit) < the command line. Every value is checked here,
+`[limits]`, `[accounts.NAME]`, `[metrics]`) < the environment (`BURROW_<SETTING>` for a
+[server] one, `BURROW_LIMITS_<FIELD>` for a limit, `BURROW_METRICS_<FIELD>` for a
+[metrics] one) < the command line. Every value is checked here,
 before anything is opened or bound: one of the wrong type or out of range is a
 `ConfigError` that names the setting as it was given (flag, variable or file entry) and
 says what is allowed. docs/configuration.md lists them all.
@@ -70,6 +71,17 @@ class Limits:
         return Quota(self.max_queue_messages, self.max_account_queues, self.max_account_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """`[metrics]`: who may scrape `GET /metrics` besides admins, and how many queues it
+    shows (docs/monitoring.md)."""
+
+    token: str = ""  # a token that may scrape (as X-Auth-Token); "": admin keys only
+    top_queues: int = 20  # queues with a series of their own, the deepest
+    queues: tuple[str, ...] = ()  # "ACCOUNT/QUEUE"s that always have one
+    max_queues: int = 1000  # queues a scrape looks at, at most
+
+
 # Read once for the whole server, so an `[accounts.NAME]` table may not set them: ids
 # are checked before any account is looked up, the header timeout runs before the
 # request is parsed, and a credential's bucket spans every account it grants.
@@ -107,6 +119,7 @@ AT_LEAST_ONE = frozenset(
 # limit (`max_limit = 50` alone gives pages of 50); one set above it is an error.
 BOUNDED_DEFAULTS = (("default_limit", "max_limit"), ("default_ttl", "max_ttl"))
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 TRUE, FALSE = frozenset({"1", "true", "yes"}), frozenset({"0", "false", "no"})
 
 
@@ -119,6 +132,7 @@ class Settings:
     backend: str = DEFAULT_BACKEND_URL
     workers: int = 1
     log_level: str = "info"
+    log_format: str = "text"  # or json: one JSON object per line
     access_log: bool = False
     auth: str = "none"  # or keys:PATH
     insecure: bool = False  # allow auth none on an address other than loopback
@@ -132,6 +146,7 @@ class Settings:
     # sets any `Limits` field but the `SERVER_WIDE` ones for that account, the rest
     # coming from `[limits]`.
     accounts: dict[str, Limits] = field(default_factory=dict)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @classmethod
     def load(
@@ -148,11 +163,13 @@ class Settings:
         server: Given = {}
         limits: Given = {}
         accounts: dict[str, Given] = {}
+        metrics: Given = {}
         if config_file is not None:
-            server, limits, accounts = _read_toml(Path(config_file))
+            server, limits, accounts, metrics = _read_toml(Path(config_file))
         env = os.environ if environ is None else environ
         server |= _environment(env, "BURROW_", SERVER_TYPES)
         limits |= _environment(env, "BURROW_LIMITS_", LIMIT_TYPES)
+        metrics |= _environment(env, "BURROW_METRICS_", METRICS_TYPES)
         _refuse_unknown_limit_variables(env)
         server |= {
             name: Setting(value, "--" + name.replace("_", "-"))
@@ -161,7 +178,7 @@ class Settings:
         }
         base = _limits(limits, Limits())
         own = {name: _account_limits(given, base) for name, given in accounts.items()}
-        return cls(**_server(server), limits=base, accounts=own)
+        return cls(**_server(server), limits=base, accounts=own, metrics=_metrics(metrics))
 
 
 def boolean(value: object) -> bool:
@@ -183,24 +200,30 @@ Given = dict[str, Setting]
 
 
 def _types(kind: type[Any]) -> dict[str, str]:
-    return {f.name: str(f.type) for f in dataclasses.fields(kind) if f.type != "Limits"}
+    return {f.name: str(f.type) for f in dataclasses.fields(kind)}
 
 
 LIMIT_TYPES = _types(Limits)
-SERVER_TYPES = {name: kind for name, kind in _types(Settings).items() if name != "accounts"}
+METRICS_TYPES = _types(MetricsSettings)
+SERVER_TYPES = {
+    name: kind
+    for name, kind in _types(Settings).items()
+    if name not in ("limits", "accounts", "metrics")
+}
+SECTIONS = ("server", "limits", "accounts", "metrics")
 
 
-def _read_toml(path: Path) -> tuple[Given, Given, dict[str, Given]]:
-    """The `[server]`, `[limits]` and `[accounts.NAME]` tables of a config file."""
+def _read_toml(path: Path) -> tuple[Given, Given, dict[str, Given], Given]:
+    """The `[server]`, `[limits]`, `[accounts.NAME]` and `[metrics]` tables of a config file."""
     try:
         document = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"cannot read config file {path}: {error}") from error
-    unknown = set(document) - {"server", "limits", "accounts"}
+    unknown = set(document) - set(SECTIONS)
     if unknown:
         raise ConfigError(
             f"{path}: unknown sections {', '.join(sorted(unknown))}; "
-            "the sections are [server], [limits] and [accounts.NAME]"
+            "the sections are [server], [limits], [accounts.NAME] and [metrics]"
         )
     accounts = document.get("accounts", {})
     if not isinstance(accounts, dict):
@@ -212,6 +235,7 @@ def _read_toml(path: Path) -> tuple[Given, Given, dict[str, Given]]:
             name: _entries(table, f"accounts.{name}", path, LIMIT_TYPES)
             for name, table in accounts.items()
         },
+        _entries(document.get("metrics", {}), "metrics", path, METRICS_TYPES),
     )
 
 
@@ -262,6 +286,11 @@ def _typed(kind: str, setting: Setting) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, not {value!r}")
         return value
+    if kind == "tuple[str, ...]":  # a TOML list of strings, or comma-separated text
+        items = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise ConfigError(f"{where} must be a list of strings, not {value!r}")
+        return tuple(item for item in items if item)
     wanted = {"int": (int, "an integer"), "float": (float, "a number")}[kind]
     if isinstance(value, bool) or (kind == "int" and isinstance(value, float)):
         raise ConfigError(f"{where} must be {wanted[1]}, not {value!r}")
@@ -281,6 +310,11 @@ def _server(given: Given) -> dict[str, Any]:
         )
     if values.get("workers", 1) < 1:
         raise ConfigError(f"{where['workers']} must be an integer >= 1, not {values['workers']}")
+    if values.get("log_format", "text") not in LOG_FORMATS:
+        raise ConfigError(
+            f"{where['log_format']} must be one of {', '.join(LOG_FORMATS)}, "
+            f"not {values['log_format']!r}"
+        )
     if "log_level" in values:
         values["log_level"] = values["log_level"].lower()
         if values["log_level"] not in LOG_LEVELS:
@@ -296,6 +330,18 @@ def _server(given: Given) -> dict[str, Any]:
             f"{where[one]}: tls_cert and tls_key go together (a PEM certificate and its key)"
         )
     return values
+
+
+def _metrics(given: Given) -> MetricsSettings:
+    values = {name: _typed(METRICS_TYPES[name], setting) for name, setting in given.items()}
+    for name in ("top_queues", "max_queues"):
+        if name in values:
+            _check_limit(values[name], name == "max_queues", given[name].where)
+    for queue in values.get("queues", ()):
+        account, slash, name = queue.partition("/")
+        if not (account and slash and name) or "/" in name:
+            raise ConfigError(f"{given['queues'].where}: {queue!r} is not ACCOUNT/QUEUE")
+    return MetricsSettings(**values)
 
 
 def _limits(given: Given, inherited: Limits) -> Limits:

@@ -17,7 +17,9 @@ import logging
 import os
 import socket
 import ssl
+import tempfile
 from collections.abc import Iterator
+from time import perf_counter
 
 import uvicorn
 
@@ -41,6 +43,8 @@ from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
 from burrow.frontends.sqs import SqsFrontend, is_sqs
 from burrow.frontends.websocket import WebSocketStreams
+from burrow.logs import RequestIds, current
+from burrow.metrics import Metrics
 from burrow.service import Service
 from burrow.ui import Dashboard
 from burrow.workers import Supervisor, listening_socket
@@ -55,9 +59,12 @@ CUT_SHORT = 1  # exit status when requests were still unanswered as serving stop
 
 
 class App:
-    """The ASGI application: `/`, `/health`, `/openapi.json`, `/v1.0/…` (v1.0 frontend),
-    the dashboard (`/ui/`, `/whoami`: `burrow.ui`), and SQS's requests (the SQS
-    frontend: `sqs.is_sqs` tells them).
+    """The ASGI application: `/`, `/health`, `/openapi.json`, `/metrics`, `/v1.0/…` (v1.0
+    frontend), the dashboard (`/ui/`, `/whoami`: `burrow.ui`), and SQS's requests (the
+    SQS frontend: `sqs.is_sqs` tells them).
+
+    Every request is counted for `/metrics` (`burrow.metrics_recorder`) and answered
+    with an `X-Request-Id` (`burrow.logs`).
 
     `/health` is the backend's `health()`, 503 when failing (readiness, for load
     balancers); `/health?live` only says the process answers (liveness), always 200.
@@ -66,7 +73,14 @@ class App:
     ASGI lifespan events, so that a backend that cannot open stops the server first.
     """
 
-    def __init__(self, backend: Backend, settings: Settings, guard: Guard) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        guard: Guard,
+        metrics_directory: str | None = None,
+    ) -> None:
+        """`metrics_directory`: where each worker's counters go, with `--workers` > 1."""
         self.backend = backend
         self.guard = guard
         self.backend_description = describe_backend(settings.backend)
@@ -74,6 +88,9 @@ class App:
         self.service = Service(backend, settings.limits, settings.accounts)
         self.v1 = BurrowV1(self.service, guard)
         self.sqs = SqsFrontend(self.service, guard)
+        self.metrics = Metrics(self.service, guard, settings.metrics, metrics_directory)
+        self.request_ids = RequestIds()
+        self.logs_request_ids = settings.log_format == "json"  # (text lines have none)
         self.dashboard = Dashboard(self.service, guard)
         self.websockets = WebSocketStreams(self.service, guard)
         self.meta = {
@@ -83,7 +100,13 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await (await self._respond(scope, receive)).send(send)
+            started = perf_counter()
+            request_id = self.request_ids.of(scope)
+            if self.logs_request_ids:  # (each request has a task, and context, of its own)
+                current.set((request_id, started))
+            response = await self._respond(scope, receive)
+            await response.send(send, request_id)
+            self.metrics.recorder.http(scope, response.status, perf_counter() - started)
         elif scope["type"] == "websocket":
             await self.websockets(scope, receive, send)
 
@@ -92,7 +115,7 @@ class App:
             path = path_segments(scope)
             if path and path[0] == "v1.0":
                 return await self.v1.handle(scope, receive, path[1:], query_params(scope))
-            if path not in (["sign"], ["health"], ["whoami"]) and is_sqs(scope):
+            if path not in (["sign"], ["health"], ["whoami"], ["metrics"]) and is_sqs(scope):
                 return await self.sqs.handle(scope, receive)  # (it reads its own query)
             query = query_params(scope)
             if path and path[0] == "ui":
@@ -103,6 +126,8 @@ class App:
                 return await self.v1.sign(scope, receive, query)
             if path == ["health"]:
                 return await self._health(scope["method"], query)
+            if path == ["metrics"]:
+                return await self.metrics.handle(scope, query)
             return self._meta(scope["method"], path, query)
         except BurrowError as error:
             if error.status >= 500 and not isinstance(error, KnownFault):
@@ -138,7 +163,7 @@ class App:
             raise InvalidRequest("this path takes no query parameters")
 
 
-def build_app(settings: Settings) -> App:
+def build_app(settings: Settings, metrics_directory: str | None = None) -> App:
     """The app for `settings`, once every setting it uses is checked (ConfigError)."""
     if settings.auth == "none" and not settings.insecure and not _loopback(settings.host):
         raise ConfigError(
@@ -148,7 +173,8 @@ def build_app(settings: Settings) -> App:
     if settings.tls_cert:
         _check_tls(settings.tls_cert, settings.tls_key)
     backend = open_backend(settings.backend)
-    return App(backend, settings, open_guard(settings.auth, settings.signing_secret_file))
+    guard = open_guard(settings.auth, settings.signing_secret_file)
+    return App(backend, settings, guard, metrics_directory)
 
 
 def _logged(scope: Scope) -> tuple[str, str]:
@@ -222,6 +248,8 @@ class _BurrowServer(uvicorn.Server):
             # An engine whose settings cannot keep Burrow's promises is a setting to fix.
             return BAD_SETTING if isinstance(error, ConfigError) else BACKEND_DOWN
         self.burrow.sqs.moves.open()
+        if self.burrow.metrics.shared is not None:
+            self.burrow.metrics.shared.start()
         await self.serve([sock])
         return CUT_SHORT if self.unanswered else 0
 
@@ -257,6 +285,8 @@ class _BurrowServer(uvicorn.Server):
         if self.unanswered:
             logger.error("the drain was cut short: %d request(s) unanswered", self.unanswered)
         await self.burrow.sqs.moves.close()
+        if self.burrow.metrics.shared is not None:
+            await self.burrow.metrics.shared.stop()
         await self.burrow.backend.close()  # no request is left to use it
         logger.info("Burrow stopped (worker %d)", os.getpid())
 
@@ -279,13 +309,15 @@ def serve(settings: Settings) -> int:
     # process holds is frozen first, so the workers' collections leave the pages they
     # share with it untouched (no copy on write).
     gc.freeze()
-    supervisor = Supervisor(
-        settings.workers,
-        settings.host,
-        settings.port,
-        lambda sock: _serve_one(settings, build_app(settings), sock),
-    )
-    return supervisor.run()
+    # Each worker's counters are gathered there for /metrics (`burrow.metrics_shared`).
+    with tempfile.TemporaryDirectory(prefix="burrow-metrics-") as shared:
+        supervisor = Supervisor(
+            settings.workers,
+            settings.host,
+            settings.port,
+            lambda sock: _serve_one(settings, build_app(settings, shared), sock),
+        )
+        return supervisor.run()
 
 
 def _serve_one(settings: Settings, app: App, sock: socket.socket) -> int:

@@ -397,6 +397,11 @@ class Service:
         """Whether the server is shutting down (`drain`): streams end, long polls return."""
         return self._draining
 
+    @property
+    def waiters(self) -> int:
+        """Long polls waiting now (for `/metrics`)."""
+        return len(self._waiting)
+
     def drain(self) -> None:
         """Answer every pending long poll now and take no new ones (shutting down)."""
         self._draining = True

@@ -17,12 +17,14 @@ import contextlib
 import dataclasses
 import os
 import select
+import signal
 import sys
 import termios
 import time
 import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import click
@@ -39,6 +41,7 @@ from burrow.client.wire import API_ROOT, Call, Request, path, read_json
 from burrow.errors import BurrowError
 
 PAGE = 100  # accounts or queues asked for at once: no more than any server's max_limit
+INTERRUPT_LOOK = 0.2  # seconds between looks for a Ctrl-C while waiting for a key
 CHROME = 7  # terminal lines taken by the header, the table's head and the error line
 
 QueueKey = tuple[str, str]
@@ -125,13 +128,22 @@ class Stats:
 
 
 class Keys:
-    """The keyboard: stdin in cbreak mode (keys come one at a time, unechoed) while in use."""
+    """The keyboard: stdin in cbreak mode (keys come one at a time, unechoed) while in use.
+
+    Ctrl-C (SIGINT) is noted rather than raised while in use: raised in the middle of a
+    request it could leave the HTTP client's connection pool locked, and its closing
+    waiting forever; the view ends at the next wait for a key instead (a second Ctrl-C
+    raises at once).
+    """
 
     def __init__(self) -> None:
         self.fd: int | None = sys.stdin.fileno() if sys.stdin.isatty() else None
         self._saved: list[Any] | None = None
+        self._interrupted = False
+        self._previous: Any = None
 
     def __enter__(self) -> Keys:
+        self._previous = signal.signal(signal.SIGINT, self._interrupt)
         if self.fd is not None:
             self._saved = termios.tcgetattr(self.fd)
             tty.setcbreak(self.fd)
@@ -140,22 +152,28 @@ class Keys:
     def __exit__(self, *exc_info: object) -> None:
         if self.fd is not None and self._saved is not None:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        if self._interrupted:  # a second Ctrl-C: a request that hangs is not waited for
+            raise KeyboardInterrupt
+        self._interrupted = True
 
     def quit_within(self, seconds: float) -> bool:
         """Wait `seconds` for `q`; True if it was pressed."""
         deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+        while (left := deadline - time.monotonic()) > 0 and not self._interrupted:
             if self.fd is None:
-                time.sleep(left)
-                break
-            readable, _, _ = select.select([self.fd], [], [], left)
+                time.sleep(min(left, INTERRUPT_LOOK))
+                continue
+            readable, _, _ = select.select([self.fd], [], [], min(left, INTERRUPT_LOOK))
             if readable:
                 typed = os.read(self.fd, 64)
                 if not typed:  # the terminal is gone: no key will come
                     self.fd = None
                 elif b"q" in typed.lower():
                     return True
-        return False
+        return self._interrupted
 
 
 def view(shown: list[Row], heading: str, error: str | None, height: int) -> RenderableType:

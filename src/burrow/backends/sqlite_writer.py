@@ -35,19 +35,22 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from burrow.backends.base import KnownFault
 from burrow.backends.sqlite_files import WatchedFiles
 from burrow.backends.sqlite_store import Operation, Outcome
 from burrow.errors import BackendUnavailable, BurrowError
+from burrow.histogram import LATENCY_BUCKETS, Histogram
 
 logger = logging.getLogger(__name__)
 
 Result = Outcome[Any] | BaseException
 Done = list[tuple["asyncio.Future[Any]", Result]]
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
 @dataclass(slots=True)
@@ -58,6 +61,8 @@ class Stats:
     commits: int = 0  # SQLite transactions committed
     syncs: int = 0  # fsyncs of the log, each acknowledging one or more commits
     purged: int = 0
+    batches: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))  # ops per fsync
+    fsync_seconds: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
 
 
 def unavailable(exc: BaseException) -> BurrowError:
@@ -166,6 +171,7 @@ class GroupCommitter:
             self._idle.set()
             return
         self._syncing = True
+        self.stats.batches.observe(len(group))
         synced = self._loop.run_in_executor(self._thread, self._fsync_log)
         synced.add_done_callback(lambda done: self._synced(group, wrote, done))
 
@@ -175,7 +181,9 @@ class GroupCommitter:
             self._wal_fd = os.open(self._wal_path, os.O_RDWR)
         # fdatasync, as SQLite itself uses: the data and the file's size, without
         # waiting for its timestamps to be journaled.
+        started = perf_counter()
         os.fdatasync(self._wal_fd)
+        self.stats.fsync_seconds.observe(perf_counter() - started)  # (this thread only)
         # The log opened here is SQLite's: were it another, the look would tell.
         return self.files.changed()
 

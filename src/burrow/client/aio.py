@@ -156,6 +156,20 @@ class AsyncQueue(QueueHandle[AsyncClient]):
         """Take up to `limit` visible messages, hiding them from others for `hide` seconds."""
         return (await self._operations.claim(limit, hide, wait)).messages
 
+    async def subscribe(
+        self, name: str, start: str = "newest", webhook: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Create (or change) a subscription (see `Queue.subscribe`)."""
+        return await self._operations.subscribe(name, start, webhook)
+
+    async def read(self, name: str, limit: int | None = None, wait: int = 0) -> list[Message]:
+        """The messages after the subscription's cursor ([] if none within `wait` s)."""
+        return await self._operations.read(name, limit, wait)
+
+    async def ack(self, name: str, id: str) -> None:
+        """Move the subscription's cursor to `id`."""
+        await self._operations.ack(name, id)
+
     async def pop(self, limit: int = 1, wait: int = 0) -> list[Message]:
         """Delete and return up to `limit` visible messages."""
         return await self._operations.pop(limit, wait)

@@ -335,6 +335,29 @@ class QueueCalls:
         )
         return Call(request, read_names, list)
 
+    # Subscriptions (docs/push.md): on the first server, with several.
+
+    def subscribe(
+        self, name: str, start: str, webhook: dict[str, Any] | None
+    ) -> Call[dict[str, Any]]:
+        order: dict[str, Any] = {"start": start, "webhook": webhook}
+        request = Request(
+            "PUT", self._subscription(name), content=json_body(order), content_type=JSON
+        )
+        return Call(request, read_json, _no_path)
+
+    def read(self, name: str, limit: int | None, wait: int) -> Call[list[Message]]:
+        call = get_messages(self.account, self.name, Filters(limit), wait=wait, detail=Detail.ALL)
+        call.request.params["subscription"] = name
+        return or_empty(call)
+
+    def ack(self, name: str, message_id: str) -> Call[None]:
+        request = Request("POST", self._subscription(name), {"ack": message_id})
+        return Call(request, read_nothing, raiser(lambda: NotFound(f"no subscription {name!r}")))
+
+    def _subscription(self, name: str) -> str:
+        return path(self.account, self.name, "-", "subscriptions", name)
+
 
 def as_draft(item: Body | Draft) -> Draft:
     """A batch item as a `Draft` (a bare body gets no id or attributes)."""

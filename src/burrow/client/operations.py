@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterable
-from typing import Generic
+from typing import Any, Generic
 
 from burrow.client.calls import AccountCalls, Body, QueueCalls, as_draft
 from burrow.client.loops import Cursor, message_id
@@ -153,6 +153,17 @@ class QueueOperations(Generic[L]):
 
     def follow(self, wait: int, marker: str | None, match_hidden: bool) -> Follow[L]:
         return Follow(self._router, self._calls, wait, marker, match_hidden)
+
+    async def subscribe(
+        self, name: str, start: str, webhook: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        return await self._router.send(self._calls.subscribe(name, start, webhook))
+
+    async def read(self, name: str, limit: int | None, wait: int) -> list[Message]:
+        return await self._router.send(self._calls.read(name, limit, wait))
+
+    async def ack(self, name: str, message_id: str) -> None:
+        await self._router.send(self._calls.ack(name, message_id))
 
 
 class Follow(Generic[L]):

@@ -189,6 +189,26 @@ class Queue(QueueHandle[Client]):
         """Delete every message of the queue, hidden ones too; returns their ids."""
         return blocking(self._operations.delete_all())
 
+    def subscribe(
+        self, name: str, start: str = "newest", webhook: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Create (or change) the subscription `name` of this queue: a durable cursor
+        the server keeps, starting after the queue's last message ("newest") or at its
+        first ("oldest"); `webhook` is `{"url": …}` and optionally `secret`,
+        `max_attempts`, `dead_letter_queue`. Returns the subscription as the server
+        answers it (the webhook's secret only when the server made it). With several
+        servers, subscriptions live on the first."""
+        return blocking(self._operations.subscribe(name, start, webhook))
+
+    def read(self, name: str, limit: int | None = None, wait: int = 0) -> list[Message]:
+        """The messages after the subscription's cursor, hidden ones too ([] if none
+        within `wait` seconds); the cursor stays until `ack`."""
+        return blocking(self._operations.read(name, limit, wait))
+
+    def ack(self, name: str, id: str) -> None:
+        """Move the subscription's cursor to `id` (handled, with all before it)."""
+        blocking(self._operations.ack(name, id))
+
     def work(self, func: Callable[[Message], object], **options: Unpack[WorkOptions]) -> WorkStats:
         """Claim messages and call `func(message)` on each; delete it when that returns.
 

@@ -41,7 +41,9 @@ _PERCENT, _PLUS = ord("%"), ord("+")
 class Answer(Protocol):
     """What a request is answered with: a `Response`, or a stream (`sse.EventStream`)."""
 
-    async def send(self, send: Send) -> None: ...
+    status: int
+
+    async def send(self, send: Send, request_id: bytes | None = None) -> None: ...
 
 
 @dataclass(slots=True)
@@ -75,8 +77,12 @@ class Response:
             fields["quota"] = error.quota
         return cls(error.status, orjson.dumps(fields), headers=_error_headers(error))
 
-    async def send(self, send: Send) -> None:
+    async def send(self, send: Send, request_id: bytes | None = None) -> None:
+        """Send it; with a `request_id`, as its `X-Request-Id` header (`burrow.logs`)."""
         start, body = self._messages
+        if request_id is not None:
+            headers = [*start["headers"], (b"x-request-id", request_id)]
+            start = {"type": "http.response.start", "status": self.status, "headers": headers}
         await send(start)
         await send(body)
 

@@ -32,6 +32,7 @@ from burrow.feed import open_feed
 from burrow.frontends.asgi import OCTETS, Answer, Receive, Response, Scope, headers, read_body
 from burrow.frontends.sse import EventStream
 from burrow.keys import SIGNATURE_PARAMS, signable_methods
+from burrow.metrics_recorder import ROUTE
 from burrow.model import (
     ALL_ITEMS,
     NO_QUOTA,
@@ -81,6 +82,15 @@ SUBSCRIPTION = "subscription"
 SUBSCRIPTION_FIELDS = frozenset({"start", "webhook"})
 WEBHOOK_FIELDS = frozenset({"url", "secret", "max_attempts", "dead_letter_queue"})
 STREAM_PARAMS = frozenset({"stream", "marker", SUBSCRIPTION})
+# Each shape of path (`_shape`) as /metrics names its route.
+SHAPE_ROUTES: dict[int | str, str] = {
+    0: "/v1.0",
+    1: "/v1.0/{account}",
+    2: "/v1.0/{account}/{queue}",
+    3: "/v1.0/{account}/{queue}/{message}",
+    **{resource: f"/v1.0/{{account}}/{{queue}}/-/{resource}" for resource in QUEUE_RESOURCES},
+    SUBSCRIPTION: "/v1.0/{account}/{queue}/-/subscriptions/{name}",
+}
 
 
 MAX_DIGITS = 12  # of a number in the query (larger than any limit allows)
@@ -214,6 +224,7 @@ class BurrowV1:
         self, scope: Scope, receive: Receive, path: list[str], query: dict[str, str]
     ) -> Answer:
         shape = _shape(path)
+        scope[ROUTE] = SHAPE_ROUTES[shape]
         method: str = scope["method"]
         route = self.routes.get((shape, method))
         if route is None:

@@ -194,6 +194,20 @@ def _whoami() -> Schema:
     return {"get": get}
 
 
+def _metrics() -> Schema:
+    """`GET /metrics`: Prometheus' text format (docs/monitoring.md)."""
+    text = {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}
+    get = {
+        "summary": "Metrics, in Prometheus' text format (an admin key or the metrics token)",
+        "security": [{"token": []}, {"bearer": []}, {}],
+        "responses": {
+            "200": {"description": "every metric (docs/monitoring.md)", "content": text},
+            **_errors(400, 401, 403, 405, 408, 429, 501),
+        },
+    }
+    return {"get": get}
+
+
 def _sign() -> Schema:
     """`POST /sign`: a signed URL on the rights of the caller's token (docs/security.md)."""
     order = {
@@ -440,6 +454,7 @@ def document(limits: Limits) -> Schema:
             "/openapi.json": _meta("This document", {"type": "object"}),
             "/sign": _sign(),
             "/whoami": _whoami(),
+            "/metrics": _metrics(),
             "/v1.0": {
                 "get": _operation("List accounts (admin)", listing, names_or_stats),
                 "delete": _operation("Delete all in matched accounts (admin)", name_delete, names),

@@ -26,6 +26,7 @@ from burrow.frontends.sqs_call import Call
 from burrow.frontends.sqs_errors import SqsError, from_burrow
 from burrow.frontends.sqs_protocol import Protocol, SqsCall, decode, encode, encode_error
 from burrow.frontends.sqs_queue_info import QueueInfos
+from burrow.metrics_recorder import ROUTE
 from burrow.service import Service
 from burrow.sigv4 import SigV4Request, parse
 
@@ -58,6 +59,9 @@ ACTIONS: dict[str, tuple[Action, bool]] = {
     "ListMessageMoveTasks": (sqs_moves.list_message_move_tasks, True),
     "CancelMessageMoveTask": (sqs_moves.cancel_message_move_task, False),
 }
+# Each action's route, as /metrics names it (`sqs:other`: a request naming none known).
+ROUTES = {action: f"sqs:{action}" for action in ACTIONS}
+UNKNOWN_ROUTE = "sqs:other"
 JSON_TARGET = b"x-amz-target"
 FORM = b"application/x-www-form-urlencoded"
 # A request's body at most: a largest message's text JSON-escaped (\uXXXX for each
@@ -89,6 +93,7 @@ class SqsFrontend:
     async def handle(self, scope: Scope, receive: Receive) -> Response:
         headers = dict(scope["headers"])  # (ASGI servers give names in lower case)
         protocol = Protocol.JSON if JSON_TARGET in headers else Protocol.QUERY
+        scope[ROUTE] = UNKNOWN_ROUTE
         try:
             limits = self.service.limits
             largest = ESCAPED_FACTOR * limits.max_sqs_message_bytes + REQUEST_OVERHEAD
@@ -97,6 +102,7 @@ class SqsFrontend:
             queue_url = "/" + "/".join(path) if len(path) == 2 else None
             wire = decode(scope["method"], headers, scope.get("query_string", b""), body, queue_url)
             protocol = wire.protocol
+            scope[ROUTE] = ROUTES.get(wire.action, UNKNOWN_ROUTE)
             return encode(wire, await self._run(scope, headers, wire, body))
         except SqsError as error:
             return encode_error(protocol, error)

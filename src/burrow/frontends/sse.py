@@ -42,13 +42,18 @@ def error_event(error: BurrowError) -> bytes:
 class EventStream:
     """The answer to a stream request: sent as a streaming HTTP response (`send`)."""
 
+    status = 200
+
     def __init__(self, feed: Feed, receive: Receive, heartbeat: float) -> None:
         self.feed = feed
         self.receive = receive
         self.heartbeat = heartbeat
 
-    async def send(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    async def send(self, send: Send, request_id: bytes | None = None) -> None:
+        """Stream until the client goes away or the feed ends; with a `request_id`, as
+        its `X-Request-Id` header (`burrow.logs`)."""
+        headers = HEADERS if request_id is None else [*HEADERS, (b"x-request-id", request_id)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await _chunk(send, OPENED)
         await self.feed.serve(self._write(send), _disconnected(self.receive))
         await send({"type": "http.response.body", "body": b""})  # (a client gone: ignored)
