@@ -170,6 +170,20 @@ def test_watch_prints_existing_then_new(run: Run, queue: Queue, account: str) ->
     assert len(queue.get()) == 2  # watching changes nothing
 
 
+def test_watch_sse_prints_what_the_server_pushes(run: Run, queue: Queue, account: str) -> None:
+    queue.put("first", id="1")
+    queue.put("second", id="2")
+    later = threading.Timer(0.2, queue.put, ["third"], {"id": "3"})
+    later.start()
+    try:
+        out = ok(run("watch", account, "q", "--sse", "--marker", "1", "--count", "2"))
+    finally:
+        later.join()
+    assert [line.split("\t")[3] for line in out.splitlines()] == ["second", "third"]
+    assert "give --sse too" in failed(run("watch", account, "q", "--subscription", "s"), 2)
+    assert "no subscription" in failed(run("watch", account, "q", "--sse", "--subscription", "s"))
+
+
 def test_watch_json_lines_and_wait_zero(run: Run, queue: Queue, account: str) -> None:
     queue.put_many(["a", "b", "c"])
     out = ok(run("watch", account, "q", "--wait", "0", "--json"))

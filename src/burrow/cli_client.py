@@ -320,6 +320,12 @@ def ls(
 @click.option("--count", type=LIMIT, help="Stop after this many messages.")
 @click.option("--marker", help="Start after this message id (default: the oldest).")
 @click.option("--match-hidden", is_flag=True, help="Include hidden messages.")
+@click.option(
+    "--sse",
+    is_flag=True,
+    help="Have the (first) server push them (Server-Sent Events; hidden ones too).",
+)
+@click.option("--subscription", help="With --sse: start at this subscription's cursor.")
 @client_command
 def watch(
     cli: Session,
@@ -329,15 +335,25 @@ def watch(
     count: int | None,
     marker: str | None,
     match_hidden: bool,
+    sse: bool,
+    subscription: str | None,
 ) -> None:
     """Print a queue's messages, then each new one as it comes (like tail -f).
 
     Messages are only read, never claimed. Runs until Ctrl-C or --count
     messages; with --wait 0, until it has caught up. --json prints one JSON
-    document per line.
+    document per line. With --sse the server pushes each message as it is put
+    (--wait does not apply; a dropped stream is resumed where it stopped); with a
+    writer's token and --subscription, the server moves the subscription's cursor.
     """
+    if subscription is not None and not sse:
+        raise click.UsageError("--subscription streams: give --sse too")
     with cli.client(account) as client:
-        stream = client.queue(queue).follow(wait=wait, marker=marker, match_hidden=match_hidden)
+        handle = client.queue(queue)
+        if sse:
+            stream = handle.stream(marker=marker, subscription=subscription)
+        else:
+            stream = handle.follow(wait=wait, marker=marker, match_hidden=match_hidden)
         try:
             for message in itertools.islice(stream, count):
                 cli.message(message)

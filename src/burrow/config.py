@@ -48,6 +48,10 @@ class Limits:
     default_ttl: int = 600
     body_timeout: float = 30.0  # seconds to receive a whole request body (slow senders: 408)
     header_timeout: float = 10.0  # seconds for a request's line and headers to arrive (408)
+    # Streams (SSE, WebSocket): seconds between heartbeats on an idle one, and the
+    # messages read ahead for one at most (what a slow reader costs the server).
+    stream_heartbeat: float = 15.0
+    stream_buffer: int = 100
     # Token buckets: requests per second (0 = unlimited) and the burst allowed above it.
     rate_per_account: float = 0
     burst_per_account: int = 100
@@ -104,6 +108,8 @@ AT_LEAST_ONE = frozenset(
         "max_response_bytes",
         "body_timeout",
         "header_timeout",
+        "stream_heartbeat",
+        "stream_buffer",
         "burst_per_account",
         "burst_per_credential",
         "auth_failure_burst_per_address",

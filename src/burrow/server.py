@@ -31,6 +31,7 @@ from burrow.config import Settings
 from burrow.errors import BurrowError, ConfigError, InvalidRequest, MethodNotAllowed, NotFound
 from burrow.frontends import openapi
 from burrow.frontends.asgi import (
+    Answer,
     Receive,
     Response,
     Scope,
@@ -41,6 +42,7 @@ from burrow.frontends.asgi import (
 from burrow.frontends.burrow_v1 import BurrowV1
 from burrow.frontends.http_limits import bounded_protocol
 from burrow.frontends.sqs import SqsFrontend, is_sqs
+from burrow.frontends.websocket import WebSocketStreams
 from burrow.logs import RequestIds, current
 from burrow.metrics import Metrics
 from burrow.service import Service
@@ -94,6 +96,7 @@ class App:
         self.webhooks = (
             Deliveries(self.service, _delivery_settings(settings)) if settings.webhooks else None
         )
+        self.websockets = WebSocketStreams(self.service, guard)
         self.meta = {
             "": VERSIONS,
             "openapi.json": Response.json(openapi.document(settings.limits)),
@@ -108,8 +111,10 @@ class App:
             response = await self._respond(scope, receive)
             await response.send(send, request_id)
             self.metrics.recorder.http(scope, response.status, perf_counter() - started)
+        elif scope["type"] == "websocket":
+            await self.websockets(scope, receive, send)
 
-    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+    async def _respond(self, scope: Scope, receive: Receive) -> Answer:
         try:
             path = path_segments(scope)
             if path and path[0] == "v1.0":
@@ -345,6 +350,10 @@ def _serve_one(settings: Settings, app: App, sock: socket.socket) -> int:
         log_config=None,
         timeout_graceful_shutdown=30,
         server_header=False,
+        # WebSocket streams: a frame holds at most what a batch PUT's body may; no
+        # compression, whose state per connection would cost more than the stream.
+        ws_max_size=settings.limits.max_batch_bytes,
+        ws_per_message_deflate=False,
         proxy_headers=False,  # no proxy in front by default; saves work on every request
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,

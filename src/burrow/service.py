@@ -393,6 +393,11 @@ class Service:
     # Long polls ----------------------------------------------------------------------
 
     @property
+    def draining(self) -> bool:
+        """Whether the server is shutting down (`drain`): streams end, long polls return."""
+        return self._draining
+
+    @property
     def waiters(self) -> int:
         """Long polls waiting now (for `/metrics`)."""
         return len(self._waiting)

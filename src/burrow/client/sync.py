@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self, TypeVar, Unpack
 
@@ -11,9 +12,11 @@ import httpx
 from burrow.client.aio import AsyncEndpoint
 from burrow.client.calls import Body
 from burrow.client.endpoint import ClientBase, Endpoint, QueueHandle
+from burrow.client.events import RECONNECT_DELAY, EventParser, StreamRequest
 from burrow.client.loops import WorkOptions, WorkRun, WorkStats
 from burrow.client.routing import Raced, blocking, race
-from burrow.client.wire import Call, reaching
+from burrow.client.wire import Call, error_for, reaching
+from burrow.errors import BackendUnavailable
 from burrow.model import Draft, Message
 
 T = TypeVar("T")
@@ -30,6 +33,24 @@ class BlockingEndpoint(Endpoint[httpx.Client]):
         with reaching(self.url):
             response = self._http.request(**call.request.arguments(self.timeout))
         return call.result(response)
+
+    def events(self, request: StreamRequest) -> Iterator[Message]:
+        """The messages of an SSE stream as they come, for good: a dropped connection
+        (or a server whose reads failed) is reconnected to after the last one read."""
+        while True:
+            try:
+                with reaching(self.url), self._http.stream("GET", **request.arguments()) as got:
+                    if got.status_code != 200:
+                        got.read()
+                        raise error_for(got)
+                    parser = EventParser()
+                    for line in got.iter_lines():
+                        message = request.read(parser, line)
+                        if message is not None:
+                            yield message
+            except BackendUnavailable:
+                pass
+            time.sleep(RECONNECT_DELAY)
 
     def close(self) -> None:
         self._http.close()
@@ -209,6 +230,18 @@ class Queue(QueueHandle[Client]):
                     func(message)
                     blocking(self._operations.delete_taken(taken, message))
         return run.stats
+
+    def stream(
+        self, *, marker: str | None = None, subscription: str | None = None
+    ) -> Iterator[Message]:
+        """Every message after `marker` (or the `subscription`'s cursor; else from the
+        queue's start), then each new one as it is put, pushed by the (first) server
+        over SSE; never ends. A dropped connection is reconnected to after the last
+        message read, so none is missed. With a writer's token and a `subscription`,
+        the server moves its cursor as it sends (docs/push.md#streams).
+        """
+        request = StreamRequest(self.account, self.name, marker, subscription)
+        yield from self._client.servers.all[0].events(request)
 
     def follow(
         self, *, wait: int = 20, marker: str | None = None, match_hidden: bool = False

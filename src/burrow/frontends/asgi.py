@@ -10,7 +10,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 import orjson
@@ -36,6 +36,14 @@ OCTETS = b"application/octet-stream"
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 # Byte values: `int in bytes` is several times quicker than `bytes in bytes`.
 _PERCENT, _PLUS = ord("%"), ord("+")
+
+
+class Answer(Protocol):
+    """What a request is answered with: a `Response`, or a stream (`sse.EventStream`)."""
+
+    status: int
+
+    async def send(self, send: Send, request_id: bytes | None = None) -> None: ...
 
 
 @dataclass(slots=True)

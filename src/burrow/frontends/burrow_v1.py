@@ -28,7 +28,9 @@ from burrow.codec import (
     message_fields,
 )
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
-from burrow.frontends.asgi import OCTETS, Receive, Response, Scope, headers, read_body
+from burrow.feed import open_feed
+from burrow.frontends.asgi import OCTETS, Answer, Receive, Response, Scope, headers, read_body
+from burrow.frontends.sse import EventStream
 from burrow.keys import SIGNATURE_PARAMS, signable_methods
 from burrow.metrics_recorder import ROUTE
 from burrow.model import (
@@ -70,6 +72,7 @@ NO_CHANGE = Attributes()
 # The headers every request is read for (token and zone), gathered in one pass.
 HEADERS = frozenset({b"x-auth-token", b"authorization", b"x-burrow-zone"})
 IF_MATCH = frozenset({b"if-match"})
+LAST_EVENT_ID = frozenset({b"last-event-id"})
 # The extension resources of a queue: `/v1.0/{a}/{q}/-/{resource}`; and one subscription,
 # `/v1.0/{a}/{q}/-/subscriptions/{name}` (the shape `SUBSCRIPTION`).
 SUBSCRIPTIONS = "subscriptions"
@@ -78,6 +81,7 @@ SUBSCRIPTION = "subscription"
 # A PUT of a subscription: its body's fields, and its webhook's.
 SUBSCRIPTION_FIELDS = frozenset({"start", "webhook"})
 WEBHOOK_FIELDS = frozenset({"url", "secret", "max_attempts", "dead_letter_queue"})
+STREAM_PARAMS = frozenset({"stream", "marker", SUBSCRIPTION})
 # Each shape of path (`_shape`) as /metrics names its route.
 SHAPE_ROUTES: dict[int | str, str] = {
     0: "/v1.0",
@@ -96,13 +100,17 @@ class Params:
     """Query parameters of one request, checked against what its route accepts."""
 
     def __init__(self, raw: dict[str, str], allowed: frozenset[str]) -> None:
-        if not allowed.issuperset(raw):
-            unknown = raw.keys() - allowed
+        self._raw = raw
+        self.only(allowed)
+
+    def only(self, allowed: frozenset[str]) -> None:
+        """Refuse (400) any parameter but `allowed` (some routes take fewer in one mode)."""
+        if not allowed.issuperset(self._raw):
+            unknown = self._raw.keys() - allowed
             raise InvalidRequest(
                 f"unknown query parameter(s) {', '.join(sorted(unknown))}; "
                 f"allowed here: {', '.join(sorted(allowed)) or 'none'}"
             )
-        self._raw = raw
 
     def integer(self, name: str) -> int | None:
         value = self._raw.get(name)
@@ -177,7 +185,7 @@ class Params:
         return b"" if value is None else _base64(value, "meta")
 
 
-Handler = Callable[[Scope, Receive, list[str], Params], Awaitable[Response]]
+Handler = Callable[[Scope, Receive, list[str], Params], Awaitable[Answer]]
 
 
 class BurrowV1:
@@ -193,7 +201,7 @@ class BurrowV1:
             (0, "DELETE"): (self.delete_accounts, FILTERS),
             (1, "GET"): (self.get_queues, FILTERS | {"info"}),
             (1, "DELETE"): (self.delete_queues, FILTERS),
-            (2, "GET"): (self.get_messages, FILTERS | {SUBSCRIPTION}),
+            (2, "GET"): (self.get_messages, FILTERS | {SUBSCRIPTION, "stream"}),
             (2, "POST"): (self.update_messages, FILTERS | ATTRIBUTES | {"receipt"}),
             (2, "DELETE"): (self.delete_messages, FILTERS),
             (2, "PUT"): (self.put_batch, ATTRIBUTES | QUOTAS | {"detail"}),
@@ -214,7 +222,7 @@ class BurrowV1:
 
     async def handle(
         self, scope: Scope, receive: Receive, path: list[str], query: dict[str, str]
-    ) -> Response:
+    ) -> Answer:
         shape = _shape(path)
         scope[ROUTE] = SHAPE_ROUTES[shape]
         method: str = scope["method"]
@@ -274,9 +282,12 @@ class BurrowV1:
 
     # Messages of a queue -----------------------------------------------------------
 
-    async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        """A listing; with `subscription`, the messages after its cursor; or with
-        `detail=stats`, the queue's stats (the other parameters checked, of no effect)."""
+    async def get_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Answer:
+        """A listing; with `subscription`, the messages after its cursor; with `stream`,
+        a stream of them; or with `detail=stats`, the queue's stats (the other
+        parameters checked, of no effect)."""
+        if p.text("stream") is not None:
+            return await self._event_stream(s, r, path, p)
         name = p.text(SUBSCRIPTION)
         if p.stats():
             p.check_unused_filters()
@@ -290,6 +301,20 @@ class BurrowV1:
             path[0], path[1], p.filters(), p.wait(), detail=DETAIL_OF_VIEW[view]
         )
         return _messages(found, view)
+
+    async def _event_stream(self, s: Scope, r: Receive, path: list[str], p: Params) -> EventStream:
+        """`?stream=sse`: the queue's messages after `Last-Event-ID`, else `marker` or
+        the `subscription`'s cursor, else from its start, as they come; a writer's
+        stream of a subscription moves its cursor (docs/push.md#streams)."""
+        p.only(STREAM_PARAMS)
+        if p.text("stream") != "sse":
+            raise InvalidRequest("stream must be sse here (ws: with a WebSocket upgrade)")
+        name = stream_subscription(p.text("marker"), p.text(SUBSCRIPTION))
+        last = headers(s, LAST_EVENT_ID).get(b"last-event-id")
+        marker = last.decode("latin-1") if last else p.text("marker")
+        acks = name is not None and may_write(self.guard, s, path[0])
+        feed = await open_feed(self.service, path[0], path[1], marker, name, acks)
+        return EventStream(feed, r, self.service.limits_for(path[0]).stream_heartbeat)
 
     async def update_messages(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         """An update of the matched messages; with `receipt`, a receive."""
@@ -314,7 +339,7 @@ class BurrowV1:
         defaults, detail, quota = p.attributes(), p.detail(Detail.ID, BATCH_DETAILS), p.quota()
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_batch_bytes, limits.body_timeout)
-        drafts = [_draft(item, defaults) for item in _json_list(body)]
+        drafts = [batch_draft(item, defaults) for item in _json_list(body)]
         stored = await self.service.put_messages(path[0], path[1], drafts, quota)
         if detail is Detail.ALL:
             return Response.json([{"id": i, "created": created} for i, created in stored], 201)
@@ -482,10 +507,27 @@ def _prefix_account(prefix: str) -> str:
         raise InvalidRequest("path is not valid UTF-8 once decoded") from error
 
 
-def token_request(scope: Scope, method: str, account: str | None) -> Request:
-    """What admission looks at for a call that takes its token's word alone (no signed URL)."""
+def token_request(
+    scope: Scope, method: str, account: str | None, query_token: str | None = None
+) -> Request:
+    """What admission looks at for a call that takes its token's word alone (no signed
+    URL): the token of the headers, else `query_token` (a WebSocket's `token`)."""
     found = headers(scope, HEADERS)
-    return Request(Credentials(_token(found), ""), method, account, _address(scope), _zone(found))
+    token = _token(found) or query_token
+    return Request(Credentials(token, ""), method, account, _address(scope), _zone(found))
+
+
+def may_write(guard: Guard, scope: Scope, account: str) -> bool:
+    """Whether the request's token (see `token_request`) may write to the account."""
+    request = token_request(scope, "POST", account)
+    return guard.check(request.credentials, "POST", account).refusal is None
+
+
+def stream_subscription(marker: str | None, name: str | None) -> str | None:
+    """A stream's subscription (None: none), which starts it unless `Last-Event-ID`."""
+    if name is not None and marker is not None:
+        raise InvalidRequest("a stream starts at its subscription's cursor or at marker, not both")
+    return name
 
 
 def _address(scope: Scope) -> str | None:
@@ -630,7 +672,8 @@ def _json_list(body: bytes) -> list[Any]:
     return items
 
 
-def _draft(item: Any, defaults: Attributes) -> Draft:
+def batch_draft(item: Any, defaults: Attributes) -> Draft:
+    """One entry of a batch PUT (a WebSocket put too), checked."""
     if not isinstance(item, dict):
         raise InvalidRequest("each batch entry must be a JSON object")
     if not BATCH_FIELDS.issuperset(item):

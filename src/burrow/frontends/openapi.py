@@ -392,6 +392,13 @@ def document(limits: Limits) -> Schema:
         "marker and match_hidden have no effect with it, and detail=stats answers the "
         "stats all the same. The cursor stays.",
     )  # fmt: skip
+    stream = _param(
+        "stream", "query", {"type": "string", "enum": ["sse", "ws"]},
+        "An extension (docs/push.md#streams): sse answers a text/event-stream of the "
+        "queue's messages as they come, hidden ones too, after Last-Event-ID, marker or "
+        "the subscription's cursor; ws, with a WebSocket upgrade, the same and commands. "
+        "No other parameter but marker or subscription goes with it.",
+    )  # fmt: skip
     account = [_param("account", "path", ident, "The account (tenant).")]
     queue = [*account, _param("queue", "path", ident, "The queue.")]
     message = [*queue, _param("message", "path", ident, "The message id.")]
@@ -470,7 +477,7 @@ def document(limits: Limits) -> Schema:
             "/v1.0/{account}/{queue}": {
                 "get": _operation(
                     "List messages (fan-out); with subscription, those after its cursor",
-                    [*queue, limit, marker, match_hidden, wait, queue_view, subscription],
+                    [*queue, limit, marker, match_hidden, wait, queue_view, subscription, stream],
                     messages_or_stats,
                 ),
                 "post": _operation(
