@@ -3,6 +3,7 @@ process has done to it (`activity.Totals`), as `detail=stats` answers them."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -47,18 +48,7 @@ class QueueStats:
         )
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "messages": self.messages,
-            "visible": self.visible,
-            "hidden": self.hidden,
-            "delayed": self.delayed,
-            "bytes": self.bytes,
-            "oldest_age": self.oldest_age,
-            "newest_age": self.newest_age,
-            "put_total": self.put_total,
-            "claimed_total": self.claimed_total,
-            "deleted_total": self.deleted_total,
-        }
+        return dataclasses.asdict(self)
 
 
 def account_summary(stats: Iterable[QueueStats]) -> dict[str, Any]:
