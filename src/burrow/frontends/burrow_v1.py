@@ -11,18 +11,13 @@ the `info=true` listing) are parameters v1.0 refused; a queue's counts and info 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import orjson
-
 from burrow.auth import Credentials, Guard, Request, covering_method
 from burrow.codec import (
     body_fields,
-    body_from_fields,
-    from_base64,
     full_fields,
     info_tag,
     message_fields,
@@ -31,7 +26,15 @@ from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
 from burrow.feed import open_feed
 from burrow.frontends.asgi import OCTETS, Answer, Receive, Response, Scope, headers, read_body
 from burrow.frontends.sse import EventStream
-from burrow.keys import SIGNATURE_PARAMS, signable_methods
+from burrow.frontends.v1_bodies import (
+    MAX_SIGN_BYTES,
+    base64_field,
+    batch_draft,
+    batch_list,
+    sign_order,
+    subscription_order,
+)
+from burrow.keys import SIGNATURE_PARAMS
 from burrow.metrics_recorder import ROUTE
 from burrow.model import (
     ALL_ITEMS,
@@ -44,7 +47,6 @@ from burrow.model import (
     Quota,
 )
 from burrow.service import Service
-from burrow.subscriptions import DEFAULT_MAX_ATTEMPTS, Webhook
 
 NAME_DETAILS = (Detail.NONE, Detail.ID, Detail.ALL)
 # `GET … ?detail=stats` (an extension): a queue's stats, or each queue's or account's.
@@ -78,9 +80,6 @@ LAST_EVENT_ID = frozenset({b"last-event-id"})
 SUBSCRIPTIONS = "subscriptions"
 QUEUE_RESOURCES = frozenset({"counts", "info", SUBSCRIPTIONS})
 SUBSCRIPTION = "subscription"
-# A PUT of a subscription: its body's fields, and its webhook's.
-SUBSCRIPTION_FIELDS = frozenset({"start", "webhook"})
-WEBHOOK_FIELDS = frozenset({"url", "secret", "max_attempts", "dead_letter_queue"})
 STREAM_PARAMS = frozenset({"stream", "marker", SUBSCRIPTION})
 # Each shape of path (`_shape`) as /metrics names its route.
 SHAPE_ROUTES: dict[int | str, str] = {
@@ -182,7 +181,7 @@ class Params:
     def meta(self) -> bytes:
         """A single PUT's `meta`: base64 as RFC 4648 writes it, padded."""
         value = self._raw.get("meta")
-        return b"" if value is None else _base64(value, "meta")
+        return b"" if value is None else base64_field(value, "meta")
 
 
 Handler = Callable[[Scope, Receive, list[str], Params], Awaitable[Answer]]
@@ -246,7 +245,7 @@ class BurrowV1:
         if query:
             raise InvalidRequest("this path takes no query parameters")
         body = await read_body(scope, receive, MAX_SIGN_BYTES, self.service.limits.body_timeout)
-        prefix, methods, seconds = _sign_order(body)
+        prefix, methods, seconds = sign_order(body)
         request = token_request(scope, covering_method(methods), _prefix_account(prefix))
         key_id = self.service.admit(self.guard, request)
         url = self.guard.sign(key_id, methods, prefix, seconds)
@@ -339,7 +338,7 @@ class BurrowV1:
         defaults, detail, quota = p.attributes(), p.detail(Detail.ID, BATCH_DETAILS), p.quota()
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_batch_bytes, limits.body_timeout)
-        drafts = [batch_draft(item, defaults) for item in _json_list(body)]
+        drafts = [batch_draft(item, defaults) for item in batch_list(body)]
         stored = await self.service.put_messages(path[0], path[1], drafts, quota)
         if detail is Detail.ALL:
             return Response.json([{"id": i, "created": created} for i, created in stored], 201)
@@ -440,7 +439,7 @@ class BurrowV1:
         secret when the server made it (the only time it is shown)."""
         limits = self.service.limits_for(path[0])
         body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
-        start, webhook = _subscription_order(body)
+        start, webhook = subscription_order(body)
         subscription, created = await self.service.subscriptions.create(
             path[0], path[1], path[4], start, webhook
         )
@@ -472,31 +471,6 @@ def _credentials(scope: Scope, query: dict[str, str], token: str | None) -> Cred
     signed = {name: query.pop(name) for name in SIGNATURE_PARAMS if name in query}
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     return Credentials(token, raw_path, signed)
-
-
-SIGN_FIELDS = frozenset({"path", "methods", "expires"})
-MAX_SIGN_BYTES = 16 * 1024  # a path of three ids at their longest, percent-encoded, and more
-SIGN_BODY = '{"path": "/v1.0/…", "methods": ["GET", …], "expires": SECONDS}'
-
-
-def _sign_order(body: bytes) -> tuple[str, tuple[str, ...], int]:
-    """The path prefix, methods and seconds a `POST /sign` body asks for (`expires`, 3600
-    if not given)."""
-    try:
-        order = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InvalidRequest(f"body is not valid JSON: {error}") from error
-    if not isinstance(order, dict) or not SIGN_FIELDS.issuperset(order):
-        raise InvalidRequest(f"the body must be {SIGN_BODY}")
-    prefix, methods = order.get("path"), order.get("methods")
-    seconds = _json_integer(order.get("expires", 3600))
-    if not isinstance(prefix, str) or not prefix.startswith("/v1.0/"):
-        raise InvalidRequest("path must be a string, a /v1.0/… path")
-    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
-        raise InvalidRequest("methods must be a list of method names")
-    if seconds is None or seconds <= 0:
-        raise InvalidRequest("expires must be a positive integer of seconds")
-    return prefix, signable_methods(methods), seconds
 
 
 def _prefix_account(prefix: str) -> str:
@@ -616,111 +590,3 @@ def _one(message: Message, view: str) -> Response:
 def _not_stored(why: str) -> Response:
     """A queue info write that did not happen: 409 (the caller reads the info again)."""
     return Response.json({"error": why}, 409)
-
-
-# Subscription bodies ----------------------------------------------------------------
-
-SUBSCRIPTION_BODY = (
-    '{"start": "newest"|"oldest", "webhook": {"url": URL, "secret": "whsec_…",'
-    ' "max_attempts": N, "dead_letter_queue": QUEUE}} (every field optional but url)'
-)
-
-
-def _subscription_order(body: bytes) -> tuple[str, Webhook | None]:
-    """The start and webhook a subscription's PUT body asks for (an empty body: the
-    defaults, "newest" and no webhook)."""
-    try:
-        order = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError as error:
-        raise InvalidRequest(f"body is not valid JSON: {error}") from error
-    if not isinstance(order, dict) or not SUBSCRIPTION_FIELDS.issuperset(order):
-        raise InvalidRequest(f"the body must be {SUBSCRIPTION_BODY}")
-    start = order.get("start", "newest")
-    if not isinstance(start, str):
-        raise InvalidRequest('start must be "newest" or "oldest"')
-    hook = order.get("webhook")
-    if hook is None:
-        return start, None
-    if not isinstance(hook, dict) or not WEBHOOK_FIELDS.issuperset(hook):
-        raise InvalidRequest(f"the body must be {SUBSCRIPTION_BODY}")
-    url, secret, dead = hook.get("url"), hook.get("secret", ""), hook.get("dead_letter_queue", "")
-    attempts = _json_integer(hook.get("max_attempts", DEFAULT_MAX_ATTEMPTS))
-    if not isinstance(url, str):
-        raise InvalidRequest("a webhook needs a url, a string")
-    if not isinstance(secret, str) or not isinstance(dead, str):
-        raise InvalidRequest("secret and dead_letter_queue must be strings")
-    if attempts is None:
-        raise InvalidRequest("max_attempts must be an integer")
-    return start, Webhook(url, secret, attempts, dead)
-
-
-# Batch bodies -----------------------------------------------------------------------
-
-BATCH_FIELDS = frozenset({"id", "body", "base64", "ttl", "hide", "meta"})
-# Base64 as RFC 4648 writes it, padded: what the OpenAPI document says a base64 body is,
-# whatever else this Python's decoder lets through (excess `=`, in 3.11).
-BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-
-
-def _json_list(body: bytes) -> list[Any]:
-    try:
-        items = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InvalidRequest(f"batch body is not valid JSON: {error}") from error
-    if not isinstance(items, list):
-        raise InvalidRequest("batch body must be a JSON list of messages")
-    return items
-
-
-def batch_draft(item: Any, defaults: Attributes) -> Draft:
-    """One entry of a batch PUT (a WebSocket put too), checked."""
-    if not isinstance(item, dict):
-        raise InvalidRequest("each batch entry must be a JSON object")
-    if not BATCH_FIELDS.issuperset(item):
-        unknown = item.keys() - BATCH_FIELDS
-        raise InvalidRequest(f"unknown batch field(s) {', '.join(sorted(unknown))}")
-    body = item.get("body")
-    if not isinstance(body, str):
-        raise InvalidRequest("each batch entry needs a string body")
-    if "id" in item and not isinstance(item["id"], str):  # null too: leave it out for a new id
-        raise InvalidRequest("a batch entry's id must be a string")
-    return Draft(
-        _batch_body(body, item.get("base64", False)),
-        item.get("id"),
-        _batch_number(item, "ttl", defaults.ttl),
-        _batch_number(item, "hide", defaults.hide),
-        _base64(item["meta"], "meta") if "meta" in item else b"",
-    )
-
-
-def _batch_body(body: str, encoded: Any) -> bytes:
-    if not isinstance(encoded, bool):
-        raise InvalidRequest("base64 must be true or false")
-    if encoded and not BASE64.fullmatch(body):
-        raise InvalidRequest("a base64 body is not valid base64 (RFC 4648, padded)")
-    return body_from_fields(body, encoded)  # (JSON text holds no lone surrogate to encode)
-
-
-def _base64(text: Any, name: str) -> bytes:
-    if not isinstance(text, str) or not BASE64.fullmatch(text):
-        raise InvalidRequest(f"{name} must be base64 (RFC 4648, padded)")
-    return from_base64(text)
-
-
-def _batch_number(item: dict[str, Any], name: str, default: int | None) -> int | None:
-    """An entry's `ttl` or `hide`: a JSON number with no fraction, as JSON Schema's
-    `integer` has it (`330.0` is 330); `null` is no number (leave it out for the default)."""
-    if name not in item:
-        return default
-    value = _json_integer(item[name])
-    if value is None or value < 0:
-        raise InvalidRequest(f"{name} must be a non-negative integer")
-    return value
-
-
-def _json_integer(value: Any) -> int | None:
-    """A JSON number with no fraction, as JSON Schema's `integer` has it (`330.0` is 330);
-    None for anything else."""
-    if type(value) is float and value.is_integer():
-        return int(value)
-    return value if type(value) is int else None

@@ -12,7 +12,8 @@ import sys
 from typing import Any
 
 from burrow.config import Limits
-from burrow.frontends.burrow_v1 import BASE64, MAX_DIGITS, VIEWS
+from burrow.frontends.burrow_v1 import MAX_DIGITS, VIEWS
+from burrow.frontends.v1_bodies import BASE64
 from burrow.stats import SUMMED
 from burrow.subscriptions import (
     DEFAULT_MAX_ATTEMPTS,

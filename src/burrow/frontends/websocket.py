@@ -26,12 +26,8 @@ from burrow.codec import message_fields
 from burrow.errors import BurrowError, InvalidRequest, NoMatch, NotFound
 from burrow.feed import Ended, Feed, open_feed
 from burrow.frontends.asgi import JSON, Receive, Response, Scope, Send, path_segments, query_params
-from burrow.frontends.burrow_v1 import (
-    NO_CHANGE,
-    batch_draft,
-    stream_subscription,
-    token_request,
-)
+from burrow.frontends.burrow_v1 import NO_CHANGE, stream_subscription, token_request
+from burrow.frontends.v1_bodies import batch_draft
 from burrow.model import Attributes, Filters
 from burrow.service import Service
 
