@@ -18,7 +18,8 @@ import pytest
 
 import burrow
 from burrow.backends.sqlite import SQLiteBackend
-from burrow.backends.sqlite_store import MIGRATIONS, Outcome, split_statements
+from burrow.backends.sqlite_schema import MIGRATIONS, split_statements
+from burrow.backends.sqlite_store import Outcome
 from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch, QuotaExceeded
 from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage, Quota
 from tests.waiting import CLOCK_SLACK, LONG_POLL, eventually, within

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from burrow.backends import sqlite_schema
 from burrow.backends import sqlite_store as store
 from burrow.backends.sqlite import SQLiteBackend
 from burrow.errors import MessageNotFound
@@ -63,7 +64,7 @@ async def test_a_version_4_database_is_migrated(schema_4_copy: Path) -> None:
         assert await backend.set_queue_info(A, "other", b"info", expected=None) is True
         assert await backend.list_queue_infos(A, ALL_ITEMS) == ["other"]
     with raw(schema_4_copy) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (store.SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_schema.SCHEMA_VERSION,)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         counters = conn.execute("SELECT name, messages, bytes FROM queues ORDER BY seq")
         assert counters.fetchall() == [(Q, 2, 8), ("other", 2, 3)]
