@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 READY = re.compile(r"Burrow ready at (https?)://([\d.]+):(\d+)")
+WORKER = re.compile(r"Burrow ready at https?://[\d.]+:\d+ \(worker (\d+)\)")
 START_TIMEOUT = 20.0
 
 
@@ -55,6 +56,15 @@ class BurrowServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def workers(self) -> list[int]:
+        """The PIDs of the workers started so far (`--workers`), in order."""
+        return [int(pid) for pid in WORKER.findall(self.log())]
+
+    def served_by(self, request: str) -> set[int]:
+        """The PIDs whose access lines (`--access-log`) show `request` ("GET /v1.0/a/q")."""
+        line = re.compile(rf"(\d+) INFO uvicorn\.access: .*\b{re.escape(request)}\b")
+        return {int(pid) for pid in line.findall(self.log())}
 
     @property
     def pid(self) -> int:

@@ -1,8 +1,9 @@
 """The v1.0 REST API over HTTP against real server processes, one per kind of storage.
 
-Every test runs against a server on the memory backend and on the shared engines
-(Redis Cluster, PostgreSQL; the embedded SQLite default has tests of its own in
-test_server.py and test_sqlite.py)."""
+Every test runs against a server on the memory backend, on the shared engines (Redis
+Cluster, PostgreSQL), and on two worker processes sharing one SQLite file, where each
+request may land on either worker (the SQLite default in one process has tests of its
+own in test_server.py and test_sqlite.py)."""
 
 from __future__ import annotations
 
@@ -19,21 +20,30 @@ from tests.engines.postgres import TEMPLATE, PostgresCluster
 from tests.engines.redis import Deployment
 from tests.servers import BurrowServer
 
-ENGINES = ["memory", "redis-cluster", "postgres"]
+ENGINES = ["memory", "redis-cluster", "postgres", "sqlite-workers"]
+ServeArgs = tuple[str, ...]  # `burrow serve`'s backend and options
 
 
-def redis_cluster_url(request: pytest.FixtureRequest) -> str:
+def redis_cluster(request: pytest.FixtureRequest) -> ServeArgs:
     deployment: Deployment = request.getfixturevalue("redis_cluster")
-    return deployment.cluster_url
+    return (deployment.cluster_url,)
 
 
-def postgres_url(request: pytest.FixtureRequest) -> str:
+def postgres(request: pytest.FixtureRequest) -> ServeArgs:
     cluster: PostgresCluster = request.getfixturevalue("postgres_server")
     cluster.execute(f"CREATE DATABASE burrow_api TEMPLATE {TEMPLATE}")
-    return cluster.url("burrow_api")
+    return (cluster.url("burrow_api"),)
 
 
-ENGINE_URLS = {"redis-cluster": redis_cluster_url, "postgres": postgres_url}
+def sqlite_workers(request: pytest.FixtureRequest) -> ServeArgs:
+    return ("sqlite:///api.db", "--workers", "2")
+
+
+ENGINE_ARGS = {
+    "redis-cluster": redis_cluster,
+    "postgres": postgres,
+    "sqlite-workers": sqlite_workers,
+}
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -44,10 +54,9 @@ def engine_server(
     if request.param == "memory":
         yield request.getfixturevalue("server_url")
         return
-    backend = ENGINE_URLS[request.param](request)
-    server = BurrowServer(tmp_path_factory.mktemp("api"), backend).start()
-    yield server.url
-    server.kill()
+    server = BurrowServer(tmp_path_factory.mktemp("api"), *ENGINE_ARGS[request.param](request))
+    yield server.start().url
+    server.stop()
 
 
 @pytest.fixture

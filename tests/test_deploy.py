@@ -1,10 +1,10 @@
-"""Deployment 2 for real: N stateless servers on one Redis, `--workers`, and nginx in front."""
+"""Deployment 2 for real: N stateless servers on one Redis, `--workers` (on Redis, and on
+one SQLite file), and nginx in front."""
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 import signal
 import subprocess
 import time
@@ -20,7 +20,6 @@ from tests.engines.redis import Deployment, free_port, wait_for
 from tests.servers import BurrowServer
 
 REPO = Path(__file__).resolve().parent.parent
-WORKER = re.compile(r"Burrow ready at http://[\d.]+:\d+ \(worker (\d+)\)")
 
 
 @pytest.fixture
@@ -29,18 +28,28 @@ def redis_url(redis_standalone: Deployment) -> str:
     return f"redis://127.0.0.1:{redis_standalone.servers[0].port}/0"
 
 
+@pytest.fixture(params=["redis", "sqlite"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    """A store the workers share: Redis, or one SQLite file (in the server's directory)."""
+    if request.param == "sqlite":
+        return "sqlite:///workers.db"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
 def workers_of(server: BurrowServer) -> set[int]:
-    return {int(pid) for pid in WORKER.findall(server.log())}
+    return set(server.workers())
 
 
 def test_workers_share_a_port_wake_each_other_and_are_replaced(
-    start_server: ServerFactory, redis_url: str
+    start_server: ServerFactory, shared_url: str
 ) -> None:
-    server = start_server(redis_url, "--workers", "2", "--access-log")
+    server = start_server(shared_url, "--workers", "2", "--access-log")
     wait_for(lambda: len(workers_of(server)) == 2, "two workers")
     # Long polls held by both workers are all woken by one PUT, which one of them serves:
-    # the other learns of it across processes, through Redis. The kernel spreads new
-    # connections, so a round or two is enough to have waiters on both.
+    # the other learns of it across processes (through Redis, or a datagram from the
+    # other SQLite worker). The kernel spreads new connections, so a round or two is
+    # enough to have waiters on both.
     for round_ in range(5):
         queue = f"q{round_}"
         with ThreadPoolExecutor(8) as pool:
@@ -55,10 +64,7 @@ def test_workers_share_a_port_wake_each_other_and_are_replaced(
             assert httpx.put(f"{server.url}/v1.0/a/{queue}/m", content=b"x").status_code == 201
             assert [w.result().status_code for w in waiting] == [200] * 8
             assert time.monotonic() - started < 1
-        if (
-            len(set(re.findall(rf"(\d+) INFO uvicorn.access: .*GET /v1.0/a/{queue}", server.log())))
-            == 2
-        ):
+        if len(server.served_by(f"GET /v1.0/a/{queue}")) == 2:
             break
     else:
         pytest.fail("the waiters never landed on both workers")
@@ -86,7 +92,7 @@ def _alive(pid: int) -> bool:
 
 def test_workers_are_refused_for_a_backend_in_one_process(start_server: ServerFactory) -> None:
     with pytest.raises(RuntimeError, match="needs a backend shared between processes"):
-        start_server("sqlite:///one.db", "--workers", "2")
+        start_server("memory://", "--workers", "2")
 
 
 @pytest.fixture

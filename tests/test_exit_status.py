@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from tests.conftest import ServerFactory
 from tests.servers import BurrowServer
 
-WORKER = re.compile(r"Burrow ready at http://[\d.]+:\d+ \(worker (\d+)\)")
 # `Expect: 100-continue`: the server says when the request runs and waits for its body.
 PUT_HEAD = (
     b"PUT /v1.0/a/q/m HTTP/1.1\r\nHost: burrow\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
@@ -93,7 +92,7 @@ def test_a_drain_cut_short_exits_1(start_server: ServerFactory) -> None:
 def test_workers_stopped_after_a_clean_drain_exit_0(start_server: ServerFactory) -> None:
     storage = start_server()
     server = start_server(storage.url, "--workers", "2")
-    wait_until(lambda: len(WORKER.findall(server.log())) == 2, "two workers")
+    wait_until(lambda: len(server.workers()) == 2, "two workers")
     assert server.stop() == 0
     assert server.log().count("Burrow stopped") == 2
     assert "while stopping" not in server.log()
@@ -104,13 +103,13 @@ def test_a_worker_whose_drain_is_cut_short_makes_the_server_exit_1(
 ) -> None:
     storage = start_server()
     server = start_server(storage.url, "--workers", "2")
-    wait_until(lambda: len(WORKER.findall(server.log())) == 2, "two workers")
+    wait_until(lambda: len(server.workers()) == 2, "two workers")
     with put_in_flight(server):
         _signal(server, signal.SIGTERM)
         wait_until(lambda: _stopped_listening(server), "the workers to stop taking connections")
-        for pid in WORKER.findall(server.log()):  # the one with the PUT is still draining
+        for pid in server.workers():  # the one with the PUT is still draining
             try:
-                os.kill(int(pid), signal.SIGINT)
+                os.kill(pid, signal.SIGINT)
             except ProcessLookupError:
                 pass  # drained already
         assert _exit_status(server) == 1
@@ -129,8 +128,8 @@ def _running(pid: int) -> bool:
 def test_workers_stop_when_the_supervisor_is_killed(start_server: ServerFactory) -> None:
     storage = start_server()
     server = start_server(storage.url, "--workers", "2")
-    wait_until(lambda: len(WORKER.findall(server.log())) == 2, "two workers")
-    workers = [int(pid) for pid in WORKER.findall(server.log())]
+    wait_until(lambda: len(server.workers()) == 2, "two workers")
+    workers = server.workers()
     _signal(server, signal.SIGKILL)
     assert _exit_status(server) == -signal.SIGKILL
     wait_until(lambda: not any(map(_running, workers)), "the workers to stop", seconds=30)

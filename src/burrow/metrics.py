@@ -109,7 +109,7 @@ class Metrics:
         # Only a backend on an engine of its own (a network away) has its calls timed: in
         # the process (memory, SQLite), the timing would cost a PUT 2-3% and tell what
         # the request's duration does (docs/monitoring.md).
-        if self.backend.shared_between_processes:
+        if not self.backend.embedded:
             service.backend = self.recorder.timed(service.backend)
         self.shared = (
             None if shared_directory is None else SharedTallies(shared_directory, self.local)

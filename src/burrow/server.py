@@ -255,12 +255,8 @@ class _BurrowServer(uvicorn.Server):
         try:
             await self.burrow.backend.open()
         except BurrowError as error:
-            logger.error(
-                "cannot open the backend, %s: %s", self.burrow.backend_description, error.message
-            )
             sock.close()
-            # An engine whose settings cannot keep Burrow's promises is a setting to fix.
-            return BAD_SETTING if isinstance(error, ConfigError) else BACKEND_DOWN
+            return _cannot_open(self.burrow, error)
         self.burrow.sqs.moves.open()
         if self.burrow.webhooks is not None:
             self.burrow.webhooks.open()
@@ -321,10 +317,14 @@ def serve(settings: Settings) -> int:
         return _serve_one(settings, app, listening_socket(settings.host, settings.port))
     if not app.backend.shared_between_processes:
         raise ConfigError(
-            "--workers > 1 needs a backend shared between processes (redis, postgresql, "
-            "http, ring); "
+            "--workers > 1 needs a backend shared between processes (sqlite, redis, "
+            "postgresql, http, ring); "
             f"{backend_kind(settings.backend)} lives in one process"
         )
+    try:
+        app.backend.prepare()
+    except BurrowError as error:
+        return _cannot_open(app, error)
     # Each worker builds its own app (and backend connections) after the fork; what this
     # process holds is frozen first, so the workers' collections leave the pages they
     # share with it untouched (no copy on write).
@@ -338,6 +338,13 @@ def serve(settings: Settings) -> int:
             lambda sock: _serve_one(settings, build_app(settings, shared), sock),
         )
         return supervisor.run()
+
+
+def _cannot_open(app: App, error: BurrowError) -> int:
+    """Log why the backend cannot open; the exit status that says so."""
+    logger.error("cannot open the backend, %s: %s", app.backend_description, error.message)
+    # An engine whose settings cannot keep Burrow's promises is a setting to fix.
+    return BAD_SETTING if isinstance(error, ConfigError) else BACKEND_DOWN
 
 
 def _serve_one(settings: Settings, app: App, sock: socket.socket) -> int:

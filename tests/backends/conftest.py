@@ -27,6 +27,7 @@ BACKENDS = [
     "memory",
     "sqlite",
     "http",
+    "sqlite-workers",
     "ring",
     "ring-replicas-2",
     "redis",
@@ -45,29 +46,52 @@ def sqlite_backend_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/contract.db"
 
 
+def _remote(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -> BurrowServer:
+    workdir = tmp_path_factory.mktemp(name)
+    # A remote server's limits must be at least its callers' (the contract puts 3,000 at once).
+    (workdir / "burrow.toml").write_text("[limits]\nmax_batch_messages = 10000\n")
+    return BurrowServer(workdir, *args, "--config", "burrow.toml").start()
+
+
 @pytest.fixture(scope="session")
 def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BurrowServer]:
     """The Burrow server behind the `http` backend (memory storage)."""
-    workdir = tmp_path_factory.mktemp("remote")
-    # A remote server's limits must be at least its callers' (the contract puts 3,000 at once).
-    (workdir / "burrow.toml").write_text("[limits]\nmax_batch_messages = 10000\n")
-    server = BurrowServer(workdir, "memory://", "--config", "burrow.toml").start()
+    server = _remote(tmp_path_factory, "remote", "memory://")
     yield server
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def sqlite_workers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BurrowServer]:
+    """Two worker processes on one SQLite file, reached through the `http` backend: each
+    call of a test may land on either worker."""
+    server = _remote(tmp_path_factory, "workers", "sqlite:///workers.db", "--workers", "2")
+    yield server
+    server.stop()
 
 
 # The accounts the contract tests write queue infos in (which deleting accounts keeps).
 INFO_ACCOUNTS = ("acct", "other")
 
 
+def _emptied(server: BurrowServer) -> str:
+    """The server's URL, once every account's messages and queue infos are deleted."""
+    httpx.delete(f"{server.url}/v1.0")
+    for account in INFO_ACCOUNTS:
+        listed = httpx.get(f"{server.url}/v1.0/{account}", params={"info": "true"})
+        for queue in listed.json() if listed.status_code == 200 else []:
+            httpx.delete(f"{server.url}/v1.0/{account}/{quote(queue, safe='')}/-/info")
+    return server.url
+
+
 @pytest.fixture
 def http_backend_url(remote_server: BurrowServer) -> str:
-    httpx.delete(f"{remote_server.url}/v1.0")  # every account's messages
-    for account in INFO_ACCOUNTS:  # and their queue infos: an empty store
-        listed = httpx.get(f"{remote_server.url}/v1.0/{account}", params={"info": "true"})
-        for queue in listed.json() if listed.status_code == 200 else []:
-            httpx.delete(f"{remote_server.url}/v1.0/{account}/{quote(queue, safe='')}/-/info")
-    return remote_server.url
+    return _emptied(remote_server)
+
+
+@pytest.fixture
+def sqlite_workers_backend_url(sqlite_workers_server: BurrowServer) -> str:
+    return _emptied(sqlite_workers_server)
 
 
 def ring_url(path: Path, replicas: int, members: list[tuple[str, str]]) -> str:

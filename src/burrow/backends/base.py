@@ -113,6 +113,13 @@ class Backend(abc.ABC):
     # True when several server processes may use the same store at once (and see
     # each other's writes and wake-ups): `burrow serve --workers N` needs it.
     shared_between_processes = False
+    # True when the store is in this process's memory or files, not on an engine a
+    # network away.
+    embedded = False
+
+    def prepare(self) -> None:  # noqa: B027 (most backends need no set-up)
+        """Make ready what the worker processes will share, once, before they start and
+        open it each (`--workers`): a schema to create or migrate, say."""
 
     async def open(self) -> None:  # noqa: B027 (most backends need no set-up)
         """Acquire resources (files, pools, background tasks)."""

@@ -131,6 +131,8 @@ class MemoryBackend(Backend):
     loop; a delete of queues or accounts then frees what it took a chunk at a time.
     """
 
+    embedded = True
+
     def __init__(self, sweep_interval: float = 1.0) -> None:
         self._accounts: dict[str, Account] = {}
         self._infos: dict[str, dict[str, bytes]] = {}  # account → queue → info, in order

@@ -13,7 +13,8 @@ second, in a thread of its own, so the loop does not wait for it.
 Wake-ups for long polls are in-process (`Notifier`), fired on the event loop once
 a write is on disk; the notifier reads a waited-on queue's next hide deadline from
 the file (an index) when it needs it, so hides kept in the file wake waiters after
-a restart too.
+a restart too. Other processes on the same file (`--workers`) hear of each write
+over a datagram (`sqlite_peers`), and take turns at writing (`sqlite_lock`).
 The SQL itself lives in `sqlite_store` (queue info in `sqlite_infos`, subscriptions in
 `sqlite_subscriptions`).
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -48,6 +50,7 @@ from burrow.backends.base import (
     healthy,
 )
 from burrow.backends.notify import Notifier
+from burrow.backends.sqlite_peers import PeerWakeups
 from burrow.backends.sqlite_writer import Done, GroupCommitter, Stats, unavailable
 from burrow.errors import BackendUnavailable, ConfigError
 from burrow.model import (
@@ -94,7 +97,7 @@ def check_location(path: str) -> None:
 
 
 class SQLiteBackend(Backend):
-    """Accounts, queues and messages in one SQLite file.
+    """Accounts, queues and messages in one SQLite file, which several processes may share.
 
     `purge_interval` is how often (seconds) expired messages are deleted from the
     file, at most `purge_chunk` rows per transaction; a delete of queues or accounts
@@ -102,12 +105,16 @@ class SQLiteBackend(Backend):
     four times as long, for hardly a quicker delete.)
     """
 
+    shared_between_processes = True
+    embedded = True
+
     def __init__(self, path: str, *, purge_interval: float = 1.0, purge_chunk: int = 250) -> None:
         self.path = path
         self._database = Path(path).absolute()
         self._purge_interval = purge_interval
         self._purge_chunk = purge_chunk
         self._notifier = Notifier(self._next_shown)
+        self._peers = PeerWakeups(self._database, self._heard, self._notifier.lost_track)
         self._writer: GroupCommitter | None = None
         self._reader: sqlite3.Connection | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -117,6 +124,14 @@ class SQLiteBackend(Backend):
     def stats(self) -> Stats:
         """The writer's counters (commits, operations, purged rows)."""
         return self._writer.stats if self._writer is not None else Stats()
+
+    def prepare(self) -> None:
+        """Create or migrate the file before the workers open it (they would race to)."""
+        try:
+            sqlite_files.prepare(self._database)
+            _connect(self.path, writer=True).close()
+        except sqlite3.Error as exc:
+            raise unavailable(exc) from exc
 
     async def open(self) -> None:
         if self._writer is not None or self._closed:
@@ -129,6 +144,7 @@ class SQLiteBackend(Backend):
             writer = _connect(self.path, writer=True)
             self._writer = GroupCommitter(writer, self._database, self._deliver)
             self._reader = _connect(self.path, writer=False)
+            self._peers.open()
         except BaseException as exc:
             await self.close()
             raise unavailable(exc) from exc
@@ -143,6 +159,7 @@ class SQLiteBackend(Backend):
             return
         self._closed = True
         self._notifier.close()
+        self._peers.close()
         await stop_tasks(self._tasks)
         if self._reader is not None:
             self._reader.close()
@@ -302,7 +319,9 @@ class SQLiteBackend(Backend):
             return time.time() + LOOKUP_RETRY  # the waiters look again then
 
     def _deliver(self, done: Done) -> None:
-        """Once committed: wake waiters of the writes, then answer the callers."""
+        """Once committed: wake waiters of the writes, here and in the peers, then answer
+        the callers."""
+        changed: dict[tuple[str, str], float] = {}  # queue → when what was hidden shows
         for future, result in done:
             if isinstance(result, BaseException):
                 if not future.done():
@@ -310,8 +329,15 @@ class SQLiteBackend(Backend):
                 continue
             if result.changed is not None:
                 self._notifier.written(*result.changed, result.hidden_until)
+                shows = min(result.hidden_until, default=math.inf)
+                changed[result.changed] = min(changed.get(result.changed, math.inf), shows)
             if not future.done():
                 future.set_result(result.value)
+        self._peers.written(changed)
+
+    def _heard(self, account: str, queue: str, shows: float) -> None:
+        """A peer's write to the queue is on disk."""
+        self._notifier.written(account, queue, (shows,))
 
     async def _purge_forever(self) -> None:
         while True:

@@ -1,20 +1,25 @@
 """Group commit for the `sqlite://` backend: SQL on the event loop, fsync off it.
 
-Each write operation runs at once on the event loop thread, in the writer
-connection's open transaction, inside its own SAVEPOINT (so one that fails, say
-with `MessageNotFound`, rolls back alone). The transaction is committed on the
-loop too: with `synchronous=NORMAL` a WAL commit only appends to the log, it
-does not wait for the disk.
+Write operations wait in a list until the end of the turn of the event loop (or,
+while an fsync is in flight, until it returns); then all of them run on the loop
+thread in one transaction, each inside its own SAVEPOINT (so one that fails, say
+with `MessageNotFound`, rolls back alone), and the transaction is committed there
+too: with `synchronous=NORMAL` a WAL commit only appends to the log, it does not
+wait for the disk.
 
 Durability is then this module's job: a helper thread fsyncs the log file, and
 only when that fsync returns are the operations it covers acknowledged (their
 futures resolved, waiters woken). While one fsync is in flight the loop keeps
-running new operations in the open transaction; when the fsync returns, they
-are committed together and the next fsync covers them (group commit, as
-databases do it). One commit per fsync, rather than one per turn of the loop,
-matters: a commit writes every page it dirtied to the log, and small commits
-would write the same hot index pages again and again. The loop never waits for
-the disk, and no operation is acknowledged before it is on disk.
+serving, and new operations gather; when the fsync returns, they run and are
+committed together and the next fsync covers them (group commit, as databases do
+it). One commit per fsync, rather than one per turn of the loop, matters: a commit
+writes every page it dirtied to the log, and small commits would write the same hot
+index pages again and again. The loop never waits for the disk, and no operation is
+acknowledged before it is on disk.
+
+Processes that share the file (`--workers`) take turns at writing with a `WriteLock`,
+held from BEGIN to COMMIT only, not while the log is synced; a process that finds it
+taken waits for it in a thread while its loop goes on serving.
 
 If an fsync fails, nothing after the last good one can be trusted to be on disk:
 those operations get `BackendUnavailable`, and so does every later write until a
@@ -42,6 +47,7 @@ from typing import Any
 
 from burrow.backends.base import KnownFault
 from burrow.backends.sqlite_files import WatchedFiles
+from burrow.backends.sqlite_lock import WriteLock
 from burrow.backends.sqlite_store import Operation, Outcome
 from burrow.errors import BackendUnavailable, BurrowError
 from burrow.histogram import LATENCY_BUCKETS, Histogram
@@ -50,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 Result = Outcome[Any] | BaseException
 Done = list[tuple["asyncio.Future[Any]", Result]]
+Pending = list[tuple[Operation[Any], "asyncio.Future[Any]"]]
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
@@ -91,9 +98,16 @@ class GroupCommitter:
         self._deliver = deliver  # called on the loop once a group is on disk (or failed)
         self._loop = asyncio.get_running_loop()
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "burrow-sqlite-fsync")
+        self._lock_thread = concurrent.futures.ThreadPoolExecutor(1, "burrow-sqlite-lock")
+        try:
+            self._lock = WriteLock(Path(f"{database}-lock"))
+        except BaseException:
+            conn.close()
+            raise
+        self._pending: Pending = []  # submitted, not run yet
         self._uncommitted: Done = []  # ran in the open transaction
-        self._syncing = False
-        self._commit_scheduled = False
+        self._busy = False  # a group is waiting for the lock, being written or synced
+        self._flush_scheduled = False
         self._refused: str | None = None  # why every write is refused until a restart
         self._failure: str | None = None  # why the last write failed, until one succeeds
         self._changes = 0  # the connection's count of changed rows before this transaction
@@ -108,16 +122,50 @@ class GroupCommitter:
             future.set_exception(self._refusal())
             return future
         self._idle.clear()
-        self._run(operation, future)
-        if not self._syncing:  # (while an fsync is in flight, its end commits this)
-            self._schedule_commit()
+        self._pending.append((operation, future))
+        if not self._busy:  # (else the group in flight flushes this once it is on disk)
+            self._schedule_flush()
         return future
 
-    def _schedule_commit(self) -> None:
-        # call_soon: every request handled in this turn of the loop joins the commit.
-        if not self._commit_scheduled:
-            self._commit_scheduled = True
-            self._loop.call_soon(self._commit_and_sync)
+    def _schedule_flush(self) -> None:
+        # call_soon: every request handled in this turn of the loop joins the group.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Take the turn to write (at once, or from a thread), then write the group."""
+        self._flush_scheduled = False
+        if not self._pending:
+            self._idle.set()
+            return
+        self._busy = True
+        if self._lock.try_acquire():
+            self._write_group()
+            return
+        locked = self._loop.run_in_executor(self._lock_thread, self._lock.acquire)
+        locked.add_done_callback(self._locked)
+
+    def _locked(self, done: asyncio.Future[None]) -> None:
+        error = done.exception()
+        if error is None:
+            self._write_group()
+            return
+        failure = unavailable(error)
+        group, self._pending = self._pending, []
+        self._deliver([(future, failure) for _, future in group])
+        self._busy = False
+        self._schedule_flush()
+
+    def _write_group(self) -> None:
+        """Run the pending operations in one transaction and commit it, holding the lock."""
+        try:
+            group, self._pending = self._pending, []
+            for operation, future in group:
+                self._run(operation, future)
+            self._commit_and_sync()
+        finally:
+            self._lock.release()
 
     def _run(self, operation: Operation[Any], future: asyncio.Future[Any]) -> None:
         conn = self._conn
@@ -148,11 +196,7 @@ class GroupCommitter:
 
     def _commit_and_sync(self) -> None:
         """Commit what ran since the last commit, fsync the log, then acknowledge it."""
-        self._commit_scheduled = False
         group, self._uncommitted = self._uncommitted, []
-        if not group:
-            self._idle.set()
-            return
         # Whether this commit changed the file: only such a one shows that writes work.
         wrote = self._probed or self._conn.total_changes != self._changes
         self._probed = False
@@ -168,9 +212,9 @@ class GroupCommitter:
         if self._refused is not None:
             # After a failed fsync a later one may "succeed" without the lost pages.
             self._deliver([(future, self._refusal()) for future, _ in group])
-            self._idle.set()
+            self._busy = False
+            self._schedule_flush()
             return
-        self._syncing = True
         self.stats.batches.observe(len(group))
         synced = self._loop.run_in_executor(self._thread, self._fsync_log)
         synced.add_done_callback(lambda done: self._synced(group, wrote, done))
@@ -188,7 +232,7 @@ class GroupCommitter:
         return self.files.changed()
 
     def _synced(self, group: Done, wrote: bool, done: asyncio.Future[str | None]) -> None:
-        self._syncing = False
+        self._busy = False
         error = done.exception()
         problem = f"fsync of {self._wal_path} failed ({error})" if error else done.result()
         if problem is not None:
@@ -200,7 +244,7 @@ class GroupCommitter:
                 logger.info("sqlite: writes reach the disk again")
                 self._failure = None
         self._deliver(group)
-        self._schedule_commit()  # after the requests already read: they join the group
+        self._schedule_flush()  # after the requests already read: they join the group
 
     @property
     def problem(self) -> str | None:
@@ -246,12 +290,16 @@ class GroupCommitter:
         """Wait until every write so far is on disk (or failed), then close the file."""
         await self._idle.wait()
         self._thread.shutdown()
+        self._lock_thread.shutdown()
+        self._lock.close()
         if self._wal_fd is not None:
             os.close(self._wal_fd)
         try:
             self._rollback()
-            # Fold the log into the database so the file stands alone when closed.
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Fold the log into the database so the file stands alone when closed; not
+            # waiting for processes that still use the file (the last to close folds it).
+            self._conn.execute("PRAGMA busy_timeout = 0")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             self._conn.close()
         except sqlite3.Error as exc:
             logger.warning("sqlite close failed: %s", exc)
