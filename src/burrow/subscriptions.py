@@ -132,6 +132,46 @@ def decode(name: str, document: bytes) -> Subscription:
     )
 
 
+def checked(name: str, document: bytes) -> bytes:
+    """`document` if it is a subscription as `encode` writes it, every field of its type
+    (what a proxy stores through this server), else `InvalidRequest`: a document stored
+    as given must not fail the reads and deliveries that decode it later."""
+    try:
+        subscription = decode(name, document)
+        webhook, delivery = subscription.webhook, subscription.delivery
+        fine = (
+            _optional(subscription.cursor, str)
+            and _numbers(subscription.created, subscription.cursor_sent, delivery.until)
+            and _numbers(delivery.next_attempt)
+            and (webhook is None or _webhook_typed(webhook))
+            and _optional(delivery.holder, str)
+            and _optional(delivery.disabled, str)
+            and _integers(delivery.failures, delivery.dead_lettered)
+        )
+    except (ValueError, KeyError, TypeError):  # not JSON, a field missing or unknown
+        fine = False
+    if not fine:
+        raise InvalidRequest("the body is not a subscription document")
+    return document
+
+
+def _webhook_typed(webhook: Webhook) -> bool:
+    texts = (webhook.url, webhook.secret, webhook.dead_letter_queue)
+    return all(isinstance(text, str) for text in texts) and _integers(webhook.max_attempts)
+
+
+def _optional(value: object, kind: type) -> bool:
+    return value is None or isinstance(value, kind)
+
+
+def _numbers(*values: object) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _integers(*values: object) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
@@ -261,6 +301,28 @@ class Subscriptions:
                 return None
             if await self._backend.set_subscription(account, queue, name, encode(changed), stored):
                 return changed
+
+    # The stored documents as they are, for a server storing through this one (the
+    # `http` backend; docs/api.md "Extensions for proxies"): they hold webhook secrets.
+
+    async def document(self, account: str, queue: str, name: str) -> bytes | None:
+        self._ids(account, queue, name)
+        return await self._backend.get_subscription(account, queue, name)
+
+    async def store_document(
+        self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
+    ) -> bool:
+        """A compare-and-set of the document (`checked`): True if stored."""
+        self._ids(account, queue, name)
+        checked(name, document)
+        return await self._backend.set_subscription(account, queue, name, document, expected)
+
+    async def page(self, after: SubscriptionKey | None, limit: int) -> list[SubscriptionKey]:
+        """Every (account, queue, name) of the store strictly after `after`, at most
+        `limit`, in order ([] at the end)."""
+        if after is not None:
+            self._ids(*after)
+        return await self._backend.list_all_subscriptions(after, limit)
 
     async def every(self) -> AsyncIterator[SubscriptionKey]:
         """Every (account, queue, name) of the store, in order, a page at a time."""

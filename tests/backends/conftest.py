@@ -67,6 +67,11 @@ def http_backend_url(remote_server: BurrowServer) -> str:
         listed = httpx.get(f"{remote_server.url}/v1.0/{account}", params={"info": "true"})
         for queue in listed.json() if listed.status_code == 200 else []:
             httpx.delete(f"{remote_server.url}/v1.0/{account}/{quote(queue, safe='')}/-/info")
+    # and every subscription (a page of them at a time, until none is left)
+    while (listed := httpx.get(f"{remote_server.url}/v1.0?subscriptions=true")).status_code == 200:
+        for key in listed.json():
+            account, queue, name = (quote(part, safe="") for part in key.split("/"))
+            httpx.delete(f"{remote_server.url}/v1.0/{account}/{queue}/-/subscriptions/{name}")
     return remote_server.url
 
 
