@@ -4,6 +4,7 @@ cursor, acknowledgements, the webhook's settings, listings, bad input and roles.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,9 +13,26 @@ from standardwebhooks import Webhook
 
 from tests.backends.conftest import ring_url
 from tests.conftest import ServerFactory
+from tests.servers import BurrowServer
 from tests.test_auth import add_key
 
 LONG_POLL = 10  # a generous bound: the answer comes as soon as the message is put
+
+
+@pytest.fixture(scope="module", params=["memory", "http"])
+def server_url(
+    request: pytest.FixtureRequest,
+    memory_server: BurrowServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """Each test on a memory server, and again through a proxy in front of it (the `http`
+    backend, which stores subscriptions on that server)."""
+    if request.param == "memory":
+        yield memory_server.url
+        return
+    proxy = BurrowServer(tmp_path_factory.mktemp("proxy"), memory_server.url).start()
+    yield proxy.url
+    proxy.kill()
 
 
 def subscription(base: str, account: str, name: str, queue: str = "q") -> str:
