@@ -113,10 +113,14 @@ class Subscription:
         }
 
 
+# What a document holds: every field but the name, which is the backend's key.
+STORED = tuple(field.name for field in dataclasses.fields(Subscription) if field.name != "name")
+
+
 def encode(subscription: Subscription) -> bytes:
-    fields = dataclasses.asdict(subscription)
-    del fields["name"]  # the backend's key
-    return orjson.dumps(fields)
+    """The document (orjson writes the webhook and delivery dataclasses itself: a tenth
+    of `asdict`'s cost, paid on every acknowledgement)."""
+    return orjson.dumps({name: getattr(subscription, name) for name in STORED})
 
 
 def decode(name: str, document: bytes) -> Subscription:
