@@ -145,6 +145,7 @@ class _Connection(asyncio.Protocol):
         self._answered = False  # any byte of the answer came
         self._status = 0
         self._retry_after: str | None = None
+        self._framed = False  # its length is told (else its body ends with the connection)
         self._body_bytes = 0
 
     @property
@@ -198,7 +199,7 @@ class _Connection(asyncio.Protocol):
         self._closed = True
         if self._waiter is None or self._waiter.done():
             return
-        if self._status and not (100 <= self._status < 200):
+        if self._status >= 200 and not self._framed:
             self._finish()  # an answer whose body ends with the connection
         elif self._answered:
             self._fail(ProtocolError("the connection closed in the middle of the answer"))
@@ -208,8 +209,11 @@ class _Connection(asyncio.Protocol):
     # httptools' callbacks ------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"retry-after":
+        name = name.lower()
+        if name == b"retry-after":
             self._retry_after = value.decode("latin-1")
+        elif name in (b"content-length", b"transfer-encoding"):
+            self._framed = True
 
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
