@@ -85,9 +85,23 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryError:
+    """The last failed attempt of a webhook: when (epoch seconds), at which message, and
+    why (`HTTP 500`, `no answer within 10 s`, `ConnectError: …`)."""
+
+    at: float
+    message: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     """A subscription as stored: `cursor` is the id of the last message acknowledged (None:
-    from the queue's start), `cursor_sent` when that message was put (see the module)."""
+    from the queue's start), `cursor_sent` when that message was put (see the module),
+    `last_error` its webhook's last failed attempt (None: none since it was set).
+
+    (`last_error` is shown in `delivery` but stored beside it, where a server of an
+    earlier version, which reads the fields it knows, passes it by.)"""
 
     name: str
     cursor: str | None
@@ -95,6 +109,7 @@ class Subscription:
     webhook: Webhook | None = None
     delivery: Delivery = Delivery()
     cursor_sent: float = 0.0
+    last_error: DeliveryError | None = None
 
     def as_json(self, *, secret: bool = False) -> dict[str, Any]:
         """What the API answers: never the webhook's secret unless `secret` (the one answer
@@ -104,12 +119,15 @@ class Subscription:
             webhook = dataclasses.asdict(self.webhook)
             if not secret:
                 del webhook["secret"]
+        delivery = dataclasses.asdict(self.delivery)
+        error = self.last_error
+        delivery["last_error"] = None if error is None else dataclasses.asdict(error)
         return {
             "name": self.name,
             "cursor": self.cursor,
             "created": self.created,
             "webhook": webhook,
-            "delivery": dataclasses.asdict(self.delivery),
+            "delivery": delivery,
         }
 
 
@@ -126,6 +144,7 @@ def encode(subscription: Subscription) -> bytes:
 def decode(name: str, document: bytes) -> Subscription:
     fields = orjson.loads(document)
     webhook = fields["webhook"]
+    error = fields.get("last_error")  # (a document of an earlier version has none)
     return Subscription(
         name,
         fields["cursor"],
@@ -133,6 +152,7 @@ def decode(name: str, document: bytes) -> Subscription:
         None if webhook is None else Webhook(**webhook),
         Delivery(**fields["delivery"]),
         fields["cursor_sent"],
+        None if error is None else DeliveryError(**error),
     )
 
 
@@ -143,6 +163,7 @@ def checked(name: str, document: bytes) -> bytes:
     try:
         subscription = decode(name, document)
         webhook, delivery = subscription.webhook, subscription.delivery
+        error = subscription.last_error
         fine = (
             _optional(subscription.cursor, str)
             and _numbers(subscription.created, subscription.cursor_sent, delivery.until)
@@ -151,6 +172,7 @@ def checked(name: str, document: bytes) -> bytes:
             and _optional(delivery.holder, str)
             and _optional(delivery.disabled, str)
             and _integers(delivery.failures, delivery.dead_lettered)
+            and (error is None or _error_typed(error))
         )
     except (ValueError, KeyError, TypeError):  # not JSON, a field missing or unknown
         fine = False
@@ -162,6 +184,10 @@ def checked(name: str, document: bytes) -> bytes:
 def _webhook_typed(webhook: Webhook) -> bool:
     texts = (webhook.url, webhook.secret, webhook.dead_letter_queue)
     return all(isinstance(text, str) for text in texts) and _integers(webhook.max_attempts)
+
+
+def _error_typed(error: DeliveryError) -> bool:
+    return _numbers(error.at) and isinstance(error.message, str) and isinstance(error.error, str)
 
 
 def _optional(value: object, kind: type) -> bool:
@@ -213,7 +239,9 @@ class Subscriptions:
                 old = decode(name, stored)
                 kept = Delivery(old.delivery.holder, old.delivery.until)
                 delivery = dataclasses.replace(kept, dead_lettered=old.delivery.dead_lettered)
-                changed = dataclasses.replace(old, webhook=webhook, delivery=delivery)
+                changed = dataclasses.replace(
+                    old, webhook=webhook, delivery=delivery, last_error=None
+                )
                 if await self._backend.set_subscription(
                     account, queue, name, encode(changed), stored
                 ):
