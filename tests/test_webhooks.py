@@ -225,3 +225,29 @@ def test_two_servers_on_one_store_never_deliver_a_subscription_at_once(
     assert receiver.overlaps == []
     for name in names:
         assert receiver.accepted_ids(f"/{name}") == ids + more, f"{name}: once each, in order"
+
+
+def test_a_server_storing_through_another_delivers_its_webhooks(
+    start_server: ServerFactory,
+    quick: tuple[str, str],
+    receiver: Receiver,
+    account: str,
+    tmp_path: Path,
+) -> None:
+    """A proxy (the `http` backend) finds the subscriptions on its remote server, takes
+    their leases and moves their cursors there; the remote delivers none itself here."""
+    (tmp_path / "quiet.toml").write_text("[server]\nwebhooks = false\n")
+    remote = start_server("memory://", "--config", str(tmp_path / "quiet.toml"))
+    proxy = start_server(remote.url, *quick)
+    receiver.answer = failing_first(1)
+    subscribe(proxy, account, "orders", "billing", receiver.url, secret=SECRET)
+    ids = put(proxy, account, "orders", 5)
+    wait_until(lambda: receiver.accepted_ids() == ids, "every message delivered")
+    wait_until(
+        lambda: subscription(remote, account, "orders", "billing")["cursor"] == ids[-1],
+        "the cursor at the last message, on the remote",
+    )
+    stored = subscription(remote, account, "orders", "billing")["delivery"]
+    assert stored["holder"] is not None  # the proxy's lease, kept while it delivers
+    assert stored["last_error"]["error"] == "HTTP 500"
+    assert receiver.overlaps == []
