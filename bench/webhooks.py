@@ -15,8 +15,10 @@ a time, so one server reaches its rate over many subscriptions at once, each on 
 keep-alive connection of its own.
 
 Latency: `--queues` queues, each with one subscription, get `--rate` messages/s in all
-for `--seconds`, one PUT each (paced, spread over the queues), the PUT's time in the
-body; the endpoint takes each POST's arrival time minus that: p50, p99 and max in ms.
+for `--seconds`, one PUT each (paced, spread over the queues, over 16 lean keep-alive
+connections of bench/loadgen.py), the time it is sent in the body; the endpoint takes
+each POST's arrival time minus that: p50, p99 and max in ms, and the rate the PUTs were
+really sent at (below `--rate` if this process fell behind).
 """
 
 from __future__ import annotations
@@ -30,16 +32,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
+from bench.loadgen import Connection, Recorder, build_request, install_uvloop
 from tests.servers import BurrowServer
 
 TIMINGS = "[server]\nwebhook_scan_every = 0.2\n"  # start delivering soon after subscribing
 BATCH = 1000
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 THROUGHPUT_TARGET = 5000.0
+PUT_CONNECTIONS = 16  # of the latency run's PUTs (each one request at a time)
 
 
 @dataclass
@@ -73,7 +78,7 @@ class Records:
                 ) from None
 
 
-class Connection(asyncio.Protocol):
+class Endpoint(asyncio.Protocol):
     """One connection to the endpoint: each POST answered 204 as soon as it is read."""
 
     def __init__(self, records: Records) -> None:
@@ -100,7 +105,7 @@ class Connection(asyncio.Protocol):
 async def endpoint(records: Records) -> tuple[asyncio.Server, str]:
     """The endpoint listening on a free port of 127.0.0.1, and its URL."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(records), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: Endpoint(records), "127.0.0.1", 0)
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
@@ -127,33 +132,58 @@ async def throughput(server: BurrowServer, subscriptions: int, messages: int) ->
     return (len(got) - 1) / (got[-1] - got[0])
 
 
-async def latency(server: BurrowServer, queues: int, rate: float, seconds: float) -> list[float]:
+async def latency(server: BurrowServer, queues: int, rate: float, seconds: float) -> Paced:
     records = Records(timed=True)
     listening, url = await endpoint(records)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         names = [f"timed{n}" for n in range(queues)]
         for name in names:
             await subscribe(http, name, "timed", f"{url}/{name}")
-        await asyncio.sleep(1.0)  # every subscription taken by the server's scan
+    await asyncio.sleep(1.0)  # every subscription taken by the server's scan
+    # The PUTs go over loadgen's lean keep-alive connections: httpx could not send 1,000
+    # single PUTs a second from this process (and its backlog would count as latency).
+    parts = urlsplit(server.url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(PUT_CONNECTIONS):
+        free.put_nowait(Connection(host, port, Recorder()))
 
-        async def put(queue: str) -> None:
-            response = await http.put(f"/v1.0/bench/{queue}", json=[{"body": str(time.time())}])
-            response.raise_for_status()
+    async def put(queue: str) -> None:
+        connection = await free.get()
+        try:
+            body = orjson.dumps([{"body": str(time.time())}])  # stamped as it is sent
+            request = build_request("PUT", f"/v1.0/bench/{queue}", host, body, "application/json")
+            status, answer = await connection.request(request, 201)
+            if status != 201:
+                raise SystemExit(f"PUT answered {status}: {answer[:200]!r}")
+        finally:
+            free.put_nowait(connection)
 
-        count = int(rate * seconds)
-        started = time.monotonic()
-        pending = set()
-        for n in range(count):
-            delay = started + n / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            pending.add(asyncio.create_task(put(names[n % queues])))
-            pending = {task for task in pending if not task.done()}
-        await asyncio.gather(*pending)
+    count = int(rate * seconds)
+    started = time.monotonic()
+    pending = set()
+    for n in range(count):
+        delay = started + n / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        pending.add(asyncio.create_task(put(names[n % queues])))
+        pending = {task for task in pending if not task.done()}
+    await asyncio.gather(*pending)
+    sent = count / (time.monotonic() - started)
     await records.until(count, 60)
     listening.close()
-    return sorted(records.latencies)
+    while not free.empty():
+        free.get_nowait().close()
+    return Paced(sent, sorted(records.latencies))
+
+
+@dataclass(frozen=True)
+class Paced:
+    """The rate the PUTs were sent at (below the one asked if the client fell behind), and
+    each message's PUT → webhook latency, sorted (seconds)."""
+
+    rate: float
+    latencies: list[float]
 
 
 def main() -> None:
@@ -165,6 +195,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--queues", type=int, default=1)
     args = parser.parse_args()
+    install_uvloop()  # (the endpoint and the PUTs: the benchmark's own costs kept low)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "timings.toml").write_text(TIMINGS)
@@ -173,7 +204,7 @@ def main() -> None:
         server.start()
         try:
             rate = asyncio.run(throughput(server, args.subscriptions, args.messages))
-            late = asyncio.run(latency(server, args.queues, args.rate, args.seconds))
+            paced = asyncio.run(latency(server, args.queues, args.rate, args.seconds))
         finally:
             server.stop()
     verdict = "met" if rate >= THROUGHPUT_TARGET else "**not met**"
@@ -182,12 +213,14 @@ def main() -> None:
         f"throughput: {args.subscriptions} subscriptions x {args.messages} messages: "
         f"{rate:,.0f} deliveries/s (target {THROUGHPUT_TARGET:,.0f}: {verdict})"
     )
+    late = paced.latencies
     if not late:
         raise SystemExit("no latency measured")
     p99 = late[min(len(late) - 1, int(len(late) * 0.99))]
     print(
-        f"latency at {args.rate:,.0f} msgs/s over {args.queues} queue(s), {len(late):,} "
-        f"messages: p50 {statistics.median(late) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+        f"latency at {args.rate:,.0f} msgs/s (sent at {paced.rate:,.0f}/s) over "
+        f"{args.queues} queue(s), {len(late):,} messages: p50 "
+        f"{statistics.median(late) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
         f"max {late[-1] * 1000:.1f} ms"
     )
 

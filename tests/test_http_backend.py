@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import orjson
 
+from burrow.backends.base import SubscriptionKey
+from burrow.backends.http import HttpBackend
 from tests.conftest import ServerFactory
 from tests.test_auth import add_key
 from tests.waiting import LONG_POLL, PATIENCE, in_background, result_within, wait_until
@@ -129,3 +133,62 @@ def test_a_receive_through_the_proxy_is_stored_by_the_remote(start_server: Serve
     assert httpx.delete(f"{proxy.url}/v1.0/a/q/m", params={"receipt": "x"}).status_code == 404
     assert httpx.delete(f"{proxy.url}/v1.0/a/q/m", params={"receipt": "r"}).status_code == 204
     assert httpx.get(f"{remote.url}/v1.0/a/q/m").status_code == 404
+
+
+def test_subscriptions_through_the_proxy_are_stored_on_the_remote_with_an_admins_token(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """The stored document holds the webhook's secret: only an admin reads or writes it,
+    so a proxy with a writer's token serves messages and answers 503 for subscriptions."""
+    keyfile = tmp_path / "keys.json"
+    admin = add_key(keyfile, "admin")
+    writer = add_key(keyfile, "writer", "a")
+    remote = start_server("memory://", "--auth", f"keys:{keyfile}")
+    host = remote.url.removeprefix("http://")
+    proxy = start_server(f"http://{admin}@{host}")
+    hook = {"url": "http://127.0.0.1:9/hook"}
+    made = httpx.put(f"{proxy.url}/v1.0/a/q/-/subscriptions/s", json={"webhook": hook})
+    assert made.status_code == 201, made.text
+    own = {"X-Auth-Token": admin}
+    document = f"{remote.url}/v1.0/a/q/-/subscriptions/s?document=true"
+    stored = httpx.get(document, headers=own)
+    assert stored.status_code == 200, stored.text
+    assert orjson.loads(stored.content)["webhook"]["secret"] == made.json()["webhook"]["secret"]
+    assert httpx.get(document, headers={"X-Auth-Token": writer}).status_code == 403
+    tag = {**own, "If-Match": stored.headers["etag"]}
+    assert httpx.put(document, content=b"[]", headers=tag).status_code == 400
+    assert httpx.put(document, content=stored.content, headers=own).status_code == 409
+    listed = httpx.get(f"{remote.url}/v1.0", params={"subscriptions": "true"}, headers=own)
+    assert listed.json() == ["a/q/s"]
+    as_writer = start_server(f"http://{writer}@{host}")
+    assert httpx.get(f"{as_writer.url}/v1.0/a/q/-/subscriptions/s").status_code == 503
+    assert httpx.put(f"{as_writer.url}/v1.0/a/q/m", content=b"x").status_code == 201
+    assert httpx.delete(f"{proxy.url}/v1.0/a/q/-/subscriptions/s").status_code == 204
+    assert httpx.get(document, headers=own).status_code == 404
+
+
+def test_every_subscription_pages_through_the_proxy_in_order(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """The proxy's listing of every subscription (what its webhook delivery scans) pages
+    through the remote's, whose pages are shorter (its default_limit)."""
+    (tmp_path / "remote.toml").write_text("[limits]\ndefault_limit = 2\n")
+    remote = start_server("memory://", "--config", str(tmp_path / "remote.toml"))
+    keys = sorted(("a", q, n) for q in ("p", "q") for n in ("x", "y", "z"))
+    for account, queue, name in keys:
+        httpx.put(f"{remote.url}/v1.0/{account}/{queue}/-/subscriptions/{name}", content=b"")
+    first = httpx.get(f"{remote.url}/v1.0", params={"subscriptions": "true"})
+    assert first.json() == ["a/p/x", "a/p/y"]
+    after = httpx.get(f"{remote.url}/v1.0", params={"subscriptions": "true", "marker": "a/p/z"})
+    assert after.json() == ["a/q/x", "a/q/y"]
+    bad = httpx.get(f"{remote.url}/v1.0", params={"subscriptions": "true", "marker": "a/p"})
+    assert bad.status_code == 400 and "ACCOUNT/QUEUE/NAME" in bad.json()["error"]
+    proxy = HttpBackend(remote.url)
+
+    async def listed() -> tuple[list[SubscriptionKey], list[SubscriptionKey]]:
+        async with proxy:
+            return await proxy.list_all_subscriptions(None, 5), await proxy.list_all_subscriptions(
+                keys[4], 5
+            )
+
+    assert asyncio.run(listed()) == (keys[:5], keys[5:])

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.backends.conftest import ring_url
 from tests.conftest import ServerFactory
 from tests.servers import BurrowServer
 from tests.streams import NO_POOL_LIMIT, read_events, rss_bytes, sse
@@ -249,3 +250,37 @@ async def test_open_streams_end_when_the_server_stops(start_server: ServerFactor
         with pytest.raises(AssertionError, match="the stream ended after 0 of 1"):
             await within(reader, "the stream's end")
     assert status == 0
+
+
+async def test_a_stream_of_a_subscription_through_a_ring_of_two_remote_members(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """Messages spread over two members (replicas 2), each a server reached over HTTP; the
+    subscription lives on the first. A stream sees every message, the ones put while it is
+    open too, in order, and (no keys: a writer's stream) moves the cursor."""
+    members = [(start_server().url, "az1") for _ in range(2)]
+    server = start_server(ring_url(tmp_path / "ring.toml", 2, members))
+    queue = f"{server.url}/v1.0/a/q"
+    async with httpx.AsyncClient(timeout=PATIENCE) as http:
+        made = await http.put(f"{queue}/-/subscriptions/s", json={"start": "oldest"})
+        assert made.status_code == 201, made.text
+
+        async def put_one(n: int) -> str:  # ids the server makes, in time order
+            response = await http.put(queue, json=[{"body": f"b{n}"}])
+            assert response.status_code == 201, response.text
+            return str(response.json()[0])
+
+        ids = [await put_one(n) for n in range(4)]
+        async with sse(http, f"{queue}?stream=sse&subscription=s") as messages:
+            found = [(await within(anext(messages), "a stored one")).id for _ in range(4)]
+            ids += [await put_one(n) for n in range(4, 8)]
+            found += [(await within(anext(messages), "a new one")).id for _ in range(4)]
+
+            async def at_last() -> bool:
+                state = await http.get(f"{queue}/-/subscriptions/s")
+                return bool(state.json()["cursor"] == ids[-1])
+
+            await eventually(at_last, "the cursor at the last message")
+        spread = [await http.get(f"{url}/v1.0/a/q", params={"detail": "id"}) for url, _ in members]
+    assert found == ids
+    assert all(response.status_code == 200 for response in spread), "all on one member"

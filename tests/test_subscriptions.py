@@ -4,17 +4,38 @@ cursor, acknowledgements, the webhook's settings, listings, bad input and roles.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from standardwebhooks import Webhook
 
+from burrow.errors import InvalidRequest
+from burrow.subscriptions import DeliveryError, Subscription, checked, decode, encode
 from tests.backends.conftest import ring_url
 from tests.conftest import ServerFactory
+from tests.servers import BurrowServer
 from tests.test_auth import add_key
 
 LONG_POLL = 10  # a generous bound: the answer comes as soon as the message is put
+
+
+@pytest.fixture(scope="module", params=["memory", "http"])
+def server_url(
+    request: pytest.FixtureRequest,
+    memory_server: BurrowServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """Each test on a memory server, and again through a proxy in front of it (the `http`
+    backend, which stores subscriptions on that server)."""
+    if request.param == "memory":
+        yield memory_server.url
+        return
+    proxy = BurrowServer(tmp_path_factory.mktemp("proxy"), memory_server.url).start()
+    yield proxy.url
+    proxy.kill()
 
 
 def subscription(base: str, account: str, name: str, queue: str = "q") -> str:
@@ -122,6 +143,7 @@ def test_a_webhooks_secret_is_shown_once_and_a_change_keeps_the_cursor(
         "next_attempt": 0.0,
         "disabled": None,
         "dead_lettered": 0,
+        "last_error": None,
     }
     ack(server_url, account, "hook", "m1")
     own = {"url": "https://example.com/in", "secret": made["secret"], "dead_letter_queue": "dlq"}
@@ -261,3 +283,20 @@ def test_a_subscription_through_a_ring_of_two_members(
     ack(server.url, "a", "s", put_ids[2])
     assert read(queue, "s") == put_ids[3:]
     assert httpx.get(f"{queue}/-/subscriptions").json() == ["s"]
+
+
+def test_a_document_from_before_the_last_error_reads_and_a_bad_one_is_refused() -> None:
+    """Servers of a store upgrade one at a time: each version reads the other's documents
+    (an earlier one passes `last_error` by: it is beside `delivery`, not in it)."""
+    earlier = (
+        b'{"cursor":"m1","created":1.5,"webhook":null,"delivery":{"holder":null,"until":0.0,'
+        b'"failures":0,"next_attempt":0.0,"disabled":null,"dead_lettered":0},"cursor_sent":2.5}'
+    )
+    assert decode("s", checked("s", earlier)) == Subscription("s", "m1", 1.5, cursor_sent=2.5)
+    failed = Subscription("s", "m1", 1.5, last_error=DeliveryError(3.5, "m2", "HTTP 500"))
+    assert orjson.loads(encode(failed))["delivery"] == orjson.loads(earlier)["delivery"]
+    assert decode("s", checked("s", encode(failed))) == failed
+    mistyped = earlier[:-1] + b',"last_error":{"at":"x","message":"m2","error":"e"}}'
+    for bad in (mistyped, b"[]", b"{"):
+        with pytest.raises(InvalidRequest):
+            checked("s", bad)

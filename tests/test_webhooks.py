@@ -3,6 +3,7 @@ order, signatures, retries, dead letters, 410, Retry-After, a kill -9, two serve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,11 @@ def test_an_endpoint_that_fails_twice_gets_every_message_in_order_signed(
         lambda: subscription(server, account, "orders", "billing")["cursor"] == ids[-1],
         "the cursor at the last message",
     )
-    assert subscription(server, account, "orders", "billing")["delivery"]["failures"] == 0
+    delivery = subscription(server, account, "orders", "billing")["delivery"]
+    assert delivery["failures"] == 0
+    # The last failure stays in sight after the deliveries went on: the last message's.
+    assert delivery["last_error"]["message"] == ids[-1]
+    assert delivery["last_error"]["error"] == "HTTP 500"
     assert receiver.overlaps == []
 
 
@@ -114,6 +119,9 @@ def test_an_endpoint_that_always_fails_sends_each_message_to_the_dead_letter_que
     assert [d.message_id for d in receiver.received()] == [ids[0]] * 3 + [ids[1]] * 3
     found = subscription(server, account, "orders", "billing")
     assert (found["cursor"], found["delivery"]["dead_lettered"]) == (ids[-1], 2)
+    error = found["delivery"]["last_error"]
+    assert (error["message"], error["error"]) == (ids[-1], "HTTP 500")
+    assert abs(error["at"] - time.time()) < 60  # epoch seconds
     body = httpx.get(f"{server.url}/v1.0/{account}/orders-dead/{ids[0]}").json()["body"]
     assert body == f"body of {ids[0]}"
     assert held(server, account, "orders") == ids, "the queue keeps its messages"
@@ -130,7 +138,12 @@ def test_410_disables_the_webhook_until_it_is_set_again(
         lambda: subscription(server, account, "orders", "gone")["delivery"]["disabled"],
         "the webhook disabled",
     )
-    assert "410" in subscription(server, account, "orders", "gone")["delivery"]["disabled"]
+    gone = subscription(server, account, "orders", "gone")["delivery"]
+    assert "410" in gone["disabled"]
+    assert (gone["last_error"]["message"], gone["last_error"]["error"]) == (
+        first[0],
+        "HTTP 410 Gone",
+    )
     later = put(server, account, "orders", 2, start=1)
     # Another subscription of the queue getting the later messages shows the scans went on.
     subscribe(server, account, "orders", "live", receiver.url + "/live", secret=SECRET)
@@ -144,6 +157,7 @@ def test_410_disables_the_webhook_until_it_is_set_again(
         json={"webhook": {"url": receiver.url + "/gone", "secret": SECRET}},
     )
     assert response.status_code == 200, response.text
+    assert response.json()["delivery"]["last_error"] is None  # its state starts anew
     wait_until(lambda: receiver.accepted_ids("/gone") == first + later, "delivered once enabled")
 
 
@@ -211,3 +225,29 @@ def test_two_servers_on_one_store_never_deliver_a_subscription_at_once(
     assert receiver.overlaps == []
     for name in names:
         assert receiver.accepted_ids(f"/{name}") == ids + more, f"{name}: once each, in order"
+
+
+def test_a_server_storing_through_another_delivers_its_webhooks(
+    start_server: ServerFactory,
+    quick: tuple[str, str],
+    receiver: Receiver,
+    account: str,
+    tmp_path: Path,
+) -> None:
+    """A proxy (the `http` backend) finds the subscriptions on its remote server, takes
+    their leases and moves their cursors there; the remote delivers none itself here."""
+    (tmp_path / "quiet.toml").write_text("[server]\nwebhooks = false\n")
+    remote = start_server("memory://", "--config", str(tmp_path / "quiet.toml"))
+    proxy = start_server(remote.url, *quick)
+    receiver.answer = failing_first(1)
+    subscribe(proxy, account, "orders", "billing", receiver.url, secret=SECRET)
+    ids = put(proxy, account, "orders", 5)
+    wait_until(lambda: receiver.accepted_ids() == ids, "every message delivered")
+    wait_until(
+        lambda: subscription(remote, account, "orders", "billing")["cursor"] == ids[-1],
+        "the cursor at the last message, on the remote",
+    )
+    stored = subscription(remote, account, "orders", "billing")["delivery"]
+    assert stored["holder"] is not None  # the proxy's lease, kept while it delivers
+    assert stored["last_error"]["error"] == "HTTP 500"
+    assert receiver.overlaps == []

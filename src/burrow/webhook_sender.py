@@ -27,17 +27,18 @@ from datetime import UTC, datetime
 from enum import Enum
 from urllib.parse import quote
 
-import httpx
 import orjson
 import standardwebhooks
 
 from burrow import __version__
 from burrow.codec import message_fields
 from burrow.model import Message
+from burrow.webhook_http import Answer, Client, ProtocolError, origin_of
 
 MAX_ANSWER_BYTES = 64 * 1024  # of an answer's body read, the rest left unread
 MAX_RETRY_AFTER = 24 * 3600.0  # seconds: a Retry-After asking longer is held to it
 CONNECT_TIMEOUT = 5.0  # seconds, at most (the POST's whole timeout if shorter)
+USER_AGENT = f"Burrow/{__version__} webhooks"
 
 
 class Verdict(Enum):
@@ -77,66 +78,41 @@ def subscription_path(account: str, queue: str, name: str) -> str:
 
 
 class Sender:
-    """POSTs the deliveries of one subscription over one keep-alive connection (a pool
-    of its own: httpcore's work per request grows with the connections of its pool, so
-    that one shared by hundreds of subscriptions halved throughput); open until
-    `close`. `tls` is the context shared by all senders (one per process: each is
-    costly to make)."""
+    """POSTs the deliveries of one subscription over one keep-alive connection of its own
+    (`webhook_http`), open until `close`. `tls` is the context shared by all senders (one
+    per process: each is costly to make)."""
 
     def __init__(self, timeout: float, tls: ssl.SSLContext) -> None:
         self.timeout = timeout
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            verify=tls,
-            follow_redirects=False,
-            trust_env=False,  # no proxy from the environment between Burrow and endpoints
-            headers={"user-agent": f"Burrow/{__version__} webhooks"},
-        )
+        self._client = Client(tls, min(timeout, CONNECT_TIMEOUT), MAX_ANSWER_BYTES)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        self._client.close()
 
     async def post(self, url: str, secret: str, path: str, message: Message) -> Outcome:
         """Deliver `message` once; ends within `timeout` seconds whatever the endpoint does."""
         body = orjson.dumps(message_fields(message))
         headers = signed_headers(secret, message.id, body, datetime.now(UTC))
-        headers["content-type"] = "application/json"
         headers["burrow-subscription"] = path
         try:
-            # httpx's timeouts are per step (connect, each read): this bounds the whole.
             async with asyncio.timeout(self.timeout):
-                request = self._client.build_request("POST", url, content=body, headers=headers)
-                response = await self._client.send(request, stream=True)
-                try:
-                    await _read_bounded(response)
-                finally:
-                    await response.aclose()
+                answer = await self._client.post(origin_of(url, USER_AGENT), headers, body)
         except TimeoutError:
             return Outcome(Verdict.FAILED, f"no answer within {self.timeout:g} s")
-        except httpx.HTTPError as error:
+        except (OSError, ProtocolError) as error:
             return Outcome(Verdict.FAILED, f"{type(error).__name__}: {error}".rstrip(": "))
-        return judged(response)
+        return judged(answer)
 
 
-async def _read_bounded(response: httpx.Response) -> None:
-    """Read the answer's body up to `MAX_ANSWER_BYTES` (all of it keeps the connection)."""
-    read = 0
-    async for chunk in response.aiter_raw():
-        read += len(chunk)
-        if read > MAX_ANSWER_BYTES:
-            return
-
-
-def judged(response: httpx.Response) -> Outcome:
-    status = response.status_code
+def judged(answer: Answer) -> Outcome:
+    status = answer.status
     if 200 <= status < 300:
         return Outcome(Verdict.DELIVERED, f"HTTP {status}")
     if status == 410:
         return Outcome(Verdict.GONE, "HTTP 410 Gone")
     wait = None
     if status in (429, 503):
-        wait = retry_after(response.headers.get("retry-after"), time.time())
+        wait = retry_after(answer.retry_after, time.time())
     return Outcome(Verdict.FAILED, f"HTTP {status}", wait)
 
 

@@ -43,7 +43,7 @@ from burrow.backends.background import stop_tasks
 from burrow.errors import BurrowError, NoMatch, NotFound
 from burrow.model import Draft, Message
 from burrow.service import Service
-from burrow.subscriptions import Subscription
+from burrow.subscriptions import DeliveryError, Subscription
 from burrow.webhook_sender import Outcome, Sender, Verdict, subscription_path
 
 logger = logging.getLogger(__name__)
@@ -207,19 +207,20 @@ class Deliveries:
                 if subscription.delivery.failures:
                     subscription = await self._change(key, _cleared)
                 return subscription
+            error = DeliveryError(time.time(), message.id, outcome.why)
             if outcome.verdict is Verdict.GONE:
-                await self._change(key, _disabled(outcome.why))
+                await self._change(key, _disabled(error))
                 logger.warning("webhook of %s disabled: %s", path, outcome.why)
                 raise Lost
             failures = subscription.delivery.failures + 1
             if failures >= webhook.max_attempts:
                 await self._dead_letter(key, webhook.dead_letter_queue, message, outcome)
-                return await self._change(key, _dead_lettered)
+                return await self._change(key, _dead_lettered(error))
             delay = outcome.retry_after
             if delay is None:
                 delay = self.settings.backoff_after(failures)
             logger.info("webhook of %s: message %s failed (%s)", path, message.id, outcome.why)
-            subscription = await self._change(key, _failed(time.time() + delay))
+            subscription = await self._change(key, _failed(error, error.at + delay))
 
     async def _dead_letter(
         self, key: Key, dead_letters: str, message: Message, why: Outcome
@@ -292,9 +293,13 @@ class Deliveries:
 # Edits of the delivery state (for `Subscriptions.change`) -----------------------------
 
 
-def _with(subscription: Subscription, **changes: Any) -> Subscription:
+def _with(
+    subscription: Subscription, error: DeliveryError | None = None, **changes: Any
+) -> Subscription:
+    """The delivery state changed, and `error` the last one if given."""
     delivery = dataclasses.replace(subscription.delivery, **changes)
-    return dataclasses.replace(subscription, delivery=delivery)
+    last_error = subscription.last_error if error is None else error
+    return dataclasses.replace(subscription, delivery=delivery, last_error=last_error)
 
 
 def _cleared(subscription: Subscription) -> Subscription:
@@ -302,26 +307,32 @@ def _cleared(subscription: Subscription) -> Subscription:
     return _with(subscription, failures=0, next_attempt=0.0)
 
 
-def _failed(next_attempt: float) -> Edit:
+def _failed(error: DeliveryError, next_attempt: float) -> Edit:
     """One more failure of the message after the cursor, tried again at `next_attempt`."""
 
     def edit(subscription: Subscription) -> Subscription:
         failures = subscription.delivery.failures + 1
-        return _with(subscription, failures=failures, next_attempt=next_attempt)
+        return _with(subscription, error, failures=failures, next_attempt=next_attempt)
 
     return edit
 
 
-def _dead_lettered(subscription: Subscription) -> Subscription:
-    dead_lettered = subscription.delivery.dead_lettered + 1
-    return _with(subscription, failures=0, next_attempt=0.0, dead_lettered=dead_lettered)
-
-
-def _disabled(why: str) -> Edit:
-    """Delivery stopped (until the webhook is set again), and the lease given up."""
-    reason = f"{why} ({datetime.now(UTC).isoformat(timespec='seconds')})"
+def _dead_lettered(error: DeliveryError) -> Edit:
+    """The message after the cursor dead-lettered after `error`, its last attempt."""
 
     def edit(subscription: Subscription) -> Subscription:
-        return _with(subscription, disabled=reason, holder=None, until=0.0)
+        dead_lettered = subscription.delivery.dead_lettered + 1
+        return _with(subscription, error, failures=0, next_attempt=0.0, dead_lettered=dead_lettered)
+
+    return edit
+
+
+def _disabled(error: DeliveryError) -> Edit:
+    """Delivery stopped (until the webhook is set again), and the lease given up."""
+    when = datetime.fromtimestamp(error.at, UTC).isoformat(timespec="seconds")
+    reason = f"{error.error} ({when})"
+
+    def edit(subscription: Subscription) -> Subscription:
+        return _with(subscription, error, disabled=reason, holder=None, until=0.0)
 
     return edit

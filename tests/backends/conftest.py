@@ -75,12 +75,18 @@ INFO_ACCOUNTS = ("acct", "other")
 
 
 def _emptied(server: BurrowServer) -> str:
-    """The server's URL, once every account's messages and queue infos are deleted."""
+    """The server's URL, once every account's messages, queue infos and subscriptions
+    are deleted."""
     httpx.delete(f"{server.url}/v1.0")
     for account in INFO_ACCOUNTS:
         listed = httpx.get(f"{server.url}/v1.0/{account}", params={"info": "true"})
         for queue in listed.json() if listed.status_code == 200 else []:
             httpx.delete(f"{server.url}/v1.0/{account}/{quote(queue, safe='')}/-/info")
+    # (a page of subscriptions at a time, until none is left)
+    while (listed := httpx.get(f"{server.url}/v1.0?subscriptions=true")).status_code == 200:
+        for key in listed.json():
+            account, queue, name = (quote(part, safe="") for part in key.split("/"))
+            httpx.delete(f"{server.url}/v1.0/{account}/{queue}/-/subscriptions/{name}")
     return server.url
 
 

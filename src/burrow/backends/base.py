@@ -261,36 +261,35 @@ class Backend(abc.ABC):
         stored; `marker` and `limit` as for listings (`NoMatch` if none)."""
 
     # Subscriptions -------------------------------------------------------------------
-    # Until every backend stores them, one that does not answers 503 (see the subclasses).
 
+    @abc.abstractmethod
     async def get_subscription(self, account: str, queue: str, name: str) -> bytes | None:
         """The subscription's document, None if there is no such subscription."""
-        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
 
+    @abc.abstractmethod
     async def set_subscription(
         self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
     ) -> bool:
         """Store `document` only if the stored one is `expected` (None: there is none), in
         one atomic step (a compare-and-set, as `set_queue_info`); True if stored."""
-        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
 
+    @abc.abstractmethod
     async def delete_subscription(self, account: str, queue: str, name: str) -> bool:
         """Forget the subscription; True if there was one. No message is touched."""
-        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
 
+    @abc.abstractmethod
     async def list_subscriptions(self, account: str, queue: str, filters: Filters) -> list[str]:
         """Names of the queue's subscriptions in name order (by code point); `marker` means
         strictly after that name (known or not), `limit` as for listings; `NoMatch` if
         none."""
-        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
 
+    @abc.abstractmethod
     async def list_all_subscriptions(
         self, after: SubscriptionKey | None, limit: int
     ) -> list[SubscriptionKey]:
         """Every (account, queue, name) of the store in order (by code point, account
         first), strictly after `after`, at most `limit`: an empty list at the end (what
         webhook delivery pages through)."""
-        raise BackendUnavailable(f"{type(self).__name__} does not store subscriptions")
 
     # Waiting ---------------------------------------------------------------------
 

@@ -27,12 +27,20 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
-from burrow.backends.base import Backend, Health, Subscription, failing, healthy
+from burrow.backends.base import (
+    Backend,
+    Health,
+    Subscription,
+    SubscriptionKey,
+    failing,
+    healthy,
+)
 from burrow.client import AsyncClient
 from burrow.client.paging import every_page, until_empty
 from burrow.client.wire import Call, Request
@@ -243,6 +251,41 @@ class HttpBackend(Backend):
 
     async def list_queue_infos(self, account: str, filters: Filters) -> list[str]:
         return await self._every(filters, lambda f: self.client.list_queue_infos(account, f), _name)
+
+    # Subscriptions: their documents as stored, which the remote server gives to admins only
+    # (they hold webhook secrets), so TOKEN must be an admin's for them.
+
+    async def get_subscription(self, account: str, queue: str, name: str) -> bytes | None:
+        return await self._call(lambda: self.client.get_subscription(account, queue, name))
+
+    async def set_subscription(
+        self, account: str, queue: str, name: str, document: bytes, expected: bytes | None
+    ) -> bool:
+        return await self._call(
+            lambda: self.client.set_subscription(account, queue, name, document, expected)
+        )
+
+    async def delete_subscription(self, account: str, queue: str, name: str) -> bool:
+        return await self._call(lambda: self.client.delete_subscription(account, queue, name))
+
+    async def list_subscriptions(self, account: str, queue: str, filters: Filters) -> list[str]:
+        return await self._every(
+            filters, lambda f: self.client.list_subscriptions(account, queue, f), _name
+        )
+
+    async def list_all_subscriptions(
+        self, after: SubscriptionKey | None, limit: int
+    ) -> list[SubscriptionKey]:
+        """Pages on until `limit` are found or none is left: the remote answers a page of
+        its own `default_limit`, and a short answer here means the end."""
+        found: list[SubscriptionKey] = []
+        while len(found) < limit:
+            page = await self._call(partial(self.client.list_all_subscriptions, after))
+            if not page:
+                break
+            found += page
+            after = page[-1]
+        return found[:limit]
 
     # Waiting ------------------------------------------------------------------------------
 

@@ -122,6 +122,11 @@ class AsyncClient(ClientBase[AsyncEndpoint]):
     set_queue_info = _operation(calls.set_queue_info)
     delete_queue_info = _operation(calls.delete_queue_info)
     list_queue_infos = _operation(calls.list_queue_infos)
+    get_subscription = _operation(calls.get_subscription)
+    set_subscription = _operation(calls.set_subscription)
+    delete_subscription = _operation(calls.delete_subscription)
+    list_subscriptions = _operation(calls.list_subscriptions)
+    list_all_subscriptions = _operation(calls.list_all_subscriptions)
 
 
 class AsyncQueue(QueueHandle[AsyncClient]):

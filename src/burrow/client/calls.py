@@ -235,6 +235,61 @@ def list_queue_infos(account: str, filters: Filters = ALL_ITEMS) -> Call[list[st
     return call
 
 
+def get_subscription(account: str, queue: str, name: str) -> Call[bytes | None]:
+    """The subscription's stored document (an admin's call: it holds the webhook's
+    secret), None if there is no such subscription."""
+    request = Request("GET", _subscription(account, queue, name), {"document": "true"})
+    return Call(request, lambda response: response.content, lambda: None)
+
+
+def set_subscription(
+    account: str, queue: str, name: str, document: bytes, expected: bytes | None
+) -> Call[bool]:
+    """Store the subscription's document only if the stored one is `expected` (None: there
+    is none); True if stored. An admin's call, as `get_subscription`."""
+    request = Request(
+        "PUT",
+        _subscription(account, queue, name),
+        {"document": "true"},
+        document,
+        OCTETS,
+        headers={} if expected is None else {"If-Match": info_tag(expected)},
+    )
+    return _CompareAndSet(request, lambda _: True, _no_path)
+
+
+def delete_subscription(account: str, queue: str, name: str) -> Call[bool]:
+    """Forget the subscription; True if there was one."""
+    request = Request("DELETE", _subscription(account, queue, name))
+    return Call(request, lambda _: True, lambda: False)
+
+
+def list_subscriptions(account: str, queue: str, filters: Filters = ALL_ITEMS) -> Call[list[str]]:
+    """Names of the queue's subscriptions, in name order."""
+    return _names(
+        "GET", _resource(account, queue, "subscriptions"), filters, Detail.ID, "subscriptions"
+    )
+
+
+def list_all_subscriptions(after: tuple[str, str, str] | None) -> Call[list[tuple[str, str, str]]]:
+    """The first page (the server's `default_limit`) of every subscription of the server's
+    store as (account, queue, name), in order, strictly after `after` (an admin's call);
+    [] at the end."""
+    query = {"subscriptions": "true"}
+    if after is not None:
+        query["marker"] = "/".join(after)
+    return Call(Request("GET", path(), query), _read_keys, list)
+
+
+def _read_keys(response: httpx.Response) -> list[tuple[str, str, str]]:
+    """`ACCOUNT/QUEUE/NAME` each (ids hold no `/`)."""
+    return [(account, queue, name) for account, queue, name in map(_split, read_json(response))]
+
+
+def _split(key: str) -> list[str]:
+    return key.split("/")
+
+
 class _CompareAndSet(Call[bool]):
     """A compare-and-set, whose 409 means "not stored" (False), not an error."""
 
@@ -356,7 +411,7 @@ class QueueCalls:
         return Call(request, read_nothing, raiser(lambda: NotFound(f"no subscription {name!r}")))
 
     def _subscription(self, name: str) -> str:
-        return path(self.account, self.name, "-", "subscriptions", name)
+        return _subscription(self.account, self.name, name)
 
 
 def as_draft(item: Body | Draft) -> Draft:
@@ -410,6 +465,10 @@ def _one(
 def _resource(account: str, queue: str, resource: str) -> str:
     """The path of one of a queue's extension resources, `/v1.0/{a}/{q}/-/{resource}`."""
     return f"{path(account, queue)}/-/{resource}"
+
+
+def _subscription(account: str, queue: str, name: str) -> str:
+    return path(account, queue, "-", "subscriptions", name)
 
 
 def _read_counts(response: httpx.Response) -> MessageCounts:

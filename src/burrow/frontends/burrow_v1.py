@@ -22,7 +22,7 @@ from burrow.codec import (
     info_tag,
     message_fields,
 )
-from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
+from burrow.errors import InvalidRequest, MethodNotAllowed, NoMatch, NotFound
 from burrow.feed import open_feed
 from burrow.frontends.asgi import OCTETS, Answer, Receive, Response, Scope, headers, read_body
 from burrow.frontends.sse import EventStream
@@ -80,6 +80,10 @@ LAST_EVENT_ID = frozenset({b"last-event-id"})
 SUBSCRIPTIONS = "subscriptions"
 QUEUE_RESOURCES = frozenset({"counts", "info", SUBSCRIPTIONS})
 SUBSCRIPTION = "subscription"
+# `?document=true` on one subscription: its stored document as it is (for admins only: it
+# holds the webhook's secret), which a proxy in front of this server reads and writes.
+DOCUMENT = "document"
+DOCUMENT_PARAMS = frozenset({DOCUMENT})
 STREAM_PARAMS = frozenset({"stream", "marker", SUBSCRIPTION})
 # Each shape of path (`_shape`) as /metrics names its route.
 SHAPE_ROUTES: dict[int | str, str] = {
@@ -196,7 +200,7 @@ class BurrowV1:
         # (shape of path, method) → (handler, accepted query parameters); the shape is
         # the depth, or a queue's extension resource (`_shape`)
         self.routes: dict[tuple[int | str, str], tuple[Handler, frozenset[str]]] = {
-            (0, "GET"): (self.get_accounts, FILTERS),
+            (0, "GET"): (self.get_accounts, FILTERS | {SUBSCRIPTIONS}),
             (0, "DELETE"): (self.delete_accounts, FILTERS),
             (1, "GET"): (self.get_queues, FILTERS | {"info"}),
             (1, "DELETE"): (self.delete_queues, FILTERS),
@@ -213,8 +217,8 @@ class BurrowV1:
             ("info", "PUT"): (self.put_info, NO_PARAMS),
             ("info", "DELETE"): (self.delete_info, NO_PARAMS),
             (SUBSCRIPTIONS, "GET"): (self.get_subscriptions, FILTERS),
-            (SUBSCRIPTION, "GET"): (self.get_subscription, NO_PARAMS),
-            (SUBSCRIPTION, "PUT"): (self.put_subscription, NO_PARAMS),
+            (SUBSCRIPTION, "GET"): (self.get_subscription, DOCUMENT_PARAMS),
+            (SUBSCRIPTION, "PUT"): (self.put_subscription, DOCUMENT_PARAMS),
             (SUBSCRIPTION, "POST"): (self.ack_subscription, frozenset({"ack"})),
             (SUBSCRIPTION, "DELETE"): (self.delete_subscription, NO_PARAMS),
         }
@@ -233,6 +237,8 @@ class BurrowV1:
         found = headers(scope, HEADERS)
         credentials = _credentials(scope, query, _token(found))
         account = path[0] if path else None
+        if shape == SUBSCRIPTION and query.get(DOCUMENT, "").lower() == "true":
+            account = None  # admitted as a call across accounts: admins only
         request = Request(credentials, method, account, _address(scope), _zone(found))
         self.service.admit(self.guard, request)
         return await handler(scope, receive, path, Params(query, accepted))
@@ -254,9 +260,15 @@ class BurrowV1:
     # Accounts and queues ------------------------------------------------------
 
     async def get_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        """The accounts holding messages; with `subscriptions=true`, every subscription
+        (`_all_subscriptions`); with `detail=stats`, each account's stats (whatever
+        `subscriptions` says, as `subscription=NAME` does for a queue's)."""
         if p.stats():
+            p.flag(SUBSCRIPTIONS)
             return Response.json(await self.service.accounts_stats(p.name_filters()))
         detail = p.detail(Detail.ID, NAME_DETAILS)
+        if p.flag(SUBSCRIPTIONS):
+            return _names(await self._all_subscriptions(p.name_filters()), detail)
         return _names(await self.service.get_accounts(p.name_filters()), detail)
 
     async def delete_accounts(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
@@ -390,23 +402,42 @@ class BurrowV1:
         info = await self.service.get_queue_info(path[0], path[1])
         if info is None:
             raise NotFound("the queue has no info")
-        return Response(200, info, OCTETS, [(b"etag", info_tag(info).encode())])
+        return _document(info)
 
     async def put_info(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
-        """Store the body as the queue's info, only if it has none; with `If-Match`, only
-        if the info it has is that one (`*`: any). 409 when not stored."""
-        limits = self.service.limits_for(path[0])
-        info = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
+        """Store the body as the queue's info (see `_compare_and_set`)."""
+        account, queue, service = path[0], path[1], self.service
+        return await self._compare_and_set(
+            s,
+            r,
+            account,
+            lambda: service.get_queue_info(account, queue),
+            lambda info, expected: service.set_queue_info(account, queue, info, expected),
+        )
+
+    async def _compare_and_set(
+        self,
+        s: Scope,
+        r: Receive,
+        account: str,
+        get: Callable[[], Awaitable[bytes | None]],
+        store: Callable[[bytes, bytes | None], Awaitable[bool]],
+    ) -> Response:
+        """Store the body as a document (a queue's info, a subscription's) only if there is
+        none; with `If-Match`, only if the stored one is the one of that tag (`*`: any).
+        409 when not stored."""
+        limits = self.service.limits_for(account)
+        document = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
         wanted = headers(s, IF_MATCH).get(b"if-match")
         expected = None
         if wanted is not None:
-            expected = await self.service.get_queue_info(path[0], path[1])
+            expected = await get()
             tag = wanted.decode("latin-1").strip()
             if expected is None or tag not in ("*", info_tag(expected)):
-                return _not_stored("the queue's info is not the one If-Match names")
-        if not await self.service.set_queue_info(path[0], path[1], info, expected):
-            return _not_stored("the queue's info changed meanwhile, or it has info already")
-        return Response(204, headers=[(b"etag", info_tag(info).encode())])
+                return _not_stored("the stored document is not the one If-Match names")
+        if not await store(document, expected):
+            return _not_stored("the document changed meanwhile, or there is one already")
+        return Response(204, headers=[(b"etag", info_tag(document).encode())])
 
     async def delete_info(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         if not await self.service.delete_queue_info(path[0], path[1]):
@@ -431,20 +462,53 @@ class BurrowV1:
         return _names(names, detail)
 
     async def get_subscription(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
+        """The subscription as the API shows it; with `document=true`, as stored."""
+        if p.flag(DOCUMENT):
+            stored = await self.service.subscriptions.document(path[0], path[1], path[4])
+            if stored is None:
+                raise NotFound(f"no subscription {path[4]!r} on this queue")
+            return _document(stored)
         subscription = await self.service.subscriptions.get(path[0], path[1], path[4])
         return Response.json(subscription.as_json())
 
     async def put_subscription(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         """Create (201) or change (200) the subscription; the answer shows the webhook's
-        secret when the server made it (the only time it is shown)."""
-        limits = self.service.limits_for(path[0])
+        secret when the server made it (the only time it is shown). With `document=true`,
+        the body is the stored document, compared and set (`_compare_and_set`)."""
+        account, queue, name = path[0], path[1], path[4]
+        if p.flag(DOCUMENT):
+            subscriptions = self.service.subscriptions
+            return await self._compare_and_set(
+                s,
+                r,
+                account,
+                lambda: subscriptions.document(account, queue, name),
+                lambda new, old: subscriptions.store_document(account, queue, name, new, old),
+            )
+        limits = self.service.limits_for(account)
         body = await read_body(s, r, limits.max_body_bytes, limits.body_timeout)
         start, webhook = subscription_order(body)
         subscription, created = await self.service.subscriptions.create(
-            path[0], path[1], path[4], start, webhook
+            account, queue, name, start, webhook
         )
         made_secret = webhook is not None and not webhook.secret
         return Response.json(subscription.as_json(secret=made_secret), 201 if created else 200)
+
+    async def _all_subscriptions(self, filters: Filters) -> list[str]:
+        """Every subscription of the store as `ACCOUNT/QUEUE/NAME` (ids hold no `/`), in
+        order, after `marker` (one of those), a page of at most `limit`."""
+        limits = self.service.limits
+        filters = self.service.check_filters(filters, limits)
+        after = None
+        if filters.marker is not None:
+            parts = filters.marker.split("/")
+            if len(parts) != 3:
+                raise InvalidRequest("marker must be ACCOUNT/QUEUE/NAME with subscriptions=true")
+            after = (parts[0], parts[1], parts[2])
+        found = await self.service.subscriptions.page(after, filters.limit or limits.default_limit)
+        if not found:
+            raise NoMatch("subscriptions")
+        return ["/".join(key) for key in found]
 
     async def ack_subscription(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:
         """`?ack=ID`: the cursor moves to that message (what the reader has handled)."""
@@ -587,6 +651,11 @@ def _one(message: Message, view: str) -> Response:
     return Response.json(RENDER[view](message))
 
 
+def _document(stored: bytes) -> Response:
+    """A stored document (a queue's info, a subscription's) with its tag."""
+    return Response(200, stored, OCTETS, [(b"etag", info_tag(stored).encode())])
+
+
 def _not_stored(why: str) -> Response:
-    """A queue info write that did not happen: 409 (the caller reads the info again)."""
+    """A compare-and-set that did not store: 409 (the caller reads the document again)."""
     return Response.json({"error": why}, 409)

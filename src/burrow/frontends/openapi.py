@@ -39,6 +39,7 @@ V1_ERRORS = (400, 401, 403, 404, 405, 408, 429, 501, 503)
 # `/`, `/health` and `/openapi.json` take no credentials and no query (but `/health?live`).
 META_ERRORS = (400, 405, 408, 501)
 LARGEST_NUMBER = 10**MAX_DIGITS - 1  # of a query parameter
+TRUE_OR_FALSE = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"  # a flag, in any letter case
 
 
 def _json(description: str, schema: Schema) -> Schema:
@@ -235,16 +236,29 @@ def _subscriptions(
            "required": True}  # fmt: skip
     body = {JSON: {"schema": ref("SubscriptionOrder")}}
     moved = {"204": {"description": "the cursor moved"}}
+    document = _param(
+        "document", "query", {"type": "string", "pattern": TRUE_OR_FALSE, "default": "false"},
+        "true (admins only, for proxies): the subscription's document as stored, secret "
+        "and all, with its ETag; a PUT stores its body so, compared and set by If-Match "
+        "as a queue's info.",
+    )  # fmt: skip
+    if_match = _param(
+        "If-Match", "header", {"type": "string"},
+        "With document=true: store only if the stored document has this ETag.",
+    )  # fmt: skip
+    shown = {**answer["content"], OCTETS: {"schema": {"type": "string", "format": "binary"}}}
+    one_shown = {"description": "the subscription; with document=true, as stored", "content": shown}
+    stored = {"204": {"description": "document=true: stored"}}
     return {
         "/v1.0/{account}/{queue}/-/subscriptions": {
             "get": _operation("The queue's subscriptions, by name (extension)", names, names_answer)
         },
         "/v1.0/{account}/{queue}/-/subscriptions/{name}": {
-            "get": _operation("One subscription (extension)", one, {"200": answer}),
+            "get": _operation("One subscription (extension)", [*one, document], {"200": one_shown}),
             "put": _operation(
                 "Create (201) or change (200) a subscription: an empty body is the defaults",
-                one,
-                {"201": answer, "200": answer},
+                [*one, document, if_match],
+                {"201": answer, "200": answer, **stored},
                 409,
                 413,
                 body=body,
@@ -296,17 +310,15 @@ def document(limits: Limits) -> Schema:
     )  # fmt: skip
     match_hidden = _param(
         "match_hidden", "query",
-        {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$",
-         "default": "false"},
+        {"type": "string", "pattern": TRUE_OR_FALSE, "default": "false"},
         "Include hidden messages: true or false, in any letter case (v1.0 clients send True).",
     )  # fmt: skip
     wait = _param(
         "wait", "query", {**seconds, "maximum": limits.max_wait},
         "Long poll: wait up to this many seconds for a match.",
     )  # fmt: skip
-    true_or_false = match_hidden["schema"]["pattern"]
     info = _param(
-        "info", "query", {"type": "string", "pattern": true_or_false, "default": "false"},
+        "info", "query", {"type": "string", "pattern": TRUE_OR_FALSE, "default": "false"},
         "true: the queues that have info instead (an extension), in the order of their first.",
     )  # fmt: skip
     receipt = _param(
@@ -353,6 +365,12 @@ def document(limits: Limits) -> Schema:
     queue_filters = [marker, match_hidden, wait, message_detail]
     listing = [limit, marker, listing_detail, *unused]
     queue_listing = [*listing, info]
+    all_subscriptions = _param(
+        "subscriptions", "query", info["schema"],
+        "true: instead, every subscription of the store as ACCOUNT/QUEUE/NAME, in that "
+        "order (an extension, for proxies); marker is then one of those, and only limit "
+        "(max_limit at most) goes with it.",
+    )  # fmt: skip
     queue_view = _param(
         "detail", "query", {"type": "string", "enum": [*VIEWS, "stats"]},
         f"{message_detail['description'][:-1]}; stats (an extension): the queue's stats.",
@@ -409,7 +427,11 @@ def document(limits: Limits) -> Schema:
             "/whoami": _whoami(),
             "/metrics": _metrics(),
             "/v1.0": {
-                "get": _operation("List accounts (admin)", listing, names_or_stats),
+                "get": _operation(
+                    "List accounts (admin); with subscriptions=true, every subscription",
+                    [*listing, all_subscriptions],
+                    names_or_stats,
+                ),
                 "delete": _operation("Delete all in matched accounts (admin)", name_delete, names),
             },
             "/v1.0/{account}": {

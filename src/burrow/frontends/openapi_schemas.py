@@ -89,6 +89,21 @@ def _subscription_schemas() -> dict[str, Schema]:
             "next_attempt": epoch,
             "disabled": {"type": ["string", "null"]},
             "dead_lettered": {"type": "integer", "minimum": 0},
+            "last_error": {
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["at", "message", "error"],
+                        "properties": {
+                            "at": epoch,
+                            "message": {"type": "string"},
+                            "error": {"type": "string"},
+                        },
+                    },
+                ],
+                "description": "the webhook's last failed attempt (null: none since it was set)",
+            },
         },
     }
     return {
