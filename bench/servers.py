@@ -42,6 +42,8 @@ class Target:
     # A comparison target (Zaqar): its error answers and logged tracebacks are results
     # about it, reported in the notes; only a harness failure with it is a problem.
     reference: bool = False
+    # The engine's processes (redis-server, the postmaster): their CPU is the server's.
+    engine_pids: tuple[int, ...] = ()
 
 
 def burrow_serve(python: str, name: str, backend: str, *extra: str) -> Target:
@@ -56,6 +58,21 @@ def burrow_target(python: str, name: str, tmp: Path) -> Target:
     if name not in urls:
         raise SystemExit(f"unknown backend {name!r}; choose from {', '.join(urls)}")
     return burrow_serve(python, name, urls[name])
+
+
+@contextlib.contextmanager
+def on_cpu(cpu: int | None) -> Iterator[None]:
+    """Run the block on `cpu` alone (None: as we are): processes started in it inherit
+    that, and so do their own children (PostgreSQL's backends)."""
+    if cpu is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def free_port() -> int:
@@ -141,7 +158,8 @@ class Server:
     @property
     def cpu_pids(self) -> list[int]:
         """Whose CPU is the server's: its process (with children) and its helpers'."""
-        return [s.pid for s in (self, *self.helpers) if s.pid is not None]
+        own = [s.pid for s in (self, *self.helpers) if s.pid is not None]
+        return [*own, *self.target.engine_pids]
 
     async def answers(self, seconds: float = 5.0) -> bool:
         """Does the server still answer its API's ping (a helper: accept) within `seconds`?"""
