@@ -9,6 +9,7 @@ chunk at a time: requests from others are answered in between, and see it half d
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 from collections.abc import Iterator
@@ -18,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from burrow.backends.memory import Queue
-from burrow.model import StoredMessage
+from burrow.backends.memory import MemoryBackend, Queue
+from burrow.backends.memory_messages import BODY
+from burrow.model import Attributes, Filters, NewMessage
 from tests.local_servers import LOCAL_BACKENDS, start_local
 from tests.servers import BurrowServer
 
@@ -234,10 +236,31 @@ def test_a_queue_lists_after_any_marker_through_removes_and_trims() -> None:
             message_id = f"m{rng.randrange(5_000)}"
             if message_id not in queue:
                 reference.append(message_id)
-            queue[message_id] = StoredMessage(message_id, b"x" * rng.randrange(10), 0, 0, 0)
+            queue[message_id] = (message_id, b"x" * rng.randrange(10), 0, 0, 0, b"", 0, "", 0)
         if step % 1000 == 0 and reference:
             marker = rng.choice(reference)
             assert list(queue.after(marker)) == reference[reference.index(marker) + 1 :]
     assert list(queue.after(None)) == list(queue.after("unknown")) == reference
-    assert queue.bytes == sum(len(m.body) for m in queue.values())
+    assert queue.bytes == sum(len(m[BODY]) for m in queue.values())
     assert len(queue.order) <= 2 * len(queue) + 1024  # stale slots stay bounded
+
+
+# The memory backend's messages: nothing for the garbage collector to walk.
+
+
+async def test_stored_messages_leave_the_collector_nothing_to_walk() -> None:
+    """A pass over the collector's older generations walked every stored message (170 to
+    190 ms with a million, every request waiting); the collector now leaves each one out
+    from its first collection on, claimed or not."""
+    backend = MemoryBackend()
+    gc.collect()
+    before = len(gc.get_objects())
+    for start in range(0, 10_000, 1000):
+        batch = range(start, start + 1000)
+        await backend.put_messages(
+            "a", "q", [NewMessage(f"m{i}", b"x" * 100, 600, 0) for i in batch]
+        )
+    claim = Attributes(hide=60, receipt="r")
+    assert len(await backend.update_messages("a", "q", claim, Filters(limit=500))) == 500
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100
