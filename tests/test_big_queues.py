@@ -236,13 +236,31 @@ def test_a_queue_lists_after_any_marker_through_removes_and_trims() -> None:
             message_id = f"m{rng.randrange(5_000)}"
             if message_id not in queue:
                 reference.append(message_id)
-            queue[message_id] = (message_id, b"x" * rng.randrange(10), 0, 0, 0, b"", 0, "", 0)
+            queue.add(NewMessage(message_id, b"x" * rng.randrange(10), 0, 0), 0.0)
         if step % 1000 == 0 and reference:
             marker = rng.choice(reference)
             assert list(queue.after(marker)) == reference[reference.index(marker) + 1 :]
     assert list(queue.after(None)) == list(queue.after("unknown")) == reference
     assert queue.bytes == sum(len(m[BODY]) for m in queue.values())
     assert len(queue.order) <= 2 * len(queue) + 1024  # stale slots stay bounded
+
+
+def test_a_queue_grown_past_many_splits_keeps_every_message_and_its_order() -> None:
+    """A big queue's table grows a shard at a time (`SplitDict`): after 100,000 puts and
+    removes in random places, lookups, the listing order and the count still agree."""
+    rng = random.Random(11)
+    queue = Queue()
+    ids = [f"m{i}" for i in range(100_000)]
+    for message_id in ids:
+        queue.add(NewMessage(message_id, b"x", 0, 0), 0.0)
+    gone = set(rng.sample(ids, 60_000))
+    for message_id in gone:
+        queue.remove(message_id)
+    kept = [i for i in ids if i not in gone]
+    assert list(queue.after(None)) == kept
+    assert len(queue) == len(kept) and sorted(queue) == sorted(kept)
+    assert all(queue[i][0] == i for i in kept) and not any(i in queue for i in gone)
+    assert list(queue.after(kept[1000])) == kept[1001:]
 
 
 # The memory backend's messages: nothing for the garbage collector to walk.

@@ -16,17 +16,20 @@ from burrow.backends.memory_messages import (
     BODY,
     HIDDEN_UNTIL,
     ID,
+    NUMBER,
     RECEIPT,
     RECEIVES,
     SENT,
     Stored,
     applied,
     expired,
+    renumbered,
     report,
     stored,
     visible,
 )
 from burrow.backends.notify import Notifier
+from burrow.backends.split_dict import SplitDict
 from burrow.errors import MessageNotFound, NoMatch
 from burrow.model import (
     ALL_ITEMS,
@@ -40,45 +43,49 @@ from burrow.model import (
 )
 
 
-class Queue(dict[str, Stored]):
+class Queue(SplitDict[Stored]):
     """A queue's messages by id. Keeps their order itself, so that a listing starts at
     the first message, or right after a marker, without stepping over the messages
-    before it or the holes that removes leave in a dict (ids are stored and removed with
-    `q[id] = message` and `q.remove(id)`; `q.changed(message)` stores a new version of
-    a message, its body the same). Knows its body bytes, and its hide deadlines (for
-    wake-ups)."""
+    before it or the holes that removes leave (messages are stored with `q.add(new,
+    now)`, which keeps a replaced one's place, and removed with `q.remove(id)`;
+    `q.changed(message)` stores a new version of one, its body the same). Knows its body
+    bytes, and its hide deadlines (for wake-ups). A `SplitDict`: a growing queue never
+    stops to rebuild its table."""
 
-    __slots__ = ("bytes", "first", "head", "hidden", "order", "place")
+    __slots__ = ("bytes", "first", "head", "hidden", "order")
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self) -> None:
+        super().__init__()
         # One entry per hide written, made when the first one is (see `MemoryBackend._hid`).
         self.hidden: HideIndex | None = None
-        # Ids in order (a removed one leaves None) from number `first` on, the index of
-        # the first slot that may hold one, and each stored id's number (numbers only
-        # grow, so trimming the front keeps them).
-        self.order: list[str | None] = list(self)
-        self.place: dict[str, int] = {key: i for i, key in enumerate(self)}
+        # Ids in order (a removed one leaves None) from number `first` on (each message
+        # holds its number: they only grow, so trimming the front keeps them), and the
+        # index of the first slot that may hold one.
+        self.order: list[str | None] = []
         self.first = self.head = 0
-        self.bytes = sum(len(m[BODY]) for m in self.values())
+        self.bytes = 0
 
-    def __setitem__(self, message_id: str, message: Stored) -> None:
-        old = self.get(message_id)
+    def add(self, new: NewMessage, now: float) -> Stored:
+        """Store `new`, in the place of the message it replaces or last."""
+        old = self.get(new.id)
         if old is None:
-            self.place[message_id] = self.first + len(self.order)
-            self.order.append(message_id)
+            number = self.first + len(self.order)
+            self.order.append(new.id)
         else:
-            self.bytes -= len(old[BODY])  # a replace keeps its place
-        self.bytes += len(message[BODY])
-        super().__setitem__(message_id, message)
+            number = old[NUMBER]
+            self.bytes -= len(old[BODY])
+        self.bytes += len(new.body)
+        message = stored(new, now, number)
+        self[new.id] = message
+        return message
 
     def changed(self, message: Stored) -> None:
         """Store a new version of a stored message (its attributes, not its body)."""
-        super().__setitem__(message[ID], message)
+        self[message[ID]] = message
 
     def remove(self, message_id: str) -> Stored:
         message = self.pop(message_id)
-        self.order[self.place.pop(message_id) - self.first] = None
+        self.order[message[NUMBER] - self.first] = None
         self.bytes -= len(message[BODY])
         order, head = self.order, self.head
         while head < len(order) and order[head] is None:
@@ -97,13 +104,15 @@ class Queue(dict[str, Stored]):
         self.first += self.head
         self.head = 0
         if len(self.order) > 2 * len(self) + _MIN_HOLES:
-            self.order = list(self)  # (a dict keeps the same order)
-            self.place = {key: self.first + i for i, key in enumerate(self)}
+            ids = [key for key in self.order if key is not None]
+            for number, key in enumerate(ids, self.first):
+                self[key] = renumbered(self[key], number)
+            self.order[:] = ids
 
     def after(self, marker: str | None) -> Iterator[str]:
         """Ids strictly after `marker`; from the start when it is None or not stored."""
-        number = None if marker is None else self.place.get(marker)
-        start = self.head if number is None else number - self.first + 1
+        found = None if marker is None else self.get(marker)
+        start = self.head if found is None else found[NUMBER] - self.first + 1
         order = self.order
         # (The slots from `start` on without the holes, iterated in C.)
         return filter(None, map(order.__getitem__, range(start, len(order))))
@@ -271,8 +280,7 @@ class MemoryBackend(Backend):
                 queues.bytes -= len(old[BODY])
                 if expired(old, now):
                     held.remove(new.id)  # an expired message is gone: its successor goes last
-            message = stored(new, now)
-            held[new.id] = message
+            message = held.add(new, now)
             queues.bytes += len(new.body)
             new_ones.append(message)
         self._announce(account, queue, new_ones, now)
@@ -334,7 +342,9 @@ class MemoryBackend(Backend):
         now = time.time()
         shown = in_flight = delayed = size = 0
         oldest = newest = 0.0
-        for message in self._queue(account, queue).values():  # (a walk: memory is small)
+        messages = self._queue(account, queue)
+        for key in messages.after(None):  # (a walk, in order: memory is small)
+            message = messages[key]
             if expired(message, now):
                 continue
             if visible(message, now):
@@ -489,11 +499,9 @@ async def _let_go(gone: list[Queue]) -> None:
     between (freeing 200,000 messages at once holds the loop for tens of milliseconds).
     They are out of the account already: the delete itself was one atomic step."""
     for messages in gone:
-        for held in (messages, messages.place):
-            while held:
-                for _ in range(min(_FREE_CHUNK, len(held))):
-                    held.popitem()
-                await asyncio.sleep(0)
+        while messages:
+            messages.drop_some(_FREE_CHUNK)
+            await asyncio.sleep(0)
         while messages.order:
             del messages.order[-_FREE_CHUNK:]
             await asyncio.sleep(0)
