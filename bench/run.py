@@ -98,7 +98,12 @@ def _children() -> set[int]:
 
 
 def engine_target(
-    python: str, name: str, tmp: Path, stack: contextlib.ExitStack, cpu: int | None
+    python: str,
+    name: str,
+    tmp: Path,
+    stack: contextlib.ExitStack,
+    cpu: int | None,
+    profile: Path | None = None,
 ) -> Target:
     """Burrow on `name` (redis, postgres): its engine started now on `cpu`, stopped when
     `stack` closes; the engine's processes count as the server's CPU."""
@@ -107,7 +112,7 @@ def engine_target(
     before = _children()
     with on_cpu(cpu):
         url = stack.enter_context(BACKEND_ENGINES[name](tmp / name))
-    target = burrow_serve(python, name, url)
+    target = burrow_serve(python, name, url, profile=profile)
     target.engine_pids = tuple(_children() - before)
     return target
 
@@ -352,6 +357,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--repeat", type=int, default=1, help="rounds; the table keeps the best")
     p.add_argument("--json-out", help="also write every run's raw figures to this JSON file")
+    p.add_argument(
+        "--profile", help="run the Burrow servers under cProfile; DIR/<target>.prof each"
+    )
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (db, logs)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -389,6 +397,7 @@ async def amain(args: argparse.Namespace) -> Outcome:
     if set(backends) - set(known):
         raise SystemExit(f"unknown backend(s) in {args.backends!r}; choose from {', '.join(known)}")
     opts = Options(warmup, duration, concurrency, phases, args.verbose, depths)
+    profile: Path | None = args.profile  # (made in main)
     pinning = choose_pinning(args.server_cpu, args.client_cpu, not args.no_pin)
     print(f"# {pinning.describe()}", flush=True)
     busy = await other_load()
@@ -402,9 +411,9 @@ async def amain(args: argparse.Namespace) -> Outcome:
         else:
             engines.callback(shutil.rmtree, tmp, ignore_errors=True)
         targets = [
-            engine_target(args.python, b, tmp, engines, pinning.server_cpu)
+            engine_target(args.python, b, tmp, engines, pinning.server_cpu, profile)
             if b in ENGINE_BACKENDS
-            else burrow_target(args.python, b, tmp)
+            else burrow_target(args.python, b, tmp, profile)
             for b in backends
         ]
         if not args.no_noop:
@@ -526,6 +535,9 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.profile:
+        args.profile = Path(args.profile).resolve()
+        args.profile.mkdir(parents=True, exist_ok=True)
     loop_name = install_uvloop()
     shown = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "-m", "bench.run", *shown])

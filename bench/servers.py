@@ -46,18 +46,24 @@ class Target:
     engine_pids: tuple[int, ...] = ()
 
 
-def burrow_serve(python: str, name: str, backend: str, *extra: str) -> Target:
-    """`burrow serve` on the backend URL `backend`, on the port its `Server` picks."""
-    cmd = [python, "-m", "burrow", "serve", "--host", HOST, "--port", "{port}"]
+def burrow_serve(
+    python: str, name: str, backend: str, *extra: str, profile: Path | None = None
+) -> Target:
+    """`burrow serve` on the backend URL `backend`, on the port its `Server` picks;
+    under cProfile (`profiled.py`) when given a `profile` directory for its stats."""
+    burrow = ["-m", "burrow"] if profile is None else [str(BENCH / "profiled.py")]
+    if profile is not None:
+        burrow.append(str(profile / f"{name}.prof"))
+    cmd = [python, *burrow, "serve", "--host", HOST, "--port", "{port}"]
     return Target(name, [*cmd, "--backend", backend, *extra])
 
 
-def burrow_target(python: str, name: str, tmp: Path) -> Target:
+def burrow_target(python: str, name: str, tmp: Path, profile: Path | None = None) -> Target:
     """`burrow serve` on the `sqlite` (a file in `tmp`) or `memory` backend."""
     urls = {"sqlite": f"sqlite:///{tmp / 'bench.db'}", "memory": "memory://"}
     if name not in urls:
         raise SystemExit(f"unknown backend {name!r}; choose from {', '.join(urls)}")
-    return burrow_serve(python, name, urls[name])
+    return burrow_serve(python, name, urls[name], profile=profile)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,9 @@
 """What queue depth and latency tails do to a run's Burrow rows: two report sections.
 
 - Depth: each row measured over a queue already holding N messages (`--depth`) against
-  the same row over an empty one; the goal is msgs/s within 20% of depth 0.
+  the same row over an empty one; the goal is msgs/s within 20% of depth 0. The server's
+  CPU per message is shown beside it: on a shared machine, where the server does not
+  get its core to itself, it tells what depth costs better than msgs/s does.
 - Tails: the worst max and p99 latency of each Burrow target's rows up to 32
   connections, at every depth run; the goal is max <= 50 ms and p99 <= 10 ms.
 """
@@ -38,16 +40,25 @@ def fmt_depths(rows: list[Row]) -> str | None:
         return None
     out = [
         "| target | phase | concurrency | depth | msgs/s at 0 | msgs/s at depth | depth / 0 "
-        f"| within {DEPTH_SPREAD:.0%} |",
-        "|---|---|--:|--:|--:|--:|--:|---|",
+        f"| within {DEPTH_SPREAD:.0%} | server µs/msg at 0 | at depth |",
+        "|---|---|--:|--:|--:|--:|--:|---|--:|--:|",
     ]
     for zero, deep, ratio in pairs:
         ok = "yes" if abs(ratio - 1) <= DEPTH_SPREAD else "**no**"
         out.append(
             f"| {deep.target} | {deep.phase} | {deep.concurrency} | {deep.depth:,} | "
-            f"{msgs(zero):,.0f} | {msgs(deep):,.0f} | {ratio:.0%} | {ok} |"
+            f"{msgs(zero):,.0f} | {msgs(deep):,.0f} | {ratio:.0%} | {ok} | "
+            f"{_cpu_per_msg(zero)} | {_cpu_per_msg(deep)} |"
         )
     return "\n".join(out)
+
+
+def _cpu_per_msg(row: Row) -> str:
+    """Server CPU microseconds per message moved ("?" when unknown)."""
+    res = row.result
+    if res is None or res.server_cpu is None or res.server_cpu <= 0 or not msgs(row):
+        return "?"
+    return f"{res.server_cpu / msgs(row) * 1e6:.0f}"
 
 
 def tail_verdicts(rows: list[Row]) -> list[Verdict]:
