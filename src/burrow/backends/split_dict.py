@@ -10,6 +10,7 @@ Iteration is in no particular order.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
@@ -64,8 +65,13 @@ class SplitDict(Generic[V]):
             yield from shard
 
     def values(self) -> Iterator[V]:
+        return itertools.chain.from_iterable(shard.values() for shard in self._shards())
+
+    def value_lists(self) -> Iterator[list[V]]:
+        """The values, a shard's copy at a time: for a walk with other work in between
+        (what a shard holds is read as the walk comes to it)."""
         for shard in self._shards():
-            yield from shard.values()
+            yield list(shard.values())
 
     def drop_some(self, count: int) -> None:
         """Remove up to `count` entries, any."""
