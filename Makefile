@@ -134,16 +134,18 @@ SQS_ARGS ?=
 bench-sqs: bench-moto-deps
 	$(BIN)/python -m bench.sqs --write --concurrency 1,8,32,128 --warmup 1 --duration 4 $(SQS_ARGS)
 
-# Full run: sqlite, memory, the no-op ceiling and Zaqar at 1, 8, 32 and 128 connections,
-# 1 s warm-up + 4 s per row (about 9 minutes; the command of bench/RESULTS.md); rewrites
-# bench/RESULTS.md and bench/throughput.png. Then the
+# Full run: sqlite, memory, redis, postgres, the no-op ceiling and Zaqar at 1, 8, 32 and
+# 128 connections, 1 s warm-up + 4 s per row, each Burrow row over an empty queue and
+# over one of a million messages (about an hour, most of it filling those queues; the
+# command of bench/RESULTS.md); rewrites bench/RESULTS.md and bench/throughput.png. Then the
 # shared-engine scaling benchmark: Redis Cluster and PostgreSQL, 1 process against 2
 # (a few minutes more), which rewrites its own section of RESULTS.md. scale.py starts
 # the engines with tests/engines: pytest (the dev extra), redis-server, redis-cli and
 # PostgreSQL (system-deps).
 SCALE_ARGS ?=
 bench: bench-deps system-deps $(VENV)/.dev-installed
-	$(BIN)/python -m bench.run --write --concurrency 1,8,32,128 --warmup 1 --duration 4 $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --write --concurrency 1,8,32,128 --warmup 1 --duration 4 \
+		--backends sqlite,memory,redis,postgres --depth 0,1000000 $(BENCH_ARGS)
 	$(BIN)/python -m bench.scale --write $(SCALE_ARGS)
 
 # Quick run: 16 connections, 1 s warm-up + 3 s per phase (under 3 minutes); prints the

@@ -19,7 +19,7 @@ Engine = Callable[[Path], contextlib.AbstractContextManager[str]]
 
 @contextlib.contextmanager
 def redis_standalone(workdir: Path) -> Iterator[str]:
-    """One redis-server, no persistence."""
+    """One redis-server, its AOF fsynced on every write (the backend's default durability)."""
     server = rd.start_server(workdir)
     try:
         yield f"redis://{rd.HOST}:{server.port}/0"
@@ -48,3 +48,7 @@ def postgres(workdir: Path) -> Iterator[str]:
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# The engines a Burrow backend of `bench.run` stores in, by backend name.
+BACKEND_ENGINES: dict[str, Engine] = {"redis": redis_standalone, "postgres": postgres}

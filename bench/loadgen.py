@@ -470,7 +470,9 @@ def process_tree(pid: int) -> list[int]:
 
 
 def process_cpu_seconds(pids: Sequence[int]) -> float | None:
-    """User + system CPU seconds of `pids` and their descendants (Linux /proc).
+    """User + system CPU seconds of `pids` and their descendants (Linux /proc), those
+    that exited and were reaped included (their parents' cutime and cstime): otherwise
+    the count would drop as a child exits (a PostgreSQL backend, Redis's AOF rewrite).
 
     None if unknown (none of them could be read)."""
     total, seen = 0, 0
@@ -478,7 +480,7 @@ def process_cpu_seconds(pids: Sequence[int]) -> float | None:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += sum(int(field) for field in fields[11:15])
             seen += 1
         except (OSError, ValueError, IndexError):
             continue  # exited meanwhile

@@ -27,6 +27,13 @@ class Row:
     result: LoadResult | None
     notes: list[str] = field(default_factory=list)
     round: int = 0
+    depth: int = 0  # messages already in the queue when the phase started
+
+
+def at_depth(rows: list[Row], depth: int = 0) -> list[Row]:
+    """The rows measured over a queue of `depth` messages (ratios, goals and the chart
+    compare rows at depth 0)."""
+    return [r for r in rows if r.depth == depth]
 
 
 def pct(value: float | None) -> str:
@@ -35,20 +42,20 @@ def pct(value: float | None) -> str:
 
 def fmt_table(rows: list[Row]) -> str:
     out = [
-        "| target | phase | concurrency | req/s | msgs/s | p50 ms | p99 ms | max ms | errors "
-        "| server CPU | loadgen CPU | other CPU |",
-        "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|",
+        "| target | phase | concurrency | depth | req/s | msgs/s | p50 ms | p99 ms | max ms "
+        "| errors | server CPU | loadgen CPU | other CPU |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|",
     ]
     for r in rows:
         res = r.result
         if res is None:
             out.append(
-                f"| {r.target} | {r.phase} | {r.concurrency} "
+                f"| {r.target} | {r.phase} | {r.concurrency} | {r.depth:,} "
                 "| - | - | - | - | - | failed | - | - | - |"
             )
             continue
         out.append(
-            f"| {r.target} | {r.phase} | {r.concurrency} | {res.req_per_s:,.0f} | "
+            f"| {r.target} | {r.phase} | {r.concurrency} | {r.depth:,} | {res.req_per_s:,.0f} | "
             f"{res.msgs_per_s:,.0f} | {res.p50_ms:.2f} | {res.p99_ms:.2f} | {res.max_ms:.1f} | "
             f"{res.errors_text()} | {pct(res.server_cpu)} | {pct(res.client_cpu)} "
             f"| {pct(res.other_cpu)} |"
@@ -291,7 +298,8 @@ def fmt_notes(rows: list[Row], remarks: list[str]) -> str:
     out = []
     for r in rows:
         for note in r.notes:
-            where = f" (round {r.round + 1})" if r.round else ""
+            where = f" depth {r.depth:,}" if r.depth else ""
+            where += f" (round {r.round + 1})" if r.round else ""
             out.append(f"- {r.target} {r.phase} c={r.concurrency}{where}: {note}")
     out += [f"- {remark}" for remark in remarks]
     return "\n".join(out)
@@ -346,9 +354,11 @@ def write_results(
     problems: list[str],
     remarks: list[str],
     chart: str | None = None,
+    sections: list[tuple[str, str]] | None = None,
 ) -> None:
     """Rewrite `path`, keeping whatever follows KEEP_MARKER in the old file; `chart` is
-    the file name of the throughput chart beside it."""
+    the file name of the throughput chart beside it; `sections` are (title, text) that
+    follow the ratio tables."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     warmup, duration = timing
     zaqar = any(is_zaqar(r.target) for r in table)
@@ -359,9 +369,11 @@ def write_results(
             kept = old.split(KEEP_MARKER, 1)[1].strip("\n")
     best = f"; best of {rounds} interleaved rounds" if rounds > 1 else ""
     notes = fmt_notes(rows, remarks)
-    ratios = "\n\n".join(f"## {title}\n\n{text}" for title, text in ratio_sections(table))
+    surface = at_depth(table)
+    ratios = "\n\n".join(f"## {title}\n\n{text}" for title, text in ratio_sections(surface))
     if chart is not None:
         ratios += f"\n\n![msgs/s against concurrency]({chart})"
+    ratios += "".join(f"\n\n## {title}\n\n{text}" for title, text in sections or [])
     text = f"""# Burrow benchmark results
 
 Measured {now} with:
@@ -389,7 +401,7 @@ process, the load generator, and everything else on the machine. See `bench/READ
 
 ## Performance goals
 
-{fmt_goals(table)}
+{fmt_goals(surface)}
 """
     if notes:
         text += f"\n## Run notes\n\n{notes}\n"

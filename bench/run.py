@@ -4,6 +4,7 @@
     python -m bench.run --quick              # 1 s warm-up, 3 s each (under ~3 minutes)
     python -m bench.run --backends sqlite --concurrency 1,8,32 --phases put-1,claim-pop
     python -m bench.run --zaqar-workers sync:1,gevent:2 --no-noop --backends memory
+    python -m bench.run --backends sqlite,redis,postgres --no-zaqar --depth 0,1000000
     python -m bench.run --quick --write      # also rewrite bench/RESULTS.md and throughput.png
 
 Each target is a subprocess on a free port (asked of the OS), pinned to CPU 0 while this
@@ -12,27 +13,33 @@ its phases end, on error and on Ctrl-C. Traffic goes to 127.0.0.1 only.
 
 Zaqar (OpenStack's queue service, for comparison) runs from its own virtualenv
 (bench/.zaqar-venv, made by `make bench-deps`) under gunicorn, on a throwaway
-redis-server that is pinned with it and stopped after it.
+redis-server that is pinned with it and stopped after it. Burrow's `redis` and `postgres`
+targets store in a throwaway redis-server (AOF fsynced on every write) and PostgreSQL
+(fsync on), started with the test suite's engine helpers, pinned to the server's CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import tails
 from bench.loadgen import install_uvloop, machine_busy_seconds, run_load
 from bench.phases import PHASES, PhaseSpec, cleanup, prefill
 from bench.report import (
     Row,
+    at_depth,
     fmt_goals,
     fmt_notes,
     fmt_table,
@@ -48,8 +55,10 @@ from bench.servers import (
     Pinning,
     Server,
     Target,
+    burrow_serve,
     burrow_target,
     choose_pinning,
+    on_cpu,
     terminate_on_sigterm,
 )
 from bench.zaqar_phases import ZAQAR_PHASES
@@ -62,6 +71,10 @@ from bench.zaqar_target import (
 )
 
 MAX_PREFILL = 3_000_000
+MAX_DEPTH = 10_000_000
+DEPTH_FILL_SECONDS = 600.0  # a depth fill that takes longer is cut short (and noted)
+# Burrow backends stored in an engine started for the run (bench/engines.py).
+ENGINE_BACKENDS = ("redis", "postgres")
 PREFILL_MARGIN = 2.0
 # Every phase name in running order; Zaqar's list also has claim-bulk-delete.
 PHASE_ORDER = list(dict.fromkeys([*ZAQAR_PHASES, *PHASES]))
@@ -78,6 +91,32 @@ def noop_target(python: str) -> Target:
     return Target("noop", cmd, is_noop=True)
 
 
+def _children() -> set[int]:
+    me = os.getpid()
+    with open(f"/proc/{me}/task/{me}/children", "rb") as f:
+        return {int(pid) for pid in f.read().split()}
+
+
+def engine_target(
+    python: str,
+    name: str,
+    tmp: Path,
+    stack: contextlib.ExitStack,
+    cpu: int | None,
+    profile: Path | None = None,
+) -> Target:
+    """Burrow on `name` (redis, postgres): its engine started now on `cpu`, stopped when
+    `stack` closes; the engine's processes count as the server's CPU."""
+    from bench.engines import BACKEND_ENGINES  # (tests/engines imports pytest: dev extra)
+
+    before = _children()
+    with on_cpu(cpu):
+        url = stack.enter_context(BACKEND_ENGINES[name](tmp / name))
+    target = burrow_serve(python, name, url, profile=profile)
+    target.engine_pids = tuple(_children() - before)
+    return target
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -88,6 +127,7 @@ class Options:
     concurrency: list[int]
     phases: list[str]
     verbose: bool
+    depths: list[int] = field(default_factory=lambda: [0])  # queue depths to run at
 
 
 def _account(target: str, phase: str, concurrency: int, token: str) -> str:
@@ -112,21 +152,30 @@ async def run_phase(
     rows: list[Row],
     token: str,
     rnd: int = 0,
+    depth: int = 0,
 ) -> Row:
     target = server.target
     assert target.api is not None  # helpers run no phases
     name = target.name
-    row = Row(name, spec.name, concurrency, None, round=rnd)
+    row = Row(name, spec.name, concurrency, None, round=rnd, depth=depth)
     host_header = f"{HOST}:{server.port}"
-    attempts = 2 if spec.prefill and not target.is_noop else 1
+    drains = spec.prefill and not target.is_noop
+    attempts = 2 if drains else 1
     multiplier = PREFILL_MARGIN
     for attempt in range(attempts):
-        account = _account(name, spec.name, concurrency, f"{token}{attempt}")
-        if spec.prefill and not target.is_noop:
+        suffix = f"-d{depth}" if depth else ""
+        account = _account(name, spec.name, concurrency, f"{token}{attempt}{suffix}")
+        if drains or depth:
+            # What the phase drains comes first, so the queue keeps about `depth` messages.
             want = _estimate_rate(rows, target) * (opts.warmup + opts.duration) * multiplier
-            count = min(MAX_PREFILL, int(want))
-            got, took, failed = await prefill(target.api, HOST, server.port, account, "q", count)
+            count = depth + (min(MAX_PREFILL, int(want)) if drains else 0)
+            limit = DEPTH_FILL_SECONDS if depth else 120.0
+            got, took, failed = await prefill(
+                target.api, HOST, server.port, account, "q", count, time_limit=limit
+            )
             note = f"prefilled {got:,} msgs in {took:.1f}s"
+            if got < count:
+                note += f" (of {count:,}: cut short)"
             if failed:
                 note += f" (failed batch inserts: {failed})"
             row.notes.append(note)
@@ -192,13 +241,15 @@ async def run_all(
     rows: list[Row] = []
     problems: list[str] = []
     for rnd in range(rounds):
-        for phase in opts.phases:
+        for phase, depth in [(p, d) for p in opts.phases for d in opts.depths]:
             specs = {s: s.target.api.phases.get(phase) for s in servers if s.target.api}
             single = any(spec.single for spec in specs.values() if spec)
             for concurrency in [1] if single else opts.concurrency:
                 for server, spec in specs.items():
                     if spec is None:
                         continue  # e.g. claim-bulk-delete, which only Zaqar has
+                    if depth and (server.target.is_noop or server.target.reference):
+                        continue  # depth rows are Burrow's (see README: Queue depth)
                     dead = [s for s in (server, *server.helpers) if not s.alive]
                     if dead:
                         for s in dead:
@@ -210,7 +261,7 @@ async def run_all(
                         continue
                     t0 = time.monotonic()
                     row = await run_phase(
-                        server, spec, concurrency, opts, rows, f"{token}r{rnd}", rnd
+                        server, spec, concurrency, opts, rows, f"{token}r{rnd}", rnd, depth
                     )
                     rows.append(row)
                     _progress(row, time.monotonic() - t0)
@@ -238,17 +289,22 @@ async def run_all(
 
 
 def best_rows(rows: list[Row], target_order: list[str]) -> list[Row]:
-    """One row per (target, phase, concurrency): the run with the most msgs/s."""
-    best: dict[tuple[str, str, int], Row] = {}
+    """One row per (target, phase, concurrency, depth): the run with the most msgs/s."""
+    best: dict[tuple[str, str, int, int], Row] = {}
     for r in rows:
-        key = (r.target, r.phase, r.concurrency)
+        key = (r.target, r.phase, r.concurrency, r.depth)
         old = best.get(key)
         mine = r.result.msgs_per_s if r.result else -1.0
         if old is None or mine > (old.result.msgs_per_s if old.result else -1.0):
             best[key] = r
     return sorted(
         best.values(),
-        key=lambda r: (target_order.index(r.target), PHASE_ORDER.index(r.phase), r.concurrency),
+        key=lambda r: (
+            target_order.index(r.target),
+            PHASE_ORDER.index(r.phase),
+            r.depth,
+            r.concurrency,
+        ),
     )
 
 
@@ -270,7 +326,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="1 s warm-up, 3 s per phase")
     p.add_argument("--duration", type=float, help="measured seconds per phase [10; quick 3]")
     p.add_argument("--warmup", type=float, help="warm-up seconds per phase [2; quick 1]")
-    p.add_argument("--backends", default="sqlite,memory", help="Burrow backends to run")
+    p.add_argument(
+        "--backends",
+        default="sqlite,memory",
+        help=f"Burrow backends to run: sqlite, memory, {', '.join(ENGINE_BACKENDS)}",
+    )
+    p.add_argument(
+        "--depth",
+        default="0",
+        help="messages already in the queue before each phase, e.g. 0,1000000 [0]",
+    )
     p.add_argument("--no-noop", action="store_true", help="skip the no-op ceiling target")
     p.add_argument("--no-zaqar", action="store_true", help="skip the Zaqar comparison target")
     p.add_argument(
@@ -292,6 +357,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--repeat", type=int, default=1, help="rounds; the table keeps the best")
     p.add_argument("--json-out", help="also write every run's raw figures to this JSON file")
+    p.add_argument(
+        "--profile", help="run the Burrow servers under cProfile; DIR/<target>.prof each"
+    )
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (db, logs)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -312,64 +380,84 @@ async def amain(args: argparse.Namespace) -> Outcome:
         raise SystemExit(f"unknown phase(s) {unknown}; known: {', '.join(PHASE_ORDER)}")
     if not 1 <= args.repeat <= 10:
         raise SystemExit("--repeat must be between 1 and 10")
+    try:
+        depths = list(dict.fromkeys(int(d) for d in args.depth.split(",") if d.strip()))
+    except ValueError:
+        raise SystemExit(f"bad --depth {args.depth!r}") from None
+    if not depths or min(depths) < 0 or max(depths) > MAX_DEPTH:
+        raise SystemExit(f"--depth values must be between 0 and {MAX_DEPTH:,}")
     if args.write and importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("--write draws a chart with matplotlib: pip install -e '.[bench]'")
     wanted = [] if args.no_zaqar else args.zaqar_workers.split(",")
     models = list(dict.fromkeys(ZaqarWorkers.parse(m) for m in wanted))
     if models:
         require_zaqar()
-    opts = Options(warmup, duration, concurrency, phases, args.verbose)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    known = ["sqlite", "memory", *ENGINE_BACKENDS]
+    if set(backends) - set(known):
+        raise SystemExit(f"unknown backend(s) in {args.backends!r}; choose from {', '.join(known)}")
+    opts = Options(warmup, duration, concurrency, phases, args.verbose, depths)
+    profile: Path | None = args.profile  # (made in main)
     pinning = choose_pinning(args.server_cpu, args.client_cpu, not args.no_pin)
     print(f"# {pinning.describe()}", flush=True)
     busy = await other_load()
     if busy is not None:
         print(f"# before starting: other processes keep {busy:.2f} cores busy", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="burrow-bench-"))
-    targets = [burrow_target(args.python, b.strip(), tmp) for b in args.backends.split(",") if b]
-    if not args.no_noop:
-        targets.append(noop_target(args.python))
-    servers = [Server(t, pinning, tmp / f"{t.name}.log") for t in targets]
-    for model in models:
-        name = "zaqar" if len(models) == 1 else f"zaqar-{model.kind}{model.count}"
-        servers.append(zaqar_server(model, name, tmp, pinning))
-    # Helpers first: a server's readiness may depend on them; stopped in reverse order.
-    processes = [p for s in servers for p in (*s.helpers, s)]
-    rows: list[Row] = []
-    problems: list[str] = []
-    remarks: list[str] = []  # about the run as a whole, for the notes
-    try:
-        # All targets run side by side (idle ones cost nothing) so phases interleave.
-        for proc in processes:
-            proc.start()
-            print(f"# {proc.target.name}: pid {proc.pid}, port {proc.port}", flush=True)
-        ready: list[Server] = []
-        for proc in processes:
-            try:
-                await proc.wait_ready()
-                ready.append(proc)
-            except RuntimeError as exc:
-                problems.append(str(exc))
-                print(f"# {exc}", file=sys.stderr, flush=True)
-        live = [s for s in servers if all(p in ready for p in (*s.helpers, s))]
-        rows, more = await run_all(live, opts, args.repeat, f"{int(time.time()):x}")
-        problems += more
-    finally:
-        for server in reversed(processes):
-            how = server.stop()
-            print(f"# {server.target.name}: {how}", flush=True)
-            if server.killed:
-                problems.append(f"{server.target.name} {how}")
-            errors = server.log_errors()
-            if errors and server.target.reference:
-                remarks.append(f"{server.target.name} logged {errors} (its own errors)")
-            elif errors:
-                problems.append(f"{server.target.name} logged {errors} (see the log tail above)")
-            if args.verbose or (errors and not server.target.reference):
-                print(f"# {server.target.name} log (tail):\n{server.log_tail(30)}", flush=True)
+    # Stops the engines (after the servers, in the block) and then removes `tmp`.
+    with contextlib.ExitStack() as engines:
         if args.keep_tmp:
-            print(f"# temp dir kept: {tmp}")
+            engines.callback(print, f"# temp dir kept: {tmp}")
         else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            engines.callback(shutil.rmtree, tmp, ignore_errors=True)
+        targets = [
+            engine_target(args.python, b, tmp, engines, pinning.server_cpu, profile)
+            if b in ENGINE_BACKENDS
+            else burrow_target(args.python, b, tmp, profile)
+            for b in backends
+        ]
+        if not args.no_noop:
+            targets.append(noop_target(args.python))
+        servers = [Server(t, pinning, tmp / f"{t.name}.log") for t in targets]
+        for model in models:
+            name = "zaqar" if len(models) == 1 else f"zaqar-{model.kind}{model.count}"
+            servers.append(zaqar_server(model, name, tmp, pinning))
+        # Helpers first: a server's readiness may depend on them; stopped in reverse order.
+        processes = [p for s in servers for p in (*s.helpers, s)]
+        rows: list[Row] = []
+        problems: list[str] = []
+        remarks: list[str] = []  # about the run as a whole, for the notes
+        try:
+            # All targets run side by side (idle ones cost nothing) so phases interleave.
+            for proc in processes:
+                proc.start()
+                print(f"# {proc.target.name}: pid {proc.pid}, port {proc.port}", flush=True)
+            ready: list[Server] = []
+            for proc in processes:
+                try:
+                    await proc.wait_ready()
+                    ready.append(proc)
+                except RuntimeError as exc:
+                    problems.append(str(exc))
+                    print(f"# {exc}", file=sys.stderr, flush=True)
+            live = [s for s in servers if all(p in ready for p in (*s.helpers, s))]
+            rows, more = await run_all(live, opts, args.repeat, f"{int(time.time()):x}")
+            problems += more
+        finally:
+            for server in reversed(processes):
+                how = server.stop()
+                print(f"# {server.target.name}: {how}", flush=True)
+                if server.killed:
+                    problems.append(f"{server.target.name} {how}")
+                errors = server.log_errors()
+                if errors and server.target.reference:
+                    remarks.append(f"{server.target.name} logged {errors} (its own errors)")
+                elif errors:
+                    problems.append(
+                        f"{server.target.name} logged {errors} (see the log tail above)"
+                    )
+                if args.verbose or (errors and not server.target.reference):
+                    print(f"# {server.target.name} log (tail):\n{server.log_tail(30)}", flush=True)
 
     zaqar = None
     if models:
@@ -395,6 +483,8 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
     rows, problems, busy, opts, pinning = out.rows, out.problems, out.busy, out.opts, out.pinning
     warmup, duration = opts.warmup, opts.duration
     table = best_rows(rows, out.target_order)
+    surface = at_depth(table)  # ratios, goals and the chart compare rows at depth 0
+    extra = tails.sections(table)
     machine = machine_notes(pinning.describe(), loop_name, args.python)
     if out.zaqar is not None:
         machine.append(f"Zaqar: {out.zaqar}")
@@ -405,7 +495,7 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
     best = f", best of {args.repeat} rounds" if args.repeat > 1 else ""
     print(f"\nwarm-up {warmup:g} s, measured {duration:g} s per row{best}\n")
     print(fmt_table(table))
-    for title, text in ratio_sections(table):
+    for title, text in [*ratio_sections(surface), *extra]:
         print(f"\n{title}:\n\n{text}")
     notes = fmt_notes(rows, out.remarks)
     if notes:
@@ -414,7 +504,8 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
         print("\nProblems:\n" + "\n".join(f"- {p}" for p in problems))
     if args.json_out:
         dump = [
-            {"target": r.target, "phase": r.phase, "concurrency": r.concurrency, "notes": r.notes}
+            {"target": r.target, "phase": r.phase, "concurrency": r.concurrency}
+            | {"depth": r.depth, "notes": r.notes}
             | ({"result": r.result.to_json()} if r.result else {})
             for r in rows
         ]
@@ -423,7 +514,7 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
     if args.write:
         results = Path(args.results)
         chart = results.with_name(CHART)
-        write_chart(chart, table, PHASE_ORDER)
+        write_chart(chart, surface, PHASE_ORDER)
         write_results(
             results,
             command,
@@ -435,14 +526,18 @@ def report(out: Outcome, args: argparse.Namespace, loop_name: str, command: str)
             problems,
             out.remarks,
             chart=CHART,
+            sections=extra,
         )
         print(f"\nwrote {results} and {chart}")
-    print(f"\nPerformance goals:\n\n{fmt_goals(table)}")
+    print(f"\nPerformance goals:\n\n{fmt_goals(surface)}")
     return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.profile:
+        args.profile = Path(args.profile).resolve()
+        args.profile.mkdir(parents=True, exist_ok=True)
     loop_name = install_uvloop()
     shown = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "-m", "bench.run", *shown])

@@ -42,20 +42,43 @@ class Target:
     # A comparison target (Zaqar): its error answers and logged tracebacks are results
     # about it, reported in the notes; only a harness failure with it is a problem.
     reference: bool = False
+    # The engine's processes (redis-server, the postmaster): their CPU is the server's.
+    engine_pids: tuple[int, ...] = ()
 
 
-def burrow_serve(python: str, name: str, backend: str, *extra: str) -> Target:
-    """`burrow serve` on the backend URL `backend`, on the port its `Server` picks."""
-    cmd = [python, "-m", "burrow", "serve", "--host", HOST, "--port", "{port}"]
+def burrow_serve(
+    python: str, name: str, backend: str, *extra: str, profile: Path | None = None
+) -> Target:
+    """`burrow serve` on the backend URL `backend`, on the port its `Server` picks;
+    under cProfile (`profiled.py`) when given a `profile` directory for its stats."""
+    burrow = ["-m", "burrow"] if profile is None else [str(BENCH / "profiled.py")]
+    if profile is not None:
+        burrow.append(str(profile / f"{name}.prof"))
+    cmd = [python, *burrow, "serve", "--host", HOST, "--port", "{port}"]
     return Target(name, [*cmd, "--backend", backend, *extra])
 
 
-def burrow_target(python: str, name: str, tmp: Path) -> Target:
+def burrow_target(python: str, name: str, tmp: Path, profile: Path | None = None) -> Target:
     """`burrow serve` on the `sqlite` (a file in `tmp`) or `memory` backend."""
     urls = {"sqlite": f"sqlite:///{tmp / 'bench.db'}", "memory": "memory://"}
     if name not in urls:
         raise SystemExit(f"unknown backend {name!r}; choose from {', '.join(urls)}")
-    return burrow_serve(python, name, urls[name])
+    return burrow_serve(python, name, urls[name], profile=profile)
+
+
+@contextlib.contextmanager
+def on_cpu(cpu: int | None) -> Iterator[None]:
+    """Run the block on `cpu` alone (None: as we are): processes started in it inherit
+    that, and so do their own children (PostgreSQL's backends)."""
+    if cpu is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def free_port() -> int:
@@ -141,7 +164,8 @@ class Server:
     @property
     def cpu_pids(self) -> list[int]:
         """Whose CPU is the server's: its process (with children) and its helpers'."""
-        return [s.pid for s in (self, *self.helpers) if s.pid is not None]
+        own = [s.pid for s in (self, *self.helpers) if s.pid is not None]
+        return [*own, *self.target.engine_pids]
 
     async def answers(self, seconds: float = 5.0) -> bool:
         """Does the server still answer its API's ping (a helper: accept) within `seconds`?"""

@@ -9,8 +9,11 @@ chunk at a time: requests from others are answered in between, and see it half d
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import random
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from burrow.backends.memory import Queue
-from burrow.model import StoredMessage
+from burrow.backends.memory import MemoryBackend, Queue
+from burrow.backends.memory_messages import BODY
+from burrow.model import Attributes, Filters, NewMessage
 from tests.local_servers import LOCAL_BACKENDS, start_local
 from tests.servers import BurrowServer
 
@@ -234,10 +238,71 @@ def test_a_queue_lists_after_any_marker_through_removes_and_trims() -> None:
             message_id = f"m{rng.randrange(5_000)}"
             if message_id not in queue:
                 reference.append(message_id)
-            queue[message_id] = StoredMessage(message_id, b"x" * rng.randrange(10), 0, 0, 0)
+            queue.add(NewMessage(message_id, b"x" * rng.randrange(10), 0, 0), 0.0)
         if step % 1000 == 0 and reference:
             marker = rng.choice(reference)
             assert list(queue.after(marker)) == reference[reference.index(marker) + 1 :]
     assert list(queue.after(None)) == list(queue.after("unknown")) == reference
-    assert queue.bytes == sum(len(m.body) for m in queue.values())
+    assert queue.bytes == sum(len(m[BODY]) for m in queue.values())
     assert len(queue.order) <= 2 * len(queue) + 1024  # stale slots stay bounded
+
+
+def test_a_queue_grown_past_many_splits_keeps_every_message_and_its_order() -> None:
+    """A big queue's table grows a shard at a time (`SplitDict`): after 100,000 puts and
+    removes in random places, lookups, the listing order and the count still agree."""
+    rng = random.Random(11)
+    queue = Queue()
+    ids = [f"m{i}" for i in range(100_000)]
+    for message_id in ids:
+        queue.add(NewMessage(message_id, b"x", 0, 0), 0.0)
+    gone = set(rng.sample(ids, 60_000))
+    for message_id in gone:
+        queue.remove(message_id)
+    kept = [i for i in ids if i not in gone]
+    assert list(queue.after(None)) == kept
+    assert len(queue) == len(kept) and sorted(queue) == sorted(kept)
+    assert all(queue[i][0] == i for i in kept) and not any(i in queue for i in gone)
+    assert list(queue.after(kept[1000])) == kept[1001:]
+
+
+# The memory backend's messages: nothing for the garbage collector to walk.
+
+
+async def test_stored_messages_leave_the_collector_nothing_to_walk() -> None:
+    """A pass over the collector's older generations walked every stored message (170 to
+    190 ms with a million, every request waiting); the collector now leaves each one out
+    from its first collection on, claimed or not."""
+    backend = MemoryBackend()
+    gc.collect()
+    before = len(gc.get_objects())
+    for start in range(0, 10_000, 1000):
+        batch = range(start, start + 1000)
+        await backend.put_messages(
+            "a", "q", [NewMessage(f"m{i}", b"x" * 100, 600, 0) for i in batch]
+        )
+    claim = Attributes(hide=60, receipt="r")
+    assert len(await backend.update_messages("a", "q", claim, Filters(limit=500))) == 500
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100
+
+
+async def _purged_within(backend: MemoryBackend, seconds: float = 10.0) -> int:
+    """Sweep until a sweep drops something (or `seconds` pass); what it dropped."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if purged := await backend.purge_expired():
+            return purged
+        await asyncio.sleep(0.1)
+    return 0
+
+
+async def test_the_expiry_sweep_walks_a_queue_only_once_a_message_is_due() -> None:
+    """The sweep passes by a queue until its soonest expiry (walking a million messages
+    cost 200 ms of CPU a second); what it keeps, and what is put later, set the next."""
+    backend = MemoryBackend()
+    await backend.put_messages("a", "q", [NewMessage("soon", b"x", 1, 0)])
+    await backend.put_messages("a", "q", [NewMessage("later", b"x", 600, 0)])
+    assert await _purged_within(backend) == 1
+    await backend.put_messages("a", "q", [NewMessage("again", b"x", 1, 0)])
+    assert await _purged_within(backend) == 1
+    assert [m.id for m in await backend.get_messages("a", "q", Filters())] == ["later"]

@@ -167,54 +167,6 @@ class MessageCounts:
     newest: float = 0.0
 
 
-@dataclass(slots=True)
-class StoredMessage:
-    """A message as in-process backends keep it: absolute deadlines (epoch seconds)."""
-
-    id: str
-    body: bytes
-    expires: float
-    hidden_until: float
-    sent: float
-    meta: bytes = b""
-    receives: int = 0
-    receipt: str = ""
-    first_received: float = 0.0
-
-    @classmethod
-    def create(cls, new: NewMessage, now: float) -> StoredMessage:
-        return cls(new.id, new.body, deadline(new.ttl, now), deadline(new.hide, now), now, new.meta)
-
-    def apply(self, attributes: Attributes, now: float) -> None:
-        if attributes.ttl is not None:
-            self.expires = deadline(attributes.ttl, now)
-        if attributes.hide is not None:
-            self.hidden_until = deadline(attributes.hide, now)
-        if attributes.receipt is not None:
-            self.receives += 1
-            self.receipt = attributes.receipt
-            self.first_received = self.first_received or now
-
-    def visible(self, now: float) -> bool:
-        return self.hidden_until <= now
-
-    def expired(self, now: float) -> bool:
-        return 0 < self.expires <= now
-
-    def report(self, now: float) -> Message:
-        return Message(
-            self.id,
-            self.body,
-            remaining(self.expires, now),
-            remaining(self.hidden_until, now),
-            self.receives,
-            self.receipt,
-            self.sent,
-            self.first_received,
-            self.meta,
-        )
-
-
 def deadline(seconds: int, now: float) -> float:
     """Absolute deadline for a relative attribute; 0 stays 0 ("never" / "visible")."""
     return now + seconds if seconds else 0.0

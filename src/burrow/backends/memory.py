@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -12,7 +13,25 @@ from typing import Any, TypeVar
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import Backend, Subscription, SubscriptionKey
 from burrow.backends.hide_index import HideIndex
+from burrow.backends.memory_messages import (
+    BODY,
+    EXPIRES,
+    HIDDEN_UNTIL,
+    ID,
+    NUMBER,
+    RECEIPT,
+    RECEIVES,
+    SENT,
+    Stored,
+    applied,
+    expired,
+    renumbered,
+    report,
+    stored,
+    visible,
+)
 from burrow.backends.notify import Notifier
+from burrow.backends.split_dict import SplitDict
 from burrow.errors import MessageNotFound, NoMatch
 from burrow.model import (
     ALL_ITEMS,
@@ -23,45 +42,57 @@ from burrow.model import (
     MessageCounts,
     NewMessage,
     Quota,
-    StoredMessage,
 )
 
 
-class Queue(dict[str, StoredMessage]):
+class Queue(SplitDict[Stored]):
     """A queue's messages by id. Keeps their order itself, so that a listing starts at
     the first message, or right after a marker, without stepping over the messages
-    before it or the holes that removes leave in a dict (ids are stored and removed with
-    `q[id] = message` and `q.remove(id)`). Knows its body bytes, and its hide deadlines
-    (for wake-ups)."""
+    before it or the holes that removes leave (messages are stored with `q.add(new,
+    now)`, which keeps a replaced one's place, and removed with `q.remove(id)`;
+    `q.changed(message)` stores a new version of one, its body the same). Knows its body
+    bytes, and its hide deadlines (for wake-ups). A `SplitDict`: a growing queue never
+    stops to rebuild its table."""
 
-    __slots__ = ("bytes", "first", "head", "hidden", "order", "place")
+    __slots__ = ("bytes", "first", "head", "hidden", "order", "soonest")
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self) -> None:
+        super().__init__()
         # One entry per hide written, made when the first one is (see `MemoryBackend._hid`).
         self.hidden: HideIndex | None = None
-        # Ids in order (a removed one leaves None) from number `first` on, the index of
-        # the first slot that may hold one, and each stored id's number (numbers only
-        # grow, so trimming the front keeps them).
-        self.order: list[str | None] = list(self)
-        self.place: dict[str, int] = {key: i for i, key in enumerate(self)}
+        # Ids in order (a removed one leaves None) from number `first` on (each message
+        # holds its number: they only grow, so trimming the front keeps them), and the
+        # index of the first slot that may hold one.
+        self.order: list[str | None] = []
         self.first = self.head = 0
-        self.bytes = sum(len(m.body) for m in self.values())
+        self.bytes = 0
+        # No message expires before this (the expiry sweep passes the queue by until then).
+        self.soonest = math.inf
 
-    def __setitem__(self, message_id: str, message: StoredMessage) -> None:
-        old = self.get(message_id)
+    def add(self, new: NewMessage, now: float) -> Stored:
+        """Store `new`, in the place of the message it replaces or last."""
+        old = self.get(new.id)
         if old is None:
-            self.place[message_id] = self.first + len(self.order)
-            self.order.append(message_id)
+            number = self.first + len(self.order)
+            self.order.append(new.id)
         else:
-            self.bytes -= len(old.body)  # a replace keeps its place
-        self.bytes += len(message.body)
-        super().__setitem__(message_id, message)
+            number = old[NUMBER]
+            self.bytes -= len(old[BODY])
+        self.bytes += len(new.body)
+        message = stored(new, now, number)
+        self.changed(message)
+        return message
 
-    def remove(self, message_id: str) -> StoredMessage:
+    def changed(self, message: Stored) -> None:
+        """Store a new version of a stored message (its attributes, not its body)."""
+        self[message[ID]] = message
+        if 0 < message[EXPIRES] < self.soonest:
+            self.soonest = message[EXPIRES]
+
+    def remove(self, message_id: str) -> Stored:
         message = self.pop(message_id)
-        self.order[self.place.pop(message_id) - self.first] = None
-        self.bytes -= len(message.body)
+        self.order[message[NUMBER] - self.first] = None
+        self.bytes -= len(message[BODY])
         order, head = self.order, self.head
         while head < len(order) and order[head] is None:
             head += 1
@@ -79,13 +110,15 @@ class Queue(dict[str, StoredMessage]):
         self.first += self.head
         self.head = 0
         if len(self.order) > 2 * len(self) + _MIN_HOLES:
-            self.order = list(self)  # (a dict keeps the same order)
-            self.place = {key: self.first + i for i, key in enumerate(self)}
+            ids = [key for key in self.order if key is not None]
+            for number, key in enumerate(ids, self.first):
+                self[key] = renumbered(self[key], number)
+            self.order[:] = ids
 
     def after(self, marker: str | None) -> Iterator[str]:
         """Ids strictly after `marker`; from the start when it is None or not stored."""
-        number = None if marker is None else self.place.get(marker)
-        start = self.head if number is None else number - self.first + 1
+        found = None if marker is None else self.get(marker)
+        start = self.head if found is None else found[NUMBER] - self.first + 1
         order = self.order
         # (The slots from `start` on without the holes, iterated in C.)
         return filter(None, map(order.__getitem__, range(start, len(order))))
@@ -198,12 +231,12 @@ class MemoryBackend(Backend):
 
     # Messages in a queue ------------------------------------------------------
 
-    def _match(self, account: str, queue: str, filters: Filters, now: float) -> list[StoredMessage]:
+    def _match(self, account: str, queue: str, filters: Filters, now: float) -> list[Stored]:
         messages = self._queue(account, queue)
-        matched: list[StoredMessage] = []
+        matched: list[Stored] = []
         for key in messages.after(filters.marker):
             message = messages[key]
-            if message.expired(now) or not (filters.match_hidden or message.visible(now)):
+            if expired(message, now) or not (filters.match_hidden or visible(message, now)):
                 continue
             matched.append(message)
             if filters.limit is not None and len(matched) >= filters.limit:
@@ -214,24 +247,25 @@ class MemoryBackend(Backend):
 
     async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
         now = time.time()
-        return [m.report(now) for m in self._match(account, queue, filters, now)]
+        return [report(m, now) for m in self._match(account, queue, filters, now)]
 
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
         now = time.time()
-        matched = self._match(account, queue, filters, now)
+        messages = self._queue(account, queue)
+        matched = [applied(m, attributes, now) for m in self._match(account, queue, filters, now)]
         for message in matched:
-            message.apply(attributes, now)
+            messages.changed(message)
         self._announce(account, queue, matched, now)
-        return [m.report(now) for m in matched]
+        return [report(m, now) for m in matched]
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
         now = time.time()
         matched = self._match(account, queue, filters, now)
         for message in matched:
-            self._remove(account, queue, message.id)
-        return [m.report(now) for m in matched]
+            self._remove(account, queue, message[ID])
+        return [report(m, now) for m in matched]
 
     async def put_messages(
         self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
@@ -242,20 +276,19 @@ class MemoryBackend(Backend):
         queues = self._accounts.get(account)
         if queues is None:
             queues = self._accounts[account] = Account()
-        stored = queues.get(queue)
-        if stored is None:
-            stored = queues[queue] = Queue()
+        held = queues.get(queue)
+        if held is None:
+            held = queues[queue] = Queue()
         created = []
         new_ones = []
         for new in messages:
-            old = stored.get(new.id)
-            created.append(old is None or old.expired(now))
+            old = held.get(new.id)
+            created.append(old is None or expired(old, now))
             if old is not None:
-                queues.bytes -= len(old.body)
-                if old.expired(now):
-                    stored.remove(new.id)  # an expired message is gone: its successor goes last
-            message = StoredMessage.create(new, now)
-            stored[new.id] = message
+                queues.bytes -= len(old[BODY])
+                if expired(old, now):
+                    held.remove(new.id)  # an expired message is gone: its successor goes last
+            message = held.add(new, now)
             queues.bytes += len(new.body)
             new_ones.append(message)
         self._announce(account, queue, new_ones, now)
@@ -265,31 +298,31 @@ class MemoryBackend(Backend):
         self, account: str, queue: str, messages: list[NewMessage], quota: Quota
     ) -> None:
         queues = self._accounts.get(account, Account())
-        stored = queues.get(queue, _NO_MESSAGES)
-        old = [stored[m.id] for m in messages if m.id in stored]
+        held = queues.get(queue, _NO_MESSAGES)
+        old = [held[m.id] for m in messages if m.id in held]
         quota.check(
-            queue_messages=len(stored) + len(messages) - len(old),
+            queue_messages=len(held) + len(messages) - len(old),
             account_queues=len(queues) + (queue not in queues),
             account_bytes=queues.bytes
             + sum(len(m.body) for m in messages)
-            - sum(len(m.body) for m in old),
+            - sum(len(m[BODY]) for m in old),
         )
 
     # One message -------------------------------------------------------------------
 
     def _one(
         self, account: str, queue: str, message_id: str, now: float, receipt: str | None = None
-    ) -> StoredMessage:
+    ) -> Stored:
         message = self._queue(account, queue).get(message_id)
-        if message is None or message.expired(now):
+        if message is None or expired(message, now):
             raise MessageNotFound(message_id)
-        if receipt is not None and (message.receipt != receipt or not receipt):
+        if receipt is not None and (message[RECEIPT] != receipt or not receipt):
             raise MessageNotFound(message_id)
         return message
 
     async def get_message(self, account: str, queue: str, message_id: str) -> Message:
         now = time.time()
-        return self._one(account, queue, message_id, now).report(now)
+        return report(self._one(account, queue, message_id, now), now)
 
     async def update_message(
         self,
@@ -300,10 +333,10 @@ class MemoryBackend(Backend):
         receipt: str | None = None,
     ) -> Message:
         now = time.time()
-        message = self._one(account, queue, message_id, now, receipt)
-        message.apply(attributes, now)
+        message = applied(self._one(account, queue, message_id, now, receipt), attributes, now)
+        self._queue(account, queue).changed(message)
         self._announce(account, queue, [message], now)
-        return message.report(now)
+        return report(message, now)
 
     async def delete_message(
         self, account: str, queue: str, message_id: str, receipt: str | None = None
@@ -311,25 +344,27 @@ class MemoryBackend(Backend):
         now = time.time()
         message = self._one(account, queue, message_id, now, receipt)
         self._remove(account, queue, message_id)
-        return message.report(now)
+        return report(message, now)
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         now = time.time()
-        visible = in_flight = delayed = size = 0
+        shown = in_flight = delayed = size = 0
         oldest = newest = 0.0
-        for message in self._queue(account, queue).values():  # (a walk: memory is small)
-            if message.expired(now):
+        messages = self._queue(account, queue)
+        for key in messages.after(None):  # (a walk, in order: memory is small)
+            message = messages[key]
+            if expired(message, now):
                 continue
-            if message.visible(now):
-                visible += 1
-            elif message.receives:
+            if visible(message, now):
+                shown += 1
+            elif message[RECEIVES]:
                 in_flight += 1
             else:
                 delayed += 1
-            size += len(message.body)
-            newest = message.sent
-            oldest = oldest or message.sent
-        return MessageCounts(visible, in_flight, delayed, size, oldest, newest)
+            size += len(message[BODY])
+            newest = message[SENT]
+            oldest = oldest or message[SENT]
+        return MessageCounts(shown, in_flight, delayed, size, oldest, newest)
 
     # Queue info --------------------------------------------------------------------
 
@@ -396,23 +431,26 @@ class MemoryBackend(Backend):
 
     # Internals -------------------------------------------------------------------------
 
-    def _announce(self, account: str, queue: str, touched: list[StoredMessage], now: float) -> None:
-        hidden = [m for m in touched if m.hidden_until > now]
+    def _announce(self, account: str, queue: str, touched: list[Stored], now: float) -> None:
+        hidden = [m for m in touched if m[HIDDEN_UNTIL] > now]
         if hidden:
             self._hid(self._accounts[account][queue], hidden, now)
-        self._notifier.written(account, queue, (m.hidden_until for m in hidden))
+        self._notifier.written(account, queue, (m[HIDDEN_UNTIL] for m in hidden))
 
     @staticmethod
-    def _hid(messages: Queue, hidden: list[StoredMessage], now: float) -> None:
+    def _hid(messages: Queue, hidden: list[Stored], now: float) -> None:
         """Index the deadlines of messages just hidden; rebuild an index grown past
-        twice the queue (outdated entries), an amortised constant per hide."""
+        twice the queue (outdated entries), an amortised constant per hide. Every hide
+        comes here, so a queue without an index has no other hidden message."""
         index = messages.hidden
-        if index is None or len(index) > 2 * len(messages) + _SPARE_HIDES:
-            live = ((m.hidden_until, m.id) for m in messages.values() if m.hidden_until > now)
+        if index is None:
+            messages.hidden = HideIndex((m[HIDDEN_UNTIL], m[ID]) for m in hidden)
+        elif len(index) > 2 * len(messages) + _SPARE_HIDES:
+            live = ((m[HIDDEN_UNTIL], m[ID]) for m in messages.values() if m[HIDDEN_UNTIL] > now)
             messages.hidden = HideIndex(live)
         else:
             for message in hidden:
-                index.add(message.hidden_until, message.id)
+                index.add(message[HIDDEN_UNTIL], message[ID])
 
     def _next_shown(self, account: str, queue: str) -> float | None:
         """When the queue's next hidden message shows (the notifier's lookup)."""
@@ -422,7 +460,7 @@ class MemoryBackend(Backend):
 
         def deadline_of(message_id: str) -> float | None:
             message = messages.get(message_id)
-            return None if message is None else message.hidden_until
+            return None if message is None else message[HIDDEN_UNTIL]
 
         return messages.hidden.next_shown(time.time(), deadline_of)
 
@@ -432,7 +470,7 @@ class MemoryBackend(Backend):
     def _remove(self, account: str, queue: str, message_id: str) -> None:
         queues = self._accounts[account]
         messages = queues[queue]
-        queues.bytes -= len(messages.remove(message_id).body)
+        queues.bytes -= len(messages.remove(message_id)[BODY])
         if not messages:
             del queues[queue]
             if not queues:
@@ -440,22 +478,32 @@ class MemoryBackend(Backend):
 
     async def purge_expired(self) -> int:
         """Drop expired messages and the queues and accounts they leave empty, looking at
-        `_FREE_CHUNK` messages between two turns of the loop."""
+        `_FREE_CHUNK` messages between two turns of the loop (a queue is read a shard at
+        a time: copying a million messages at once held the loop for tens of ms). A queue
+        none of whose messages is due yet is passed by (walking a million messages took
+        200 ms of CPU, every second); a walk finds when the next one is."""
         now = time.time()
         purged = looked = 0
         for account, queue in [(a, q) for a, queues in self._accounts.items() for q in queues]:
-            seen = list(self._queue(account, queue).values())
-            for start in range(0, len(seen), _FREE_CHUNK):
-                chunk = seen[start : start + _FREE_CHUNK]
-                messages = self._queue(account, queue)  # (gone, or written, meanwhile)
-                for message in chunk:
-                    if message.expired(now) and messages.get(message.id) is message:
-                        self._remove(account, queue, message.id)
-                        purged += 1
-                looked += len(chunk)
-                if looked >= _FREE_CHUNK:
-                    looked = 0
-                    await asyncio.sleep(0)
+            walked = self._queue(account, queue)
+            if walked.soonest > now:
+                continue
+            walked.soonest = math.inf  # (lowered again by what the walk keeps, and by writes)
+            for seen in walked.value_lists():
+                for start in range(0, len(seen), _FREE_CHUNK):
+                    chunk = seen[start : start + _FREE_CHUNK]
+                    messages = self._queue(account, queue)  # (gone, or written, meanwhile)
+                    later = [m[EXPIRES] for m in chunk if m[EXPIRES] > now]
+                    if later and min(later) < messages.soonest:
+                        messages.soonest = min(later)
+                    for message in [m for m in chunk if 0 < m[EXPIRES] <= now]:
+                        if messages.get(message[ID]) is message:
+                            self._remove(account, queue, message[ID])
+                            purged += 1
+                    looked += len(chunk)
+                    if looked >= _FREE_CHUNK:
+                        looked = 0
+                        await asyncio.sleep(0)
         return purged
 
     async def _sweep_forever(self) -> None:
@@ -469,18 +517,16 @@ async def _let_go(gone: list[Queue]) -> None:
     between (freeing 200,000 messages at once holds the loop for tens of milliseconds).
     They are out of the account already: the delete itself was one atomic step."""
     for messages in gone:
-        for held in (messages, messages.place):
-            while held:
-                for _ in range(min(_FREE_CHUNK, len(held))):
-                    held.popitem()
-                await asyncio.sleep(0)
+        while messages:
+            messages.drop_some(_FREE_CHUNK)
+            await asyncio.sleep(0)
         while messages.order:
             del messages.order[-_FREE_CHUNK:]
             await asyncio.sleep(0)
 
 
 def _queue_live(messages: Queue, now: float) -> bool:
-    return any(not m.expired(now) for m in messages.values())
+    return any(not expired(m, now) for m in messages.values())
 
 
 def _account_live(queues: Account, now: float) -> bool:
