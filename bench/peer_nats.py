@@ -23,6 +23,7 @@ from pathlib import Path
 import nats
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType
 
@@ -59,7 +60,7 @@ class NatsClient:
         acks = asyncio.gather(*(self.js.publish(self.queue, b) for b in bodies))
         return len(bodies) if await timed(rec, acks) else 0
 
-    async def _fetch(self, count: int) -> list[nats.aio.msg.Msg]:
+    async def _fetch(self, count: int) -> list[Msg]:
         if self.sub is None:
             self.sub = await self.js.pull_subscribe_bind(CONSUMER, stream=self.queue)
         try:

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aiormq.abc import FieldTable
 
 from bench.loadgen import Recorder
 from bench.peer_driver import empty, timed
 from bench.servers import HOST, Pinning, Server, Target, free_port
 
-QUORUM = {"x-queue-type": "quorum"}
+QUORUM: FieldTable = {"x-queue-type": "quorum"}
 PREFETCH = 10  # unacked deliveries per consumer: one batch of the consume phase
 DELIVERY_WAIT = 1.0  # seconds a consumer waits for its batch when the queue is empty
 CONNECT_TIMEOUT = 30.0  # the AMQP listener opens a moment before the node takes logins
@@ -63,7 +64,8 @@ class RabbitClient:
 
     async def _take(self, count: int) -> list[AbstractIncomingMessage]:
         if self.deliveries is None:
-            self.deliveries = deliveries = asyncio.Queue()
+            deliveries: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+            self.deliveries = deliveries
             await self.channel.set_qos(prefetch_count=PREFETCH)
             queue = await self.channel.get_queue(self.queue)
             await queue.consume(deliveries.put)
