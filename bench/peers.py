@@ -40,7 +40,7 @@ from bench.report import (
     replace_section,
     write_chart,
 )
-from bench.run import Options, other_load, run_phase
+from bench.run import Options, other_load, progress, run_phase
 from bench.servers import BENCH, Pinning, Server, burrow_serve, choose_pinning, terminate_on_sigterm
 
 PEERS: dict[str, PeerServer] = {
@@ -100,20 +100,6 @@ async def peer_row(
             row.notes.append(f"queue ran dry: {dry} empty consumes (counted as errors)")
         break
     return row
-
-
-def progress(row: Row, seconds: float) -> None:
-    res = row.result
-    if res is None:
-        print(f"{row.target:>13} {row.phase:<13} c={row.concurrency:<3} failed", flush=True)
-        return
-    srv = "?" if res.server_cpu is None else f"{res.server_cpu:.0%}"
-    print(
-        f"{row.target:>13} {row.phase:<13} c={row.concurrency:<3} {res.msgs_per_s:>9,.0f} msgs/s "
-        f"p50 {res.p50_ms:6.2f} p99 {res.p99_ms:7.2f} max {res.max_ms:7.1f} ms "
-        f"cpu srv {srv} gen {res.client_cpu:.0%} errors {res.errors_text()}  ({seconds:.0f}s)",
-        flush=True,
-    )
 
 
 async def run_rows(
