@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import shlex
 import shutil
 import sys
@@ -322,6 +323,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"unknown peer(s) {unknown}; known: {', '.join(PEERS)}")
     if unknown := [n for n in args.phases if n not in PHASE_ORDER]:
         p.error(f"unknown phase(s) {unknown}; known: {', '.join(PHASE_ORDER)}")
+    if args.write and importlib.util.find_spec("matplotlib") is None:
+        p.error("--write draws a chart with matplotlib: pip install -e '.[bench]'")
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     args.duration = args.duration if args.duration is not None else (3.0 if args.quick else 10.0)
     return args
