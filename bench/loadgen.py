@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, cast
 
@@ -235,6 +235,11 @@ class Recorder:
         else:
             self.warmup_errors[label] += 1
 
+    def credit(self, n: int) -> None:
+        """Count `n` messages moved, now (only inside the measured window)."""
+        if self.measuring:
+            self.messages += n
+
 
 def _ok(status: int, expect: int | tuple[int, ...]) -> bool:
     return status == expect if isinstance(expect, int) else status in expect
@@ -303,8 +308,7 @@ class Connection:
 
     def credit(self, n: int) -> None:
         """Count `n` messages moved, now (only inside the measured window)."""
-        if self._rec.measuring:
-            self._rec.messages += n
+        self._rec.credit(n)
 
     def close(self) -> None:
         if self._proto is not None:
@@ -363,49 +367,44 @@ def percentile(sorted_values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------- engine
 
 
-async def run_load(
-    host: str,
-    port: int | list[int],
-    workload: Workload,
+@dataclass
+class Window:
+    """What the workers of one run share: the recorder, and whether to stop."""
+
+    rec: Recorder
+    stopped: bool = False
+
+
+# A closed-loop worker: runs steps until `window.stopped`; raises LoadError to give up.
+Worker = Callable[[int, Window], Awaitable[None]]
+
+
+async def closed_loop(
+    worker: Worker,
     concurrency: int,
     warmup: float,
     duration: float,
-    max_steps: int = 50_000_000,
     server_pids: Sequence[int] = (),
-    reopen_every: int | None = None,
 ) -> LoadResult:
-    """Run `workload` on `concurrency` connections: `warmup` s uncounted, then `duration` s.
+    """Run `concurrency` copies of `worker`: `warmup` s uncounted, then `duration` s.
 
-    With several ports (several servers), connection i goes to port i mod their number.
     `server_pids` are the server's processes (with their children) whose CPU use is
-    reported; with `reopen_every`, each connection is replaced after that many requests
-    (so that a pre-forking server's workers share the connections).
-
-    Every connection loop is bounded by the clock and by `max_steps`; connections still
-    stuck on a response SHUTDOWN_GRACE seconds after the window closes are cancelled and
-    reported as `hung`.
+    reported. Workers still stuck SHUTDOWN_GRACE seconds after the window closes are
+    cancelled and reported as `hung`; one that raises LoadError counts as `fatal`.
     """
     if concurrency < 1 or duration <= 0 or warmup < 0:
         raise ValueError("concurrency >= 1, duration > 0, warmup >= 0")
-    rec = Recorder()
-    stop = False
+    window = Window(Recorder())
+    rec = window.rec
     fatal: list[str] = []
 
-    ports = port if isinstance(port, list) else [port]
-
-    async def worker(idx: int) -> None:
-        conn = Connection(host, ports[idx % len(ports)], rec, reopen_every)
+    async def guarded(idx: int) -> None:
         try:
-            seq = 0
-            while not stop and seq < max_steps:
-                await workload.step(conn, idx, seq)
-                seq += 1
+            await worker(idx, window)
         except LoadError as exc:
             fatal.append(f"worker {idx}: {exc}")
-        finally:
-            conn.close()
 
-    tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
+    tasks = [asyncio.create_task(guarded(i)) for i in range(concurrency)]
     try:
         await asyncio.sleep(warmup)
         rec.measuring = True
@@ -417,11 +416,11 @@ async def run_load(
         measured = time.perf_counter() - t_start
         cpu_used, srv_end = time.process_time() - cpu_start, process_cpu_seconds(server_pids)
         busy_end = machine_busy_seconds()
-        stop = True
+        window.stopped = True
         _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
         hung = len(pending)
     finally:
-        stop = True
+        window.stopped = True
         rec.measuring = False
         for t in tasks:
             t.cancel()
@@ -454,6 +453,39 @@ async def run_load(
         server_cpu=server_cpu,
         other_cpu=other_cpu,
     )
+
+
+async def run_load(
+    host: str,
+    port: int | list[int],
+    workload: Workload,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    max_steps: int = 50_000_000,
+    server_pids: Sequence[int] = (),
+    reopen_every: int | None = None,
+) -> LoadResult:
+    """Run `workload` on `concurrency` HTTP connections (see `closed_loop`).
+
+    With several ports (several servers), connection i goes to port i mod their number;
+    with `reopen_every`, each connection is replaced after that many requests (so that a
+    pre-forking server's workers share the connections). Every connection loop is
+    bounded by the clock and by `max_steps`.
+    """
+    ports = port if isinstance(port, list) else [port]
+
+    async def worker(idx: int, window: Window) -> None:
+        conn = Connection(host, ports[idx % len(ports)], window.rec, reopen_every)
+        try:
+            seq = 0
+            while not window.stopped and seq < max_steps:
+                await workload.step(conn, idx, seq)
+                seq += 1
+        finally:
+            conn.close()
+
+    return await closed_loop(worker, concurrency, warmup, duration, server_pids)
 
 
 def process_tree(pid: int) -> list[int]:

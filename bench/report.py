@@ -71,11 +71,14 @@ def is_burrow(target: str) -> bool:
     return target != "noop" and not is_zaqar(target)
 
 
-def fmt_ratios(rows: list[Row], bases: list[str], percent: bool) -> str:
-    """msgs/s of each Burrow target over each target in `bases`, per phase and concurrency
-    (as a percentage, or as a factor like `12.3x`)."""
+def fmt_ratios(
+    rows: list[Row], bases: list[str], percent: bool, mine: list[str] | None = None
+) -> str:
+    """msgs/s of each Burrow target (or of each in `mine`) over each target in `bases`, per
+    phase and concurrency (as a percentage, or as a factor like `12.3x`)."""
     result = {(r.target, r.phase, r.concurrency): r.result for r in rows if r.result}
-    mine = [t for t in dict.fromkeys(r.target for r in rows) if is_burrow(t)]
+    if mine is None:
+        mine = [t for t in dict.fromkeys(r.target for r in rows) if is_burrow(t)]
     pairs = [(t, b) for t in mine for b in bases]
     if not pairs or not any(key[0] in bases for key in result):
         return "(no ratios: no Burrow target, or none to compare with, was run)"
@@ -332,6 +335,18 @@ def machine_notes(pinning: str, loop_name: str, python: str) -> list[str]:
         f"uvicorn {uvicorn_version} (uvloop, httptools, no access log, 1 worker)",
         f"pinning: {pinning}",
     ]
+
+
+def replace_section(path: Path, start: str, end: str, text: str) -> None:
+    """Replace the block between the markers `start` and `end` in `path` with `text`, or
+    append it at the end (below the hand-written marker, which `run.py --write` keeps)."""
+    old = path.read_text()
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) :]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(new)
 
 
 KEEP_MARKER = "<!-- Everything below this line is hand-written and kept by --write. -->"

@@ -217,7 +217,7 @@ async def run_phase(
     return row
 
 
-def _progress(row: Row, seconds: float) -> None:
+def progress(row: Row, seconds: float) -> None:
     res = row.result
     if res is None:
         print(f"{row.target:>13} {row.phase:<17} c={row.concurrency:<3} failed", flush=True)
@@ -264,7 +264,7 @@ async def run_all(
                         server, spec, concurrency, opts, rows, f"{token}r{rnd}", rnd, depth
                     )
                     rows.append(row)
-                    _progress(row, time.monotonic() - t0)
+                    progress(row, time.monotonic() - t0)
                     res = row.result
                     if res is None:
                         continue

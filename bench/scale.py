@@ -32,7 +32,7 @@ from bench import engines
 from bench.engines import Engine
 from bench.loadgen import LoadResult, install_uvloop, run_load
 from bench.phases import BURROW, PHASES, one_request, prefill
-from bench.report import machine_notes
+from bench.report import machine_notes, replace_section
 from bench.servers import HOST, Pinning, Server, burrow_serve
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -124,16 +124,6 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    text = RESULTS.read_text()
-    block = f"{START}\n{section}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 async def amain(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="burrow-scale-"))
     rows: list[Row] = []
@@ -154,7 +144,7 @@ async def amain(args: argparse.Namespace) -> int:
     )
     print(section)
     if args.write:
-        write(section)
+        replace_section(RESULTS, START, END, section)
     return 0 if all(r.result.error_count == 0 for r in rows) else 1
 
 

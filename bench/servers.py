@@ -111,6 +111,18 @@ def choose_pinning(server_cpu: int, client_cpu: int, enabled: bool) -> Pinning:
     return Pinning(server_cpu, client_cpu, shutil.which("taskset"))
 
 
+def pin_tree(pid: int, pinning: Pinning) -> None:
+    """Pin a process started elsewhere (by the test suite's engine helpers), every thread
+    of it and of its children, to the server CPU; what it forks later inherits that."""
+    if pinning.server_cpu is None:
+        return
+    for proc in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{proc}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(tid), {pinning.server_cpu})
+
+
 class Server:
     """One target process, started on a free port and stopped by its PID."""
 

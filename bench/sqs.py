@@ -30,7 +30,16 @@ from pathlib import Path
 
 from bench.loadgen import install_uvloop, process_cpu_seconds, run_load
 from bench.phases import PHASES, PhaseSpec, cleanup
-from bench.report import Base, Row, fmt_table, machine_notes, msgs, pct, ratio_goal
+from bench.report import (
+    Base,
+    Row,
+    fmt_table,
+    machine_notes,
+    msgs,
+    pct,
+    ratio_goal,
+    replace_section,
+)
 from bench.run import Options, other_load, run_phase
 from bench.servers import (
     BENCH,
@@ -318,18 +327,6 @@ other two SQS phases against moto are held to the same bar), the best concurrenc
     return text
 
 
-def write_section(results: Path, text: str) -> None:
-    """Replace the block between START and END in `results`, or append it at the end
-    (below the hand-written marker, which `run.py --write` keeps)."""
-    old = results.read_text()
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    if START in old and END in old:
-        new = old[: old.index(START)] + block + old[old.index(END) + len(END) :]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    results.write_text(new)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -424,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("Problems:\n" + "\n".join(f"- {p}" for p in problems))
     if args.write:
-        write_section(Path(args.results), text)
+        replace_section(Path(args.results), START, END, text)
         print(f"wrote {args.results}")
     return 1 if problems else 0
 
