@@ -150,14 +150,18 @@ bench-sqs: bench-moto-deps
 # the engines with tests/engines: pytest (the dev extra), redis-server, redis-cli and
 # PostgreSQL (system-deps). Then the peers: Burrow on SQLite against RabbitMQ, NATS
 # JetStream, pgmq and Redis Streams at 1, 8, 32 and 128 connections (about 8 minutes),
-# which rewrites the "Peers" section of RESULTS.md and bench/peers.png.
+# which rewrites the "Peers" section of RESULTS.md and bench/peers.png. Last, SQLite
+# with 1 and 2 workers (WORKERS_ARGS='--cores 1,2,4,8' on a larger machine), which
+# rewrites the "Workers on one SQLite file" section.
 SCALE_ARGS ?=
 PEERS_ARGS ?=
+WORKERS_ARGS ?=
 bench: bench-deps system-deps $(VENV)/.dev-installed
 	$(BIN)/python -m bench.run --write --concurrency 1,8,32,128 --warmup 1 --duration 4 \
 		--backends sqlite,memory,redis,postgres --depth 0,1000000 $(BENCH_ARGS)
 	$(BIN)/python -m bench.scale --write $(SCALE_ARGS)
 	$(BIN)/python -m bench.peers --write --concurrency 1,8,32,128 --warmup 1 --duration 4 $(PEERS_ARGS)
+	$(BIN)/python -m bench.workers --write $(WORKERS_ARGS)
 
 # Quick run: 16 connections, 1 s warm-up + 3 s per phase (under 3 minutes); prints the
 # table and the goals only. The ratio goals peak at 128 connections: see `make bench`.

@@ -13,8 +13,9 @@ and a writer's server (the same one for a single server), and two events:
            for a message PUT to the writer's with `hide=1`: from when it shows (the
            PUT's send time + 1 s, never earlier than its deadline) to the claim's answer.
 
-Cases: `memory` and `sqlite` (one server); `redis` and `postgres` (two servers on one
-throwaway engine: the wake-up crosses between them); `http` (a proxy,
+Cases: `memory` and `sqlite` (one server); `sqlite-shared` (two servers on one SQLite
+file, as `--workers` runs them: the wake-up crosses by datagram); `redis` and `postgres`
+(two servers on one throwaway engine: the wake-up crosses between them); `http` (a proxy,
 `--backend http://…`, in front of a memory server: the poll waits on the proxy, the PUT
 goes to the remote). Each case's p99 is checked against its target (`TARGETS_MS`); the
 exit status is 1 if one is missed. Nothing is pinned; traffic goes to 127.0.0.1 only;
@@ -46,7 +47,14 @@ HIDE = 1
 HIDE_SPACING = 0.05  # seconds between the hidden PUTs, so that each wakes on its own
 # p99 of each case, in ms: one server wakes in-process; across servers the wake-up
 # travels through the engine (pub/sub, LISTEN/NOTIFY) or the remote's own long poll.
-TARGETS_MS = {"memory": 50, "sqlite": 50, "redis": 100, "postgres": 100, "http": 200}
+TARGETS_MS = {
+    "memory": 50,
+    "sqlite": 50,
+    "sqlite-shared": 10,
+    "redis": 100,
+    "postgres": 100,
+    "http": 200,
+}
 NO_PINNING = Pinning(None, None, None)  # servers, engine and this process share the cores
 
 
@@ -157,6 +165,10 @@ def case(name: str, tmp: Path) -> Iterator[Case]:
         url = "memory://" if name == "memory" else f"sqlite:///{tmp / 'wakeups.db'}"
         with servers((name, url), tmp=tmp) as (one,):
             yield Case(name, one, one)
+    elif name == "sqlite-shared":
+        url = f"sqlite:///{tmp / 'shared.db'}"
+        with servers(("waiter", url), ("writer", url), tmp=tmp) as (waiter, writer):
+            yield Case(name, waiter, writer)
     elif name == "http":
         with servers(("remote", "memory://"), tmp=tmp) as (remote,):
             with servers(("proxy", remote), tmp=tmp) as (proxy,):
