@@ -41,10 +41,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@$(PIP) install -e .
 	@touch $@
 
+# With the bench extra: lint type-checks bench/, and the tests drive each peer of
+# bench/peers.py once (tests/test_bench_peers.py).
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	@echo "installing Burrow and its test tools into $(VENV) (a minute or two on the first run)"
-	@$(PIP) install -e '.[dev]'
-	@touch $(VENV)/.installed $@
+	@echo "installing Burrow, its test tools and the benchmarks' clients into $(VENV) (a minute or two on the first run)"
+	@$(PIP) install -e '.[dev,bench]'
+	@touch $(VENV)/.installed $(VENV)/.bench-installed $@
 
 serve: $(VENV)/.installed
 	@echo "starting: burrow serve" $(SERVE_FLAGS)
