@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 from burrow.activity import Activity
 from burrow.audit import Refusal
 from burrow.auth import Guard, Request
-from burrow.backends.base import Backend, Subscription
+from burrow.backends.base import Backend, DeleteTarget, Subscription
 from burrow.bounded import purge, take_within
 from burrow.config import Limits
-from burrow.errors import InvalidRequest, NoMatch, PayloadTooLarge, Unauthorized
+from burrow.errors import InvalidRequest, MessageNotFound, NoMatch, PayloadTooLarge, Unauthorized
 from burrow.ids import new_id
 from burrow.limits import RateLimiter
 from burrow.locality import caller_zone
@@ -310,6 +310,7 @@ class Service:
         attributes = self.check_attributes(attributes, limits)
         if attributes.receipt is not None:
             raise InvalidRequest("an update of one message is no receive")
+        _check_receipt(message_id, receipt)
         return await self.backend.update_message(account, queue, message_id, attributes, receipt)
 
     async def delete_message(
@@ -317,8 +318,37 @@ class Service:
     ) -> Message:
         """Delete one message (with a `receipt`: only while that receive is its latest)."""
         self._message_ids(account, queue, message_id)
+        _check_receipt(message_id, receipt)
         deleted = await self.backend.delete_message(account, queue, message_id, receipt)
         self.activity.of(account, queue).deleted += 1
+        return deleted
+
+    async def delete_listed_messages(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> list[Message]:
+        """Delete messages by id (an acknowledgement of several claimed at once): those
+        deleted, in the order given; an id the queue does not hold (or whose receipt is
+        not its latest receive's) is passed by."""
+        limits = self._queue_ids(account, queue)
+        if not targets:
+            raise InvalidRequest("a delete by ids needs at least one id")
+        if len(targets) > limits.max_batch_messages:
+            raise PayloadTooLarge(f"a delete by ids names at most {limits.max_batch_messages}")
+        for message_id, receipt in targets:
+            self.check_id("message", message_id)
+            if receipt:
+                self.check_id("receipt", receipt)
+        # An id named again is passed by (its first entry stands); an empty receipt
+        # names no receive, so its entry deletes nothing.
+        seen: set[str] = set()
+        named: list[DeleteTarget] = []
+        for message_id, receipt in targets:
+            if message_id not in seen:
+                seen.add(message_id)
+                if receipt != "":
+                    named.append((message_id, receipt))
+        deleted = await self.backend.delete_listed_messages(account, queue, named) if named else []
+        self.activity.of(account, queue).deleted += len(deleted)
         return deleted
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
@@ -463,3 +493,10 @@ def check_number(name: str, value: int, maximum: int, minimum: int = 0) -> int:
     if not minimum <= value <= maximum:
         raise InvalidRequest(f"{name} must be an integer from {minimum} to {maximum}")
     return value
+
+
+def _check_receipt(message_id: str, receipt: str | None) -> None:
+    """An empty receipt names no receive: what it asks of a message is never done (the
+    backends need not agree on how to match it)."""
+    if receipt == "":
+        raise MessageNotFound(message_id)

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from burrow.backends.base import Backend
+from burrow.backends.base import Backend, DeleteTarget
 from burrow.errors import MessageNotFound, NoMatch
-from burrow.model import Attributes, Filters, MessageCounts, NewMessage
+from burrow.model import ALL_ITEMS, Attributes, Filters, MessageCounts, NewMessage
 from tests.backends.test_contract import A, Q, by_state, ids, new
 from tests.waiting import CLOCK_SLACK
 
@@ -202,3 +202,34 @@ async def test_queue_infos_list_in_order_with_marker_and_limit(backend: Backend)
     await backend.delete_queue_info(A, "q1")
     assert await backend.list_queue_infos(A, Filters()) == ["q3", "q2", "q0"]
     assert await backend.list_queue_infos("other", Filters()) == ["z"]
+
+
+async def test_delete_listed_deletes_what_it_finds_in_the_order_given(backend: Backend) -> None:
+    await backend.put_messages(A, Q, [new("m1", b"1"), new("m2", b"2", hide=60), new("m3", b"3")])
+    await backend.put_messages(A, Q, [new("m4")])
+    deleted = await backend.delete_listed_messages(
+        A, Q, [("m3", None), ("gone", None), ("m2", None), ("m1", None)]
+    )
+    assert ids(deleted) == ["m3", "m2", "m1"]  # a hidden one too; the unknown one passed by
+    assert [m.body for m in deleted] == [b"3", b"2", b"1"]
+    assert ids(await backend.get_messages(A, Q, Filters(match_hidden=True))) == ["m4"]
+    assert await backend.delete_listed_messages(A, Q, [("m1", None)]) == []
+
+
+async def test_delete_listed_with_receipts_deletes_only_the_latest_receive(
+    backend: Backend,
+) -> None:
+    await backend.put_messages(A, Q, [new("m1"), new("m2"), new("m3")])
+    await backend.update_messages(A, Q, receive(60, "r1"), Filters(limit=2))
+    targets: list[DeleteTarget] = [("m1", "r1"), ("m2", "stale"), ("m3", "r1")]  # m3: unread
+    assert ids(await backend.delete_listed_messages(A, Q, targets)) == ["m1"]
+    assert ids(await backend.get_messages(A, Q, Filters(match_hidden=True))) == ["m2", "m3"]
+
+
+async def test_delete_listed_of_a_queue_s_last_messages_empties_it(backend: Backend) -> None:
+    await backend.put_messages(A, Q, [new("m1"), new("m2")])
+    await backend.delete_listed_messages(A, Q, [("m1", None), ("m2", None)])
+    with pytest.raises(NoMatch):
+        await backend.get_queues(A, ALL_ITEMS)
+    counts = await backend.count_messages(A, Q)
+    assert counts == MessageCounts()

@@ -7,7 +7,8 @@ URLs or keys. Listings are in creation order; `Filters.marker` means strictly
 after that id. Message listings see visible messages only unless `match_hidden`
 is set.
 Operations that find nothing raise `NoMatch` (lists) or `MessageNotFound` (one
-message); they never return an empty list. Expired messages are never returned.
+message); they never return an empty list (`delete_listed_messages`, which passes by
+what it does not find, may). Expired messages are never returned.
 
 Each method is atomic on its own: concurrent `update_messages` calls that hide
 what they match (a claim) or `delete_messages` calls (a pop) never both obtain
@@ -27,7 +28,7 @@ import abc
 from types import TracebackType
 from typing import Any, Self
 
-from burrow.errors import BackendUnavailable
+from burrow.errors import BackendUnavailable, MessageNotFound
 from burrow.model import (
     ALL_ITEMS,
     NO_QUOTA,
@@ -41,6 +42,9 @@ from burrow.model import (
 
 SubscriptionKey = tuple[str, str, str]
 """A subscription's (account, queue, name)."""
+
+DeleteTarget = tuple[str, str | None]
+"""A message to delete by id: (its id, the receipt of its latest receive or None)."""
 
 Health = dict[str, Any]
 """What `Backend.health` reports: `status` (`ok`, `degraded`, `failing`), `reason` unless
@@ -231,6 +235,21 @@ class Backend(abc.ABC):
         self, account: str, queue: str, message_id: str, receipt: str | None = None
     ) -> Message:
         """Delete one message; returns it as it was. `receipt` as for `update_message`."""
+
+    async def delete_listed_messages(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> list[Message]:
+        """Delete each listed message as `delete_message` would (with a receipt, only
+        while that receive is its latest); returns those deleted, in the order listed,
+        passing by the rest. The ids are distinct. Each delete is atomic on its own; a
+        backend that can do them in one step (one commit) does."""
+        deleted: list[Message] = []
+        for message_id, receipt in targets:
+            try:
+                deleted.append(await self.delete_message(account, queue, message_id, receipt))
+            except MessageNotFound:
+                continue
+        return deleted
 
     @abc.abstractmethod
     async def count_messages(self, account: str, queue: str) -> MessageCounts:

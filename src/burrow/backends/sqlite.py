@@ -42,6 +42,7 @@ from burrow.backends import sqlite_subscriptions as subscriptions
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import (
     Backend,
+    DeleteTarget,
     Health,
     KnownFault,
     Subscription,
@@ -247,6 +248,11 @@ class SQLiteBackend(Backend):
         self, account: str, queue: str, message_id: str, receipt: str | None = None
     ) -> Message:
         return await self._write(store.delete_message(account, queue, message_id, receipt))
+
+    async def delete_listed_messages(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> list[Message]:
+        return await self._write(store.delete_listed_messages(account, queue, targets))
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         return await self._read(store.count_messages(account, queue))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from burrow.backends.base import DeleteTarget
 from burrow.backends.sqlite_schema import migrate
 from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
 from burrow.model import (
@@ -363,6 +364,24 @@ def delete_message(
         row = _one(conn, account, queue, message_id, now, receipt)
         _delete(conn, [row])
         return Outcome(_report(row, now))
+
+    return run
+
+
+def delete_listed_messages(
+    account: str, queue: str, targets: list[DeleteTarget]
+) -> Operation[list[Message]]:
+    def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
+        now = time.time()
+        rows: list[Row] = []
+        for message_id, receipt in targets:
+            try:
+                rows.append(_one(conn, account, queue, message_id, now, receipt))
+            except MessageNotFound:
+                continue
+        if rows:
+            _delete(conn, rows)
+        return Outcome([_report(row, now) for row in rows])
 
     return run
 

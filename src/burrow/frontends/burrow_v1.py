@@ -31,6 +31,7 @@ from burrow.frontends.v1_bodies import (
     base64_field,
     batch_draft,
     batch_list,
+    delete_targets,
     sign_order,
     subscription_order,
 )
@@ -78,7 +79,8 @@ LAST_EVENT_ID = frozenset({b"last-event-id"})
 # The extension resources of a queue: `/v1.0/{a}/{q}/-/{resource}`; and one subscription,
 # `/v1.0/{a}/{q}/-/subscriptions/{name}` (the shape `SUBSCRIPTION`).
 SUBSCRIPTIONS = "subscriptions"
-QUEUE_RESOURCES = frozenset({"counts", "info", SUBSCRIPTIONS})
+DELETE = "delete"  # `POST …/-/delete`: messages deleted by id, several at once
+QUEUE_RESOURCES = frozenset({"counts", "info", DELETE, SUBSCRIPTIONS})
 SUBSCRIPTION = "subscription"
 # `?document=true` on one subscription: its stored document as it is (for admins only: it
 # holds the webhook's secret), which a proxy in front of this server reads and writes.
@@ -213,6 +215,7 @@ class BurrowV1:
             (3, "POST"): (self.update_message, FILTERS | ATTRIBUTES | {"receipt"}),
             (3, "DELETE"): (self.delete_message, FILTERS | {"receipt"}),
             ("counts", "GET"): (self.get_counts, NO_PARAMS),
+            (DELETE, "POST"): (self.delete_listed_messages, frozenset({"detail"})),
             ("info", "GET"): (self.get_info, NO_PARAMS),
             ("info", "PUT"): (self.put_info, NO_PARAMS),
             ("info", "DELETE"): (self.delete_info, NO_PARAMS),
@@ -344,6 +347,17 @@ class BurrowV1:
         deleted = await self.service.delete_messages(
             path[0], path[1], p.filters(), p.wait(), detail=DETAIL_OF_VIEW[view]
         )
+        return _messages(deleted, view)
+
+    async def delete_listed_messages(
+        self, s: Scope, r: Receive, path: list[str], p: Params
+    ) -> Response:
+        """`POST …/-/delete`: the listed messages deleted (docs/api.md); answers those
+        deleted in `detail` (`id` unless given), leaving out what was not there."""
+        view = p.view(Detail.ID)
+        limits = self.service.limits_for(path[0])
+        body = await read_body(s, r, limits.max_batch_bytes, limits.body_timeout)
+        deleted = await self.service.delete_listed_messages(path[0], path[1], delete_targets(body))
         return _messages(deleted, view)
 
     async def put_batch(self, s: Scope, r: Receive, path: list[str], p: Params) -> Response:

@@ -188,6 +188,31 @@ def _sign() -> Schema:
     return {"post": post}
 
 
+def _delete_listed(queue: list[Schema], message_detail: Schema, limits: Limits) -> Schema:
+    """`POST …/-/delete`: messages deleted by id (several claimed ones acknowledged)."""
+    detail = {**message_detail, "description": f"{message_detail['description']} Default id."}
+    target = {
+        "anyOf": [
+            ref("Id"),
+            {
+                "type": "object",
+                "required": ["id"],
+                "additionalProperties": False,
+                "properties": {"id": ref("Id"), "receipt": {"anyOf": [ref("Id"), {"enum": [""]}]}},
+            },
+        ]
+    }
+    items = {"type": "array", "items": target, "minItems": 1,
+             "maxItems": limits.max_batch_messages}  # fmt: skip
+    answer = {
+        "200": _json("the messages deleted, in the order given (none there: [])", ref("Messages")),
+        "204": {"description": "detail=none"},
+    }
+    summary = "Delete messages by id, each with its receipt or none (extension)"
+    operation = _operation(summary, [*queue, detail], answer, 413, body={JSON: {"schema": items}})
+    return {"post": operation}
+
+
 def _info(queue: list[Schema], limits: Limits) -> Schema:
     """`/v1.0/{a}/{q}/-/info`: the queue's info document (an extension), written by
     compare-and-set: `If-Match` names the document it replaces by its `ETag`."""
@@ -494,6 +519,7 @@ def document(limits: Limits) -> Schema:
                     {"200": _json("counts (zeros for a queue with none)", ref("Counts"))},
                 ),
             },
+            "/v1.0/{account}/{queue}/-/delete": _delete_listed(queue, message_detail, limits),
             "/v1.0/{account}/{queue}/-/info": _info(queue, limits),
             **_subscriptions(queue, [*queue, *listing[:2], name_detail, *unused], names),
         },

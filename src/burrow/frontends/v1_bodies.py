@@ -1,6 +1,6 @@
 """The JSON bodies of v1.0 requests and their extensions, checked: a batch PUT's
-entries (a WebSocket put's too), a subscription's PUT, a `POST /sign`. Each refusal is
-an `InvalidRequest` naming what is wrong."""
+entries (a WebSocket put's too), a delete by ids, a subscription's PUT, a `POST /sign`.
+Each refusal is an `InvalidRequest` naming what is wrong."""
 
 from __future__ import annotations
 
@@ -90,13 +90,39 @@ BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3
 
 
 def batch_list(body: bytes) -> list[Any]:
+    return _json_list(body, "batch body", "messages")
+
+
+def _json_list(body: bytes, what: str, of: str) -> list[Any]:
     try:
         items = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise InvalidRequest(f"batch body is not valid JSON: {error}") from error
+        raise InvalidRequest(f"{what} is not valid JSON: {error}") from error
     if not isinstance(items, list):
-        raise InvalidRequest("batch body must be a JSON list of messages")
+        raise InvalidRequest(f"{what} must be a JSON list of {of}")
     return items
+
+
+# Deletes by id ------------------------------------------------------------------------
+
+DELETE_FIELDS = frozenset({"id", "receipt"})
+
+
+def delete_targets(body: bytes) -> list[tuple[str, str | None]]:
+    """A `POST …/-/delete` body: a list of ids, or of `{"id": …, "receipt": …}` objects
+    (the receipt optional), mixed as the caller likes."""
+    return [_delete_target(item) for item in _json_list(body, "body", "ids")]
+
+
+def _delete_target(item: Any) -> tuple[str, str | None]:
+    if isinstance(item, str):
+        return item, None
+    if not isinstance(item, dict) or not DELETE_FIELDS.issuperset(item):
+        raise InvalidRequest('each entry must be an id or {"id": ID, "receipt": RECEIPT}')
+    message_id, receipt = item.get("id"), item.get("receipt")
+    if not isinstance(message_id, str) or not isinstance(receipt, str | None):
+        raise InvalidRequest("an entry's id (required) and receipt must be strings")
+    return message_id, receipt
 
 
 def batch_draft(item: Any, defaults: Attributes) -> Draft:
