@@ -53,6 +53,11 @@ PEERS: dict[str, PeerServer] = {
 }
 NOT_FSYNCED = {"nats-nosync"}  # rows whose acknowledged messages are not fsynced yet
 BURROW = "burrow"
+# Burrow's phase for each peer phase: a consume of 10 is acknowledged in one call, as the
+# peers do (`POST …/-/delete`); v1.0's way, one DELETE each, runs too as BURROW_V1.
+BURROW_PHASES = {"claim-delete": "claim-ack"}
+BURROW_V1 = "burrow-v1-deletes"
+BURROWS = (BURROW, BURROW_V1)
 PHASE_ORDER = list(PEER_PHASES)
 TARGET_PHASES = ("put-1", "claim-delete")  # the issue's targets: Burrow ≥ each peer …
 TARGET_CONCURRENCY = (32, 128)  # … at these concurrencies
@@ -103,6 +108,24 @@ async def peer_row(
     return row
 
 
+async def burrow_rows(
+    server: Server, phase: str, concurrency: int, opts: Options, out: Outcome, token: str
+) -> None:
+    """Burrow's row of a peer phase (and, where v1.0 does it another way, that row too)."""
+    runs = [(BURROW, BURROW_PHASES.get(phase, phase))]
+    if phase in BURROW_PHASES:
+        runs.append((BURROW_V1, phase))
+    for target, name in runs:
+        t0 = time.monotonic()
+        row = await run_phase(server, PHASES[name], concurrency, opts, out.rows, token)
+        row.target, row.phase = target, phase
+        out.rows.append(row)
+        progress(row, time.monotonic() - t0)
+        if row.result is None or row.result.error_count:
+            errors = row.result.errors_text() if row.result else "no result"
+            out.problems.append(f"{target} {phase} c={concurrency}: errors {errors}")
+
+
 async def run_rows(
     burrow: Server | None, peers: list[Peer], opts: Options, out: Outcome, token: str
 ) -> None:
@@ -111,13 +134,7 @@ async def run_rows(
     for phase in opts.phases:
         for concurrency in opts.concurrency:
             if burrow is not None:
-                t0 = time.monotonic()
-                row = await run_phase(burrow, PHASES[phase], concurrency, opts, out.rows, token)
-                out.rows.append(row)
-                progress(row, time.monotonic() - t0)
-                if row.result is None or row.result.error_count:
-                    errors = row.result.errors_text() if row.result else "no result"
-                    out.problems.append(f"{BURROW} {phase} c={concurrency}: errors {errors}")
+                await burrow_rows(burrow, phase, concurrency, opts, out, token)
             for peer in peers:
                 n += 1
                 t0 = time.monotonic()
@@ -157,6 +174,9 @@ async def amain(args: argparse.Namespace, opts: Options, pinning: Pinning) -> Ou
                     "`burrow serve --backend sqlite:///…` (the default): every acknowledged "
                     "write fsynced, with group commit; phases of bench/phases.py over HTTP/1.1"
                 )
+                if any(phase in BURROW_PHASES for phase in opts.phases):
+                    out.order.append(BURROW_V1)
+                    out.settings[BURROW_V1] = "the same server; v1.0's one DELETE a message"
                 print(f"# burrow: pid {burrow.pid}, port {burrow.port}", flush=True)
             peers: list[Peer] = []
             for name in args.peers:
@@ -231,7 +251,7 @@ def generator_bound(rows: list[Row]) -> list[str]:
 
 
 def section(out: Outcome, opts: Options, command: str, machine: list[str]) -> str:
-    peers = [t for t in out.order if t != BURROW]
+    peers = [t for t in out.order if t not in BURROWS]
     settings = "\n".join(
         f"- **{t}**{' (not fsynced per message)' if t in NOT_FSYNCED else ''}: {s}"
         for t, s in out.settings.items()
@@ -252,9 +272,10 @@ warm-up {opts.warmup:g} s (not counted), {opts.duration:g} s measured per row, 1
 bodies. Burrow runs bench/phases.py over HTTP; each peer the same three operations through
 its own asyncio Python client (`bench/peer_*.py`), one connection per worker:
 `put-1` one durable enqueue; `put-batch-10` ten at once; `claim-delete` consume 10 and
-acknowledge them (Burrow: claim 10, then one DELETE each). Latency is per call that waits
-for the server (Burrow: per HTTP request). Servers pinned to one core, the load generator
-to the other. See bench/README.md ("Peers").
+acknowledge them (Burrow: claim 10, then one `POST …/-/delete` of their ids, bench/phases.py's
+`claim-ack`; `{BURROW_V1}`: v1.0's way, one DELETE each, 11 requests for 10 messages).
+Latency is per call that waits for the server (Burrow: per HTTP request). Servers pinned
+to one core, the load generator to the other. See bench/README.md ("Peers").
 
 {chr(10).join(f"- {m}" for m in machine)}
 

@@ -135,6 +135,26 @@ class ClaimDelete(Draining):
                 conn.credit(1)
 
 
+class ClaimAck(Draining):
+    """`POST /v1.0/{a}/{q}?limit=10&hide=60&detail=id` → 200 ids; then one
+    `POST /v1.0/{a}/{q}/-/delete` of them (200, the ids deleted): 2 requests a batch."""
+
+    def __init__(self, host: str, account: str, queue: str, limit: int = BATCH) -> None:
+        super().__init__()
+        base = f"/v1.0/{_q(account)}/{_q(queue)}"
+        self.claim = _head("POST", f"{base}?limit={limit}&hide={CLAIM_HIDE}&detail=id", host, 0)
+        self.ack_head = f"POST {base}/-/delete HTTP/1.1\r\nHost: {host}\r\n".encode()
+
+    async def step(self, conn: Connection, worker: int, seq: int) -> None:
+        status, body = await conn.request(self.claim, 200)
+        if not self._items(status, body):
+            return
+        head = self.ack_head + b"Content-Type: application/json\r\nContent-Length: "
+        raw = head + str(len(body)).encode() + b"\r\n\r\n" + body  # the claim's id list
+        st, answer = await conn.request(raw, 200)
+        conn.credit(len(self._items(st, answer)))  # an ack that deleted none counts empty
+
+
 class ClaimPop(Draining):
     """`DELETE /v1.0/{a}/{q}?limit=10&detail=all` → 200 list of the deleted messages."""
 
@@ -170,6 +190,12 @@ PHASES: dict[str, PhaseSpec] = {
             "claim-delete",
             "POST claim 10 (hide=60) then DELETE each by id (204)",
             ClaimDelete,
+            prefill=True,
+        ),
+        PhaseSpec(
+            "claim-ack",
+            "POST claim 10 (hide=60, detail=id) then POST -/delete of the 10 (200)",
+            ClaimAck,
             prefill=True,
         ),
         PhaseSpec("claim-pop", "DELETE ?limit=10&detail=all (pop 10)", ClaimPop, prefill=True),
