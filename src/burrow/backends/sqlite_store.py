@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from burrow.backends.base import DeleteTarget
 from burrow.backends.sqlite_schema import migrate
 from burrow.errors import BackendUnavailable, MessageNotFound, NoMatch
@@ -334,6 +336,11 @@ def _replace(conn: sqlite3.Connection, row: NewRow, now: float) -> tuple[bool, i
 # One message ---------------------------------------------------------------------------
 
 _ONE = f"SELECT {_COLUMNS} FROM messages WHERE queue = {_QUEUE} AND id = :id AND {_LIVE_NOW}"
+# Several by id at once (`:ids` a JSON list), each found through `messages_by_id`.
+_LISTED = (
+    f"SELECT {_COLUMNS} FROM messages WHERE queue = {_QUEUE}"
+    f" AND id IN (SELECT value FROM json_each(:ids)) AND {_LIVE_NOW}"
+)
 
 
 def get_message(account: str, queue: str, message_id: str) -> Operation[Message]:
@@ -373,12 +380,15 @@ def delete_listed_messages(
 ) -> Operation[list[Message]]:
     def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
         now = time.time()
-        rows: list[Row] = []
-        for message_id, receipt in targets:
-            try:
-                rows.append(_one(conn, account, queue, message_id, now, receipt))
-            except MessageNotFound:
-                continue
+        ids = orjson.dumps([message_id for message_id, _ in targets]).decode()
+        params = {"account": account, "queue": queue, "ids": ids, "now": now}
+        found = {row[ID]: row for row in conn.execute(_LISTED, params)}
+        rows = [
+            row
+            for message_id, receipt in targets
+            if (row := found.get(message_id)) is not None
+            and (receipt is None or row[RECEIPT] == receipt)
+        ]
         if rows:
             _delete(conn, rows)
         return Outcome([_report(row, now) for row in rows])
