@@ -35,6 +35,7 @@ import httpx
 
 from burrow.backends.base import (
     Backend,
+    DeleteTarget,
     Health,
     Subscription,
     SubscriptionKey,
@@ -232,6 +233,11 @@ class HttpBackend(Backend):
         return await self._call(
             lambda: self.client.delete_message(account, queue, message_id, receipt)
         )
+
+    async def delete_listed_messages(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> list[Message]:
+        return await self._call(lambda: self.client.delete_listed_messages(account, queue, targets))
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         return await self._call(lambda: self.client.count_messages(account, queue))

@@ -49,6 +49,7 @@ from burrow.backends import redacted
 from burrow.backends.background import stop_tasks
 from burrow.backends.base import (
     Backend,
+    DeleteTarget,
     Health,
     Subscription,
     SubscriptionKey,
@@ -427,6 +428,18 @@ class PostgresBackend(Backend):
             row = await conn.fetchrow(sql.DELETE_ONE, account, queue, message_id, receipt)
             await self._drop_queue_if_empty(conn, _found(row, message_id)["queue"])
         return _message(row)
+
+    async def delete_listed_messages(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> list[Message]:
+        ids = [message_id for message_id, _ in targets]
+        receipts = [receipt for _, receipt in targets]
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.DELETE_LISTED, account, queue, ids, receipts)
+            if rows:
+                await self._drop_queue_if_empty(conn, rows[0]["queue"])
+        deleted = {row["id"]: _message(row) for row in rows}
+        return [deleted[i] for i in ids if i in deleted]
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         async with self._connection() as conn:

@@ -266,6 +266,12 @@ DELETE_ONE = f"""
 DELETE FROM burrow.messages WHERE {_ONE} AND {_received_with("$4")}
 RETURNING {COLUMNS}, queue
 """
+# $1 account, $2 queue, $3 ids, $4 the receipt each must have (NULL: any), in step.
+DELETE_LISTED = f"""
+DELETE FROM burrow.messages USING unnest($3::text[], $4::text[]) AS wanted(wid, wreceipt)
+WHERE queue = {_QUEUE} AND id = wid AND {LIVE} AND {_received_with("wreceipt")}
+RETURNING {COLUMNS}, queue
+"""
 
 # Queue info ------------------------------------------------------------------------
 # $1 account, $2 queue; a write adds $3 info, a compare-and-set $4 the expected one.

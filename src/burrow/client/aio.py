@@ -117,6 +117,7 @@ class AsyncClient(ClientBase[AsyncEndpoint]):
     get_message = _operation(calls.get_message)
     update_message = _operation(calls.update_message)
     delete_message = _operation(calls.delete_message)
+    delete_listed_messages = _operation(calls.delete_listed_messages)
     count_messages = _operation(calls.count_messages)
     get_queue_info = _operation(calls.get_queue_info)
     set_queue_info = _operation(calls.set_queue_info)

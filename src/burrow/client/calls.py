@@ -191,6 +191,18 @@ def delete_message(
     return _one("DELETE", account, queue, message_id, None, FULL, read_message, receipt)
 
 
+def delete_listed_messages(
+    account: str, queue: str, targets: list[tuple[str, str | None]]
+) -> Call[list[Message]]:
+    """Delete messages by id, each with the receipt of its latest receive or None
+    (`POST …/-/delete`); returns those deleted, in the order given."""
+    entries = [i if receipt is None else {"id": i, "receipt": receipt} for i, receipt in targets]
+    request = Request(
+        "POST", _resource(account, queue, "delete"), {"detail": FULL}, json_body(entries), JSON
+    )
+    return Call(request, read_messages, _no_path)
+
+
 def count_messages(account: str, queue: str) -> Call[MessageCounts]:
     """How many messages the queue holds, by state."""
     return Call(Request("GET", _resource(account, queue, "counts")), _read_counts, _no_path)
