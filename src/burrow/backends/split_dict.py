@@ -6,16 +6,23 @@ A `SplitDict` keeps its entries in dicts of at most `SHARD_LIMIT` entries each, 
 by the key's hash (extendible hashing): a full one splits in two by one more bit of the
 hash, a step bounded by that limit whatever the size, and no other shard moves.
 Iteration is in no particular order.
+
+Each shard is full at a size of its own, drawn between half the limit and the limit:
+keys spread evenly, so shards of one size would all fill, and split, within a few
+thousand writes of one another (a storm of splits every time the dict doubles, whose
+fresh shards the garbage collector's next pass over young objects then walks at once:
+17 ms with a million entries).
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
-SHARD_LIMIT = 1 << 14  # entries in one shard before it splits (a split: ~1-2 ms)
+SHARD_LIMIT = 1 << 12  # entries in one shard before it splits (a split: about 1.5 ms)
 
 
 class SplitDict(Generic[V]):
@@ -25,11 +32,12 @@ class SplitDict(Generic[V]):
     fills the 2**(depth - d) slots that agree with it on the hash's d low bits, and
     `_depths` holds each slot's shard's d."""
 
-    __slots__ = ("_depths", "_mask", "_size", "_table")
+    __slots__ = ("_depths", "_fills", "_mask", "_size", "_table")
 
     def __init__(self) -> None:
         self._table: list[dict[str, V]] = [{}]
         self._depths = [0]
+        self._fills = [_fill()]  # each slot's shard's size when full
         self._mask = 0
         self._size = 0
 
@@ -50,7 +58,7 @@ class SplitDict(Generic[V]):
         shard = self._table[slot]
         if key not in shard:
             self._size += 1
-            if len(shard) >= SHARD_LIMIT:
+            if len(shard) >= self._fills[slot]:
                 self._split(slot)
                 shard = self._table[hash(key) & self._mask]
         shard[key] = value
@@ -91,6 +99,7 @@ class SplitDict(Generic[V]):
         if depth == self._mask.bit_count():
             self._table += self._table
             self._depths += self._depths
+            self._fills += self._fills
             self._mask = (self._mask << 1) | 1
         old = self._table[slot]
         low: dict[str, V] = {}
@@ -98,7 +107,13 @@ class SplitDict(Generic[V]):
         bit = 1 << depth
         for key, value in old.items():
             (high if hash(key) & bit else low)[key] = value
+        fills = {id(low): _fill(), id(high): _fill()}
         for i, shard in enumerate(self._table):
             if shard is old:
-                self._table[i] = high if i & bit else low
+                self._table[i] = new = high if i & bit else low
                 self._depths[i] = depth + 1
+                self._fills[i] = fills[id(new)]
+
+
+def _fill() -> int:
+    return random.randint(SHARD_LIMIT // 2, SHARD_LIMIT)
