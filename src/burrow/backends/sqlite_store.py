@@ -272,26 +272,35 @@ def put_messages(
             return Outcome([])
         now = time.time()
         key = _ensure_queue(conn, account, queue)
-        created: list[bool] = []
-        hidden: list[float] = []
-        added = added_bytes = 0
-        for new in messages:
-            hidden_until = deadline(new.hide, now)
-            row = (key, new.id, deadline(new.ttl, now), hidden_until, new.body, now, new.meta)
-            if conn.execute(_INSERT_NEW, row).rowcount:  # the common case: a new id
-                created.append(True)
-                added += 1
-                added_bytes += len(new.body)
-            else:
+        rows = [
+            (key, m.id, deadline(m.ttl, now), deadline(m.hide, now), m.body, now, m.meta)
+            for m in messages
+        ]
+        created = [True] * len(rows)
+        added, added_bytes = len(rows), sum(len(m.body) for m in messages)
+        start = 0
+        while start < len(rows):
+            before = conn.total_changes
+            try:
+                # The common case, new ids: one statement run for every row in C.
+                conn.executemany(_INSERT, rows[start:])
+                break
+            except sqlite3.IntegrityError:
+                # The rows before the first taken id are in; that one replaces its message
+                # (or raises again, were it another constraint), then the rest go on.
+                start += conn.total_changes - before
+            row = rows[start]
+            if not conn.execute(_INSERT_NEW, row).rowcount:
                 was_expired, old_size = _replace(conn, row, now)
-                created.append(was_expired)
-                added_bytes += len(new.body) - old_size
-            if hidden_until > now:
-                hidden.append(hidden_until)
+                created[start] = was_expired
+                added -= 1
+                added_bytes -= old_size
+            start += 1
         _count(conn, key, added, added_bytes)
         if quota:
             # Checked on the counts the batch leaves; raising rolls the batch back.
             quota.check(*_usage(conn, account, queue))
+        hidden = [deadline(m.hide, now) for m in messages if m.hide]
         return Outcome(created, (account, queue), hidden)
 
     return run
