@@ -10,10 +10,12 @@ The schema and its migrations: `sqlite_schema`.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -77,6 +79,12 @@ def configure(conn: sqlite3.Connection, *, writer: bool) -> None:
     # should they fall behind, at ~40 MB of log.
     conn.execute("PRAGMA wal_autocheckpoint = 10000")
     migrate(conn)
+    # Each write runs in a SAVEPOINT, and a multi-row INSERT in a statement transaction
+    # too. Their journals of the pages they change go to a temporary file past 64 KiB,
+    # a system call a page (batch PUTs of 10: 1.6 times the writes of the log alone; of
+    # 100: 4.7 times). In memory they are bounded by the biggest write (a batch of
+    # `max_batch_bytes`). Set after the migrations, whose index builds sort whole tables.
+    conn.execute("PRAGMA temp_store = MEMORY")
 
 
 def next_shown(account: str, queue: str) -> Operation[float | None]:
@@ -275,37 +283,52 @@ def put_messages(
             return Outcome([])
         now = time.time()
         key = _ensure_queue(conn, account, queue)
-        created: list[bool] = []
-        hidden: list[float] = []
-        added = added_bytes = 0
-        for new in messages:
-            hidden_until = deadline(new.hide, now)
-            row = (key, new.id, deadline(new.ttl, now), hidden_until, new.body, now, new.meta)
-            if conn.execute(_INSERT_NEW, row).rowcount:  # the common case: a new id
-                created.append(True)
-                added += 1
-                added_bytes += len(new.body)
-            else:
-                was_expired, old_size = _replace(conn, row, now)
-                created.append(was_expired)
-                added_bytes += len(new.body) - old_size
-            if hidden_until > now:
-                hidden.append(hidden_until)
+        rows = [
+            (key, m.id, deadline(m.ttl, now), deadline(m.hide, now), m.body, now, m.meta)
+            for m in messages
+        ]
+        created = [True] * len(rows)
+        added, added_bytes = len(rows), sum(len(m.body) for m in messages)
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            try:
+                # The common case, new ids: the whole chunk in one statement.
+                conn.execute(_insert_rows(len(chunk)), list(chain.from_iterable(chunk)))
+            except sqlite3.IntegrityError:
+                # An id is taken: the statement made no row. Each goes alone, in order
+                # (and one that breaks another constraint raises again).
+                for index, row in enumerate(chunk, start):
+                    if not conn.execute(_INSERT_NEW, row).rowcount:
+                        was_expired, old_size = _replace(conn, row, now)
+                        created[index] = was_expired
+                        added -= 1
+                        added_bytes -= old_size
         _count(conn, key, added, added_bytes)
         if quota:
             # Checked on the counts the batch leaves; raising rolls the batch back.
             quota.check(*_usage(conn, account, queue))
+        hidden = [deadline(m.hide, now) for m in messages if m.hide]
         return Outcome(created, (account, queue), hidden)
 
     return run
 
 
 # A new row's receives, receipt and first receive are the columns' defaults (none yet).
-_INSERT = (
-    "INSERT INTO messages (queue, id, expires, hidden_until, body, sent, meta)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_INTO = "INSERT INTO messages (queue, id, expires, hidden_until, body, sent, meta) VALUES "
+_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+_INSERT = _INSERT_INTO + _ROW
 _INSERT_NEW = f"{_INSERT} ON CONFLICT DO NOTHING"
+# One statement of many rows costs SQLite far less than as many of one row (1.5 us a
+# row less, with 10); chunks keep the statements few, one per size up to this, for the
+# connection's statement cache.
+_ROWS_PER_INSERT = 32
+
+
+@functools.cache
+def _insert_rows(count: int) -> str:
+    return _INSERT_INTO + ", ".join([_ROW] * count)
+
+
 NewRow = tuple[int, str, float, float, bytes, float, bytes]
 
 

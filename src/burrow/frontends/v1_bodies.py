@@ -135,6 +135,8 @@ def batch_draft(item: Any, defaults: Attributes) -> Draft:
     body = item.get("body")
     if not isinstance(body, str):
         raise InvalidRequest("each batch entry needs a string body")
+    if len(item) == 1:  # a body alone, the common entry: the rest are defaults
+        return Draft(body.encode(), None, defaults.ttl, defaults.hide)
     if "id" in item and not isinstance(item["id"], str):  # null too: leave it out for a new id
         raise InvalidRequest("a batch entry's id must be a string")
     return Draft(
