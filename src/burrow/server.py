@@ -219,13 +219,15 @@ def _tune_gc() -> None:
     What is alive by now (modules, the app, the backend's connections) stays for the
     process's life: frozen, it is never walked again. At the default threshold (700)
     the young generation was collected hundreds of times a second under load, 3-4% of
-    the CPU (memory and redis backends); at 50,000, under 1%, in passes of 10 ms at
-    most. The older generations are collected less often too (20, 100): with the
-    startup heap frozen they hold only what the backend keeps.
+    the CPU (memory and redis backends); at 20,000 about 1%. The middle generation
+    every 5 young passes: at (50,000, 20) one of its passes walked up to a million
+    objects, 80-100 ms with every request waiting (batch PUTs into a memory queue of a
+    million messages); now 25 ms at most. The oldest rarely (100): with the startup
+    heap frozen it holds only what the backend keeps.
     """
     gc.collect()  # no startup garbage frozen for good
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(20_000, 5, 100)
 
 
 def _loopback(host: str) -> bool:
