@@ -340,15 +340,14 @@ class Service:
             raise InvalidRequest("a delete by ids needs at least one id")
         if len(targets) > limits.max_batch_messages:
             raise PayloadTooLarge(f"a delete by ids names at most {limits.max_batch_messages}")
+        # An id named again is passed by (its first entry stands); an empty receipt
+        # names no receive, so its entry deletes nothing. Every entry is checked first.
+        seen: set[str] = set()
+        named: list[DeleteTarget] = []
         for message_id, receipt in targets:
             self.check_id("message", message_id)
             if receipt:
                 self.check_id("receipt", receipt)
-        # An id named again is passed by (its first entry stands); an empty receipt
-        # names no receive, so its entry deletes nothing.
-        seen: set[str] = set()
-        named: list[DeleteTarget] = []
-        for message_id, receipt in targets:
             if message_id not in seen:
                 seen.add(message_id)
                 if receipt != "":
