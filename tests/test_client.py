@@ -169,6 +169,16 @@ def test_delete_account(client: Client) -> None:
     assert client.account not in client.accounts()
 
 
+def test_delete_many_deletes_what_is_there_in_the_order_given(queue: Queue) -> None:
+    made = queue.put_many([f"job {n}" for n in range(250)])  # more than one request's worth
+    queue.put("hidden", id="h", hide=100)
+    asked = ["absent", "h", *made[::-1], "h"]
+    assert queue.delete_many(asked) == ["h", *made[::-1]]
+    assert queue.get(match_hidden=True) == []
+    assert queue.delete_many(asked) == []
+    assert queue.delete_many([]) == []
+
+
 def test_nothing_matched_is_an_empty_list(client: Client, queue: Queue) -> None:
     assert queue.get() == []
     assert queue.claim() == []
@@ -417,6 +427,8 @@ async def test_async_round_trip(aclient: AsyncClient) -> None:
     assert (await queue.update(generated, hide=0)).hide == 0
     assert [m.body for m in await queue.pop(limit=5)] == [b"text", b"x", b"y"]
     await queue.delete(AWKWARD)
+    await queue.put("last", id="last")
+    assert await queue.delete_many(["last", AWKWARD]) == ["last"]
     assert await queue.get(match_hidden=True) == []
     assert await queue.claim() == []
     assert await aclient.queues() == []

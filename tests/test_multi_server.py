@@ -21,6 +21,7 @@ from burrow.cli_client import register
 from burrow.client import AsyncClient, Client
 from burrow.client.servers import Servers
 from burrow.errors import BackendUnavailable, MessageNotFound
+from burrow.placement import message_key
 from tests.servers import BurrowServer
 from tests.waiting import LONG_POLL, in_background, result_within, still_waiting, within
 
@@ -330,6 +331,29 @@ def test_listings_merge_and_deletes_reach_every_server(trio: Trio, account: str)
         assert sorted(client.queue("a").delete_all()) == ["1", "3"]
         assert client.delete() == ["b", "c"]
         assert client.queues() == []
+
+
+def test_delete_many_finds_each_message_on_its_servers(trio: Trio, account: str) -> None:
+    with Client(urls(trio), account) as client:
+        queue = client.queue("q")
+        made = [queue.put(f"job {n}") for n in range(30)]
+        # Messages away from home, as writes during their server's outage leave them.
+        away = [f"away {n}" for n in range(6)]
+        for message_id in away:
+            order = client.servers.placement(message_key(account, "q", message_id))
+            put_on(trio[urls(trio).index(order[-1].url)], account, message_id)
+        assert queue.delete_many(["absent", *made, *away]) == [*made, *away]
+        assert where(trio, account) == {}
+
+
+def test_delete_many_cannot_say_absent_while_a_server_is_down(trio: Trio, account: str) -> None:
+    unused, down = refused_url()
+    with unused, Client([*urls(trio), down], account) as client:
+        queue = client.queue("q")
+        made = [queue.put(f"job {n}") for n in range(10)]
+        assert queue.delete_many(made) == made  # each found on a live server
+        with pytest.raises(BackendUnavailable):
+            queue.delete_many(["absent"])
 
 
 # The command line ------------------------------------------------------------------------------

@@ -188,6 +188,10 @@ class AsyncQueue(QueueHandle[AsyncClient]):
         """Delete one message; raises `MessageNotFound`."""
         await self._operations.delete(id)
 
+    async def delete_many(self, ids: Iterable[str]) -> list[str]:
+        """Delete messages by id; returns those deleted (see `Queue.delete_many`)."""
+        return await self._operations.delete_many(ids)
+
     async def delete_all(self) -> list[str]:
         """Delete every message, hidden ones too; returns their ids."""
         return await self._operations.delete_all()

@@ -16,10 +16,15 @@ from burrow.client.calls import AccountCalls, Body, QueueCalls, as_draft
 from burrow.client.loops import Cursor, message_id
 from burrow.client.paging import every_page, until_empty
 from burrow.client.routing import L, Router, Taken
+from burrow.client.servers import unavailable
 from burrow.client.wire import Call
+from burrow.errors import BackendUnavailable
 from burrow.ids import new_id
 from burrow.model import Draft, Message
 from burrow.placement import message_key
+
+DELETE_CHUNK = 100
+"""Ids per delete request: well within a server's batch limit (1,000 by default)."""
 
 NamesPage = Callable[[int | None, str | None], Call[list[str]]]
 """A listing of names, given its `limit` and `marker`."""
@@ -143,6 +148,37 @@ class QueueOperations(Generic[L]):
 
     async def delete(self, message_id: str) -> None:
         await self._router.find(self._key(message_id), self._calls.delete(message_id))
+
+    async def delete_many(self, message_ids: Iterable[str]) -> list[str]:
+        """Each message on the first server in its placement that holds it: the ids a
+        server did not delete go on to their next server. The ids deleted, in order.
+
+        If a server failed and some ids were found nowhere, raises `BackendUnavailable`
+        (the others are deleted; deleting them again deletes nothing).
+        """
+        wanted = list(dict.fromkeys(message_ids))
+        servers = self._router.servers
+        placements = {i: servers.placement(self._key(i)) for i in wanted}
+        deleted: set[str] = set()
+        failures: list[BackendUnavailable] = []
+        for turn in range(len(servers.all)):
+            groups: dict[str, tuple[L, list[str]]] = {}
+            for i in wanted:
+                if i not in deleted:
+                    server = placements[i][turn]
+                    groups.setdefault(server.url, (server, []))[1].append(i)
+            for server, ids in groups.values():
+                for start in range(0, len(ids), DELETE_CHUNK):
+                    call = self._calls.delete_many(ids[start : start + DELETE_CHUNK])
+                    try:
+                        gone: list[str] = await self._router.to(server, call)
+                    except BackendUnavailable as error:
+                        failures.append(error)
+                    else:
+                        deleted.update(gone)
+        if failures and len(deleted) < len(wanted):
+            raise unavailable(failures)
+        return [i for i in wanted if i in deleted]
 
     async def delete_taken(self, taken: Taken[L], message: Message) -> None:
         """Delete a claimed message on the server it was claimed from."""

@@ -185,6 +185,11 @@ class Queue(QueueHandle[Client]):
         """Delete one message, hidden or not; raises `MessageNotFound`."""
         blocking(self._operations.delete(id))
 
+    def delete_many(self, ids: Iterable[str]) -> list[str]:
+        """Delete messages by id, hidden or not, a hundred per request; returns the ids
+        deleted, in the order given (those not there are left out, not an error)."""
+        return blocking(self._operations.delete_many(ids))
+
     def delete_all(self) -> list[str]:
         """Delete every message of the queue, hidden ones too; returns their ids."""
         return blocking(self._operations.delete_all())
