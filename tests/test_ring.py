@@ -16,6 +16,7 @@ import pytest
 from burrow.backends import file_path, open_backend
 from burrow.backends.ring import RingBackend
 from burrow.backends.ring_placement import Member, RingConfig, load_ring
+from burrow.backends.ring_routing import find
 from burrow.backends.sqlite import SQLiteBackend
 from burrow.errors import BackendUnavailable, InvalidRequest, MessageNotFound, NoMatch
 from burrow.ids import new_id
@@ -144,7 +145,7 @@ async def test_messages_spread_over_the_set_are_listed_in_creation_order(
     for start in range(0, 60, 7):  # batches spread over the members, too
         await spread.put_messages(A, Q, messages[start : start + 7])
     created = [m.id for m in messages]
-    for state in spread.live_set(A):
+    for state in spread.members.live_set(A):
         held = [m.id for m in await state.backend.get_messages(A, Q, ALL_ITEMS)]
         assert 10 <= len(held) and held == [i for i in created if i in held]
     assert [m.id for m in await spread.get_messages(A, Q, ALL_ITEMS)] == created
@@ -227,7 +228,7 @@ async def test_queues_are_listed_in_the_order_their_members_agree_on(
     spread: RingBackend,
 ) -> None:
     """`beta` is created after `zeta` and before `alpha`, on one member only."""
-    states = spread.live_set(A)
+    states = spread.members.live_set(A)
     lone = states[-1].member
 
     def messages(queue: str, count: int, only_on_lone: bool = False) -> list[NewMessage]:
@@ -253,8 +254,8 @@ async def test_a_stale_copy_on_a_second_member_is_listed_once_and_passed_by_mark
     messages = made(12)
     await spread.put_messages(A, Q, messages)
     copied = messages[5]
-    order = rendezvous(message_key(A, Q, copied.id), [s.member for s in spread.live_set(A)])
-    fallback = next(s for s in spread.live_set(A) if s.member == order[1])
+    order = rendezvous(message_key(A, Q, copied.id), [s.member for s in spread.members.live_set(A)])
+    fallback = next(s for s in spread.members.live_set(A) if s.member == order[1])
     # As if written there while its first choice was down, before the rewrite.
     await fallback.backend.put_message(A, Q, NewMessage(copied.id, b"stale", 600, 0))
     created = [m.id for m in messages]
@@ -330,7 +331,7 @@ async def test_a_wait_on_the_set_wakes_on_a_write_to_any_member(spread: RingBack
 async def test_an_accounts_infos_live_on_its_first_member(spread: RingBackend) -> None:
     for name in ("q3", "q1", "q2"):
         assert await spread.set_queue_info(A, name, b"i", expected=None)
-    first, *others = spread.live_set(A)
+    first, *others = spread.members.live_set(A)
     assert await first.backend.list_queue_infos(A, Filters()) == ["q3", "q1", "q2"]
     for state in others:
         with pytest.raises(NoMatch):
@@ -345,7 +346,7 @@ async def test_an_info_found_on_a_later_member_is_read_changed_and_deleted_there
     spread: RingBackend,
 ) -> None:
     """As an info written while the first member was down is."""
-    first, second, third = spread.live_set(A)
+    first, second, third = spread.members.live_set(A)
     await second.backend.set_queue_info(A, Q, b"written during an outage", expected=None)
     await third.backend.set_queue_info(A, Q, b"an older copy", expected=None)
     assert await spread.get_queue_info(A, Q) == b"written during an outage"
@@ -363,7 +364,8 @@ async def test_counts_add_up_the_members(spread: RingBackend) -> None:
     messages = made(30)
     await spread.put_messages(A, Q, messages)
     holding = [
-        await state.backend.count_messages(A, Q) != MessageCounts() for state in spread.live_set(A)
+        await state.backend.count_messages(A, Q) != MessageCounts()
+        for state in spread.members.live_set(A)
     ]
     assert all(holding), "the messages are not spread: the test proves nothing"
     received = await spread.update_messages(
@@ -377,7 +379,7 @@ async def test_counts_add_up_the_members(spread: RingBackend) -> None:
 async def test_a_call_on_one_receive_finds_its_member(spread: RingBackend) -> None:
     await spread.put_messages(A, Q, made(9))
     received = await spread.update_messages(A, Q, Attributes(hide=60, receipt="r"), Filters())
-    holders = {(await spread._find(spread.live_set(A), A, Q, m.id)) for m in received}
+    holders = {(await find(spread.members.live_set(A), A, Q, m.id)) for m in received}
     assert len(holders) > 1, "the messages are not spread: the test proves nothing"
     for message in received:
         with pytest.raises(MessageNotFound):
@@ -396,7 +398,7 @@ async def test_while_the_first_member_is_down_the_next_takes_new_infos(
     assert isinstance(ring, RingBackend)
     async with ring:
         await ring.set_queue_info(A, "before", b"kept", expected=None)
-        first = next(s for s in servers if s.url == ring.live_set(A)[0].member.url)
+        first = next(s for s in servers if s.url == ring.members.live_set(A)[0].member.url)
         port = first.url.rsplit(":", 1)[1]
         first.kill()
         # Until the ring has seen the member fail, a read cannot tell "none" from "not known".
@@ -405,7 +407,7 @@ async def test_while_the_first_member_is_down_the_next_takes_new_infos(
         assert await ring.set_queue_info(A, "during", b"new", expected=None)
         back = start_server(f"sqlite:///{tmp_path}/m{servers.index(first)}.db", "--port", port)
         await _until_live(ring, back)
-        assert ring.live_set(A)[0].member.url == back.url
+        assert ring.members.live_set(A)[0].member.url == back.url
         assert await ring.get_queue_info(A, "before") == b"kept"
         assert await ring.get_queue_info(A, "during") == b"new"  # found on the other member
         assert await ring.set_queue_info(A, "during", b"newer", expected=b"new")
@@ -416,6 +418,6 @@ async def _until_live(ring: RingBackend, server: BurrowServer) -> None:
     """Until the ring's probe has found the member answering again."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + PATIENCE
-    while server.url not in {s.member.url for s in ring.live_set(A) if s.state == "up"}:
+    while server.url not in {s.member.url for s in ring.members.live_set(A) if s.state == "up"}:
         assert loop.time() < deadline, f"{server.url} not back within {PATIENCE} s"
         await asyncio.sleep(0.05)  # (the probe runs every PROBE_INTERVAL: no event to wait on)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from burrow.backends import sqlite_schema
-from burrow.backends import sqlite_store as store
+from burrow.backends import sqlite_queues, sqlite_schema
 from burrow.backends.sqlite import SQLiteBackend
 from burrow.errors import MessageNotFound
 from burrow.model import ALL_ITEMS, Attributes, Filters, NewMessage
@@ -90,7 +89,7 @@ async def test_counts_read_indexes_not_the_queue(tmp_path: Path) -> None:
         params = {"key": 1, "now": time.time()}
         plans = [
             " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
-            for sql in (store._EXPIRED_IN_QUEUE, store._HIDDEN_IN_QUEUE)
+            for sql in (sqlite_queues._EXPIRED_IN_QUEUE, sqlite_queues._HIDDEN_IN_QUEUE)
         ]
     assert plans == [
         "SEARCH messages USING INDEX messages_by_expiry (expires>? AND expires<?)",

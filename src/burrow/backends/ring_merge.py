@@ -6,8 +6,8 @@ smallest of the members' next items. Names (accounts, queues) are on several
 members: a name waits until it comes next on all the members that hold it, and is
 listed once; when every next name is held further on somewhere (the members
 disagree on the order), the smallest next name comes first. Message ids are on one
-member each, but for stale copies (see `ring`): a copy of an id does not hold the
-others back; the id comes where its first copy does, and the copies met later
+member each, but for stale copies (see `ring_listing`): a copy of an id does not hold
+the others back; the id comes where its first copy does, and the copies met later
 join it there, so that read repair can keep the right one.
 
 With ids that grow with time, such as the time-ordered ids the server makes, every

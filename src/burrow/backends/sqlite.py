@@ -15,8 +15,8 @@ a write is on disk; the notifier reads a waited-on queue's next hide deadline fr
 the file (an index) when it needs it, so hides kept in the file wake waiters after
 a restart too. Other processes on the same file (`--workers`) hear of each write
 over a datagram (`sqlite_peers`), and take turns at writing (`sqlite_lock`).
-The SQL itself lives in `sqlite_store` (queue info in `sqlite_infos`, subscriptions in
-`sqlite_subscriptions`).
+The SQL itself lives in `sqlite_messages` and `sqlite_queues` (queue info in
+`sqlite_infos`, subscriptions in `sqlite_subscriptions`; what they share in `sqlite_store`).
 
 The files are made private and checked before SQLite opens them, and watched while
 it has them open (`sqlite_files`): once deleted or replaced, or while writes fail,
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import TypeVar
 
-from burrow.backends import sqlite_files
+from burrow.backends import sqlite_files, sqlite_messages, sqlite_queues
 from burrow.backends import sqlite_infos as infos
 from burrow.backends import sqlite_store as store
 from burrow.backends import sqlite_subscriptions as subscriptions
@@ -186,18 +186,18 @@ class SQLiteBackend(Backend):
     # Accounts and queues -----------------------------------------------------------
 
     async def get_accounts(self, filters: Filters) -> list[str]:
-        return await self._read(store.get_accounts(filters))
+        return await self._read(sqlite_queues.get_accounts(filters))
 
     async def delete_accounts(self, filters: Filters) -> list[str]:
-        names, keys, up_to = await self._read(store.matched_accounts(filters))
+        names, keys, up_to = await self._read(sqlite_queues.matched_accounts(filters))
         await self._delete_queues(keys, up_to)
         return names
 
     async def get_queues(self, account: str, filters: Filters) -> list[str]:
-        return await self._read(store.get_queues(account, filters))
+        return await self._read(sqlite_queues.get_queues(account, filters))
 
     async def delete_queues(self, account: str, filters: Filters) -> list[str]:
-        matched, up_to = await self._read(store.matched_queues(account, filters))
+        matched, up_to = await self._read(sqlite_queues.matched_queues(account, filters))
         await self._delete_queues([key for key, _ in matched], up_to)
         return [name for _, name in matched]
 
@@ -206,32 +206,34 @@ class SQLiteBackend(Backend):
         is committed with the writes of other requests around it, instead of holding
         the loop for the whole delete (a crash leaves what was not reached yet)."""
         for key in keys:
-            chunk = store.delete_chunk(key, up_to, self._purge_chunk)
+            chunk = sqlite_queues.delete_chunk(key, up_to, self._purge_chunk)
             while await self._write(chunk) == self._purge_chunk:
                 pass
 
     # Messages in a queue ----------------------------------------------------------------
 
     async def get_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        return await self._read(store.get_messages(account, queue, filters))
+        return await self._read(sqlite_messages.get_messages(account, queue, filters))
 
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
-        return await self._write(store.update_messages(account, queue, attributes, filters))
+        return await self._write(
+            sqlite_messages.update_messages(account, queue, attributes, filters)
+        )
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        return await self._write(store.delete_messages(account, queue, filters))
+        return await self._write(sqlite_messages.delete_messages(account, queue, filters))
 
     async def put_messages(
         self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
     ) -> list[bool]:
-        return await self._write(store.put_messages(account, queue, messages, quota))
+        return await self._write(sqlite_messages.put_messages(account, queue, messages, quota))
 
     # One message ----------------------------------------------------------------------------
 
     async def get_message(self, account: str, queue: str, message_id: str) -> Message:
-        return await self._read(store.get_message(account, queue, message_id))
+        return await self._read(sqlite_messages.get_message(account, queue, message_id))
 
     async def update_message(
         self,
@@ -241,21 +243,23 @@ class SQLiteBackend(Backend):
         attributes: Attributes,
         receipt: str | None = None,
     ) -> Message:
-        update = store.update_message(account, queue, message_id, attributes, receipt)
+        update = sqlite_messages.update_message(account, queue, message_id, attributes, receipt)
         return await self._write(update)
 
     async def delete_message(
         self, account: str, queue: str, message_id: str, receipt: str | None = None
     ) -> Message:
-        return await self._write(store.delete_message(account, queue, message_id, receipt))
+        return await self._write(
+            sqlite_messages.delete_message(account, queue, message_id, receipt)
+        )
 
     async def delete_listed_messages(
         self, account: str, queue: str, targets: list[DeleteTarget]
     ) -> list[Message]:
-        return await self._write(store.delete_listed_messages(account, queue, targets))
+        return await self._write(sqlite_messages.delete_listed_messages(account, queue, targets))
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
-        return await self._read(store.count_messages(account, queue))
+        return await self._read(sqlite_queues.count_messages(account, queue))
 
     # Queue info ------------------------------------------------------------------------------
 
@@ -319,7 +323,7 @@ class SQLiteBackend(Backend):
             return None
         try:
             with self._reader:
-                return store.next_shown(account, queue)(self._reader).value
+                return sqlite_queues.next_shown(account, queue)(self._reader).value
         except sqlite3.Error as exc:
             logger.warning("sqlite: cannot read when hidden messages show: %s", exc)
             return time.time() + LOOKUP_RETRY  # the waiters look again then
@@ -406,7 +410,7 @@ class SQLiteBackend(Backend):
             self._writer.refuse(changed)
 
     def _purge_chunk_op(self, conn: sqlite3.Connection) -> store.Outcome[int]:
-        purged = store.purge_expired(conn, self._purge_chunk)
+        purged = sqlite_queues.purge_expired(conn, self._purge_chunk)
         self.stats.purged += purged
         return store.Outcome(purged)
 
