@@ -1,7 +1,7 @@
 """Queue info in the `sqlite://` backend: the SQL of `Backend.get_queue_info` and its kin.
 
 One row per queue that has info, in `queue_infos(seq, account, queue, info)` (schema
-version 5, see `sqlite_store`), apart from the queues and messages tables: nothing a
+version 5, see `sqlite_schema`), apart from the queues and messages tables: nothing a
 v1.0 call does reads or deletes it. `seq` only grows, so ordering by it is the order of
 each queue's first info; a change updates the row in place and keeps it. Writes run in
 the group committer's transaction as every message write does, so an acknowledged one

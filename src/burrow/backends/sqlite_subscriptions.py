@@ -2,7 +2,7 @@
 its kin.
 
 One row per subscription in `subscriptions(account, queue, name, document)` (schema
-version 6, see `sqlite_store`), its primary key the listing order (SQLite compares TEXT
+version 6, see `sqlite_schema`), its primary key the listing order (SQLite compares TEXT
 as UTF-8 bytes, which is code point order). Writes run in the group committer's
 transaction, so an acknowledged one is on disk; the compare and the set are one
 statement.
