@@ -1,4 +1,5 @@
-"""The statements of the `postgresql://` backend (schema in `postgres_schema`).
+"""The statements of the `postgresql://` backend (schema in `postgres_schema`), and the
+messages their rows hold.
 
 Time is always the PostgreSQL server's: `statement_timestamp()` is one instant
 per statement, so a deadline set and the time remaining reported by the same
@@ -20,7 +21,14 @@ the one its statement wrote.
 
 from __future__ import annotations
 
-from burrow.model import Filters
+import math
+from typing import TypeAlias
+
+import asyncpg
+
+from burrow.model import Filters, Message
+
+Row: TypeAlias = asyncpg.Record
 
 CHANNEL = "burrow"
 
@@ -365,3 +373,29 @@ NEXT_SHOWN = f"""
 SELECT EXTRACT(EPOCH FROM min(hidden_until) - {NOW})::float8 FROM burrow.messages
 WHERE queue = {_QUEUE} AND hidden_until > {NOW}
 """
+
+
+# Rows as messages ---------------------------------------------------------------------
+
+
+def message_of(row: Row) -> Message:
+    """The message a row of `COLUMNS` holds."""
+    return Message(
+        row["id"],
+        row["body"],
+        _left(row["ttl_left"]),
+        _left(row["hide_left"]),
+        row["receives"],
+        row["receipt"] or "",
+        row["sent"],
+        row["first_received"] or 0.0,
+        row["meta"],
+    )
+
+
+def messages_of(rows: list[Row]) -> list[Message]:
+    return [message_of(row) for row in rows]
+
+
+def _left(seconds: float | None) -> int:
+    return math.ceil(seconds) if seconds is not None and seconds > 0 else 0
