@@ -65,6 +65,7 @@ from typing import Any
 from burrow.backends import redis_scripts as lua
 from burrow.backends.base import (
     Backend,
+    DeleteTarget,
     Health,
     Subscription,
     SubscriptionKey,
@@ -91,8 +92,8 @@ from burrow.model import (
 
 _KEEP = -1  # "leave this attribute as it is" in script arguments
 _SCRIPTS = (
-    *("PUT", "SELECT", "ONE", "COUNT", "QUEUES", "ACCOUNT", "INFO", "SUBSCRIPTION"),
-    *("CONFIRM_INDEX", "INDEX_ADD"),
+    *("PUT", "SELECT", "ONE", "DELETE_LISTED", "COUNT", "QUEUES", "ACCOUNT", "INFO"),
+    *("SUBSCRIPTION", "CONFIRM_INDEX", "INDEX_ADD"),
 )
 
 
@@ -289,6 +290,14 @@ class RedisBackend(Backend):
         if mode == "update":
             self._announce(account, queue, attributes)
         return _messages(raw)[0]
+
+    async def delete_listed_messages(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> list[Message]:
+        args = self._queue_args(account, queue)
+        for message_id, receipt in targets:
+            args += [message_id, _given(receipt)]
+        return _messages(await self._redis.write("DELETE_LISTED", [account_key(account)], args))
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         keys = [account_key(account)]

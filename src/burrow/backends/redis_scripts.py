@@ -363,6 +363,31 @@ return out
 """
 )
 
+# ARGV: qname, qhex, origin, channel, then pairs of id and receipt (as ONE's).
+# Deletes those of the listed messages there (with a receipt, only while it is the
+# latest receive's) and reports them, in the order listed.
+DELETE_LISTED = (
+    PRELUDE
+    + """
+local qname, k = ARGV[1], qkeys(ARGV[2])
+local now = now_ms()
+local out = {now, 0}
+local found = {}
+for i = 5, #ARGV, 2 do
+  local id, wanted = ARGV[i], ARGV[i + 1]
+  if redis.call('ZSCORE', k.o, id) and not expired(k, id, now)
+      and (wanted == '' or receipt_of(k, id) == string.sub(wanted, 2)) then
+    found[#found + 1] = id
+  end
+end
+if #found > 0 then
+  report(out, k, found, now)
+  settle(k, qname, -remove(k, found))
+end
+return out
+"""
+)
+
 # ARGV: mode (get|delete), limit (0 = all), marker ('' = none).
 # The account's queues holding live messages, in creation order.
 QUEUES = (

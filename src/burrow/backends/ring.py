@@ -40,7 +40,7 @@ from collections.abc import Callable
 
 from burrow.backends import ring_routing as routing
 from burrow.backends.background import stop_tasks
-from burrow.backends.base import Backend, Health, Subscription, SubscriptionKey
+from burrow.backends.base import Backend, DeleteTarget, Health, Subscription, SubscriptionKey
 from burrow.backends.ring_listing import RingListings, merged_names
 from burrow.backends.ring_members import RingMembers, RingSubscription, each, on
 from burrow.backends.ring_placement import RingConfig
@@ -180,6 +180,11 @@ class RingBackend(Backend):
             message_id,
             lambda b: b.delete_message(account, queue, message_id, receipt),
         )
+
+    async def delete_listed_messages(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> list[Message]:
+        return await routing.delete_listed(self.members, account, queue, targets)
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         """The sum of the live members' counts (a member that is down is not counted)."""

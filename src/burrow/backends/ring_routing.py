@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from burrow.backends.base import Backend
+from burrow.backends.base import Backend, DeleteTarget
 from burrow.backends.ring_members import MemberState, RingMembers, on
 from burrow.errors import BackendUnavailable, MessageNotFound
 from burrow.model import Message, NewMessage, Quota
-from burrow.placement import message_key, rendezvous
+from burrow.placement import each_in_its_order, message_key, rendezvous
 
 
 def for_id(
@@ -88,6 +88,25 @@ async def by_id(
         except (MessageNotFound, BackendUnavailable):
             continue
     raise MessageNotFound(message_id)
+
+
+async def delete_listed(
+    members: RingMembers, account: str, queue: str, targets: list[DeleteTarget]
+) -> list[Message]:
+    """Each listed message deleted on the members in its id's order: one call to each
+    member a round, with the ids the members before did not delete."""
+    live = members.live_set(account)
+    receipts = dict(targets)
+    deleted: dict[str, Message] = {}
+
+    async def delete(state: MemberState, ids: list[str]) -> list[str]:
+        listed = [(i, receipts[i]) for i in ids]
+        gone = await on(state, lambda b: b.delete_listed_messages(account, queue, listed))
+        deleted.update((m.id, m) for m in gone)
+        return [m.id for m in gone]
+
+    await each_in_its_order(list(receipts), lambda i: for_id(live, account, queue, i), delete)
+    return [deleted[i] for i in receipts if i in deleted]
 
 
 async def holder(

@@ -18,10 +18,9 @@ from burrow.client.paging import every_page, until_empty
 from burrow.client.routing import L, Router, Taken
 from burrow.client.servers import unavailable
 from burrow.client.wire import Call
-from burrow.errors import BackendUnavailable
 from burrow.ids import new_id
 from burrow.model import Draft, Message
-from burrow.placement import message_key
+from burrow.placement import each_in_its_order, message_key
 
 DELETE_CHUNK = 100
 """Ids per delete request: well within a server's batch limit (1,000 by default)."""
@@ -157,25 +156,19 @@ class QueueOperations(Generic[L]):
         (the others are deleted; deleting them again deletes nothing).
         """
         wanted = list(dict.fromkeys(message_ids))
-        servers = self._router.servers
-        placements = {i: servers.placement(self._key(i)) for i in wanted}
-        deleted: set[str] = set()
-        failures: list[BackendUnavailable] = []
-        for turn in range(len(servers.all)):
-            groups: dict[str, tuple[L, list[str]]] = {}
-            for i in wanted:
-                if i not in deleted:
-                    server = placements[i][turn]
-                    groups.setdefault(server.url, (server, []))[1].append(i)
-            for server, ids in groups.values():
-                for start in range(0, len(ids), DELETE_CHUNK):
-                    call = self._calls.delete_many(ids[start : start + DELETE_CHUNK])
-                    try:
-                        gone: list[str] = await self._router.to(server, call)
-                    except BackendUnavailable as error:
-                        failures.append(error)
-                    else:
-                        deleted.update(gone)
+
+        async def delete(server: L, ids: list[str]) -> list[str]:
+            gone: list[str] = []
+            for start in range(0, len(ids), DELETE_CHUNK):
+                call = self._calls.delete_many(ids[start : start + DELETE_CHUNK])
+                chunk: list[str] = await self._router.to(server, call)
+                gone += chunk
+            return gone
+
+        placement = self._router.servers.placement
+        deleted, failures = await each_in_its_order(
+            wanted, lambda i: placement(self._key(i)), delete
+        )
         if failures and len(deleted) < len(wanted):
             raise unavailable(failures)
         return [i for i in wanted if i in deleted]
