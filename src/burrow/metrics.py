@@ -25,8 +25,8 @@ from burrow.auth import Guard
 from burrow.backends.sqlite_writer import Stats
 from burrow.config import MetricsSettings
 from burrow.errors import InvalidRequest, MethodNotAllowed
+from burrow.frontends.admission import token_request
 from burrow.frontends.asgi import Response, Scope
-from burrow.frontends.burrow_v1 import token_request
 from burrow.metrics_recorder import Recorder
 from burrow.metrics_shared import SharedTallies
 from burrow.service import Service

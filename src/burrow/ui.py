@@ -18,8 +18,8 @@ from importlib import resources
 
 from burrow.auth import Guard
 from burrow.errors import InvalidRequest, MethodNotAllowed, NotFound
+from burrow.frontends.admission import token_request
 from burrow.frontends.asgi import Response, Scope, header
-from burrow.frontends.burrow_v1 import token_request
 from burrow.service import Service
 
 CONTENT_TYPES = {

@@ -4,7 +4,8 @@ Tests take `sqs` (a boto3 client of an account of their own: with `--auth none` 
 access key id is the account), `sqs_server` (the server it talks to) or
 `new_client` for more clients of the same account. Every test that takes them runs on
 memory, SQLite, Redis and PostgreSQL. The Redis server and the PostgreSQL database
-are this package's own, so that other tests flushing theirs never touch these.
+are this package's own, so that other tests flushing theirs never touch these. Tests
+of the wire protocols alone take `wire` (tests/sqs/wire.py), no server.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.engines.redis import HOST, RedisProcess
 from tests.engines.redis import start_server as start_redis
 from tests.servers import BurrowServer
 from tests.sqs.clients import SqsClient, sqs_client
+from tests.sqs.wire import PROTOCOLS, Wire
 
 BACKENDS = ["memory", "sqlite", "redis", "postgres"]
 ClientFactory = Callable[..., SqsClient]
@@ -91,3 +93,8 @@ def new_client(sqs_server: BurrowServer, sqs_account: str) -> ClientFactory:
 @pytest.fixture
 def sqs(new_client: ClientFactory) -> SqsClient:
     return new_client()
+
+
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def wire(request: pytest.FixtureRequest) -> Wire:
+    return Wire(request.param)

@@ -8,9 +8,9 @@ extensions included, so that clients can be generated and the API fuzzed
 from __future__ import annotations
 
 from burrow.config import Limits
-from burrow.frontends.burrow_v1 import MAX_DIGITS, VIEWS
 from burrow.frontends.openapi_schemas import Schema, ref, schemas
 from burrow.frontends.v1_bodies import BASE64
+from burrow.frontends.v1_params import MAX_DIGITS, VIEWS
 
 JSON = "application/json"
 OCTETS = "application/octet-stream"

@@ -25,9 +25,11 @@ from burrow.auth import Guard
 from burrow.codec import message_fields
 from burrow.errors import BurrowError, InvalidRequest, NoMatch, NotFound
 from burrow.feed import Ended, Feed, open_feed
+from burrow.frontends.admission import token_request
 from burrow.frontends.asgi import JSON, Receive, Response, Scope, Send, path_segments, query_params
-from burrow.frontends.burrow_v1 import NO_CHANGE, stream_subscription, token_request
 from burrow.frontends.v1_bodies import batch_draft
+from burrow.frontends.v1_params import NO_CHANGE
+from burrow.frontends.v1_subscriptions import stream_subscription
 from burrow.model import Attributes, Filters
 from burrow.service import Service
 
