@@ -9,7 +9,9 @@ It reads every request body, then answers:
 - GET                             → 200 `["v1.0"]`
 - PUT                             → 201, empty body
 - POST / DELETE on /v1.0/{a}/{q}  → 200, a JSON list of `limit` (default 10) messages
-                                    `{"id", "ttl", "hide", "body"}` (the claim/pop shape)
+                                    `{"id", "ttl", "hide", "body"}` (the claim/pop shape),
+                                    or of their ids with `detail=id`
+- POST /v1.0/{a}/{q}/-/delete     → 200, the ids of its JSON body (a delete by ids)
 - any other DELETE / POST         → 204
 """
 
@@ -35,7 +37,12 @@ def _messages(n: int) -> bytes:
     )
 
 
+def _ids(n: int) -> bytes:
+    return orjson.dumps([f"noop-{i}" for i in range(n)])
+
+
 _LISTS: dict[int, bytes] = {n: _messages(n) for n in (1, 10, 100)}
+_ID_LISTS: dict[int, bytes] = {n: _ids(n) for n in (1, 10, 100)}
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -74,12 +81,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
                 return
     if scope["type"] != "http":
         return
-    # Read (and discard) the whole request body, as a real handler must.
+    # Read the whole request body, as a real handler must.
+    body = b""
     more = True
     while more:
         message = await receive()
         if message["type"] != "http.request":
             return
+        body += message.get("body", b"")
         more = message.get("more_body", False)
 
     method: str = scope["method"]
@@ -94,10 +103,22 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     # POST / DELETE: a queue-level call (/v1.0/a/q) answers like a claim or a pop.
     path: str = scope["path"]
     if path.count("/") == 3:
-        n = _limit(scope["query_string"])
-        body = _LISTS.get(n) or _messages(n)
-        await send(_start(200, body, True))
-        await send({"type": "http.response.body", "body": body})
+        query: bytes = scope["query_string"]
+        n = _limit(query)
+        if b"detail=id" in query:
+            answer = _ID_LISTS.get(n) or _ids(n)
+        else:
+            answer = _LISTS.get(n) or _messages(n)
+        await _json(send, answer)
+        return
+    if method == "POST" and path.endswith("/-/delete"):
+        listed = orjson.loads(body or b"[]")
+        await _json(send, orjson.dumps([i["id"] if isinstance(i, dict) else i for i in listed]))
         return
     await send(_START_204)
     await send(_EMPTY)
+
+
+async def _json(send: Send, body: bytes) -> None:
+    await send(_start(200, body, True))
+    await send({"type": "http.response.body", "body": body})
