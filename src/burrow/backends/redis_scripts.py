@@ -108,6 +108,13 @@ local function receipt_of(k, id)
   return string.match(v, '^%d+:%d+:(.*)$')
 end
 
+-- Whether a live message `id` is there, received last with the receipt `wanted` names
+-- ('' = any, else '=' .. the receipt).
+local function held(k, id, wanted, now)
+  if not redis.call('ZSCORE', k.o, id) or expired(k, id, now) then return false end
+  return wanted == '' or receipt_of(k, id) == string.sub(wanted, 2)
+end
+
 -- One more receive, with its receipt (after the hide it comes with was set).
 local function receive(k, id, receipt, now)
   local count, first = 0, now
@@ -189,6 +196,12 @@ local function settle(k, qname, delta)
   else
     redis.call('ZREM', XQ, qname)
   end
+end
+
+-- A delete that answers: report the messages into `out`, then remove them.
+local function report_removed(out, k, qname, ids, now)
+  report(out, k, ids, now)
+  settle(k, qname, -remove(k, ids))
 end
 
 -- Members of ZSET `source` that come after `marker` in ZSET `order` (from the start
@@ -315,8 +328,7 @@ if #matched == 0 then
   return out
 end
 if mode == 'delete' then
-  report(out, k, matched, now)
-  settle(k, qname, -remove(k, matched))
+  report_removed(out, k, qname, matched, now)
   return out
 end
 if mode == 'update' and (ttl >= 0 or hide >= 0) then
@@ -344,11 +356,9 @@ local qname, k, mode, id = ARGV[1], qkeys(ARGV[2]), ARGV[5], ARGV[6]
 local ttl, hide, wanted = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local now = now_ms()
 local out = {now, 0}
-if not redis.call('ZSCORE', k.o, id) or expired(k, id, now) then return out end
-if wanted ~= '' and receipt_of(k, id) ~= string.sub(wanted, 2) then return out end
+if not held(k, id, wanted, now) then return out end
 if mode == 'delete' then
-  report(out, k, {id}, now)
-  settle(k, qname, -remove(k, {id}))
+  report_removed(out, k, qname, {id}, now)
   return out
 end
 if mode == 'update' and (ttl >= 0 or hide >= 0) then
@@ -374,16 +384,9 @@ local now = now_ms()
 local out = {now, 0}
 local found = {}
 for i = 5, #ARGV, 2 do
-  local id, wanted = ARGV[i], ARGV[i + 1]
-  if redis.call('ZSCORE', k.o, id) and not expired(k, id, now)
-      and (wanted == '' or receipt_of(k, id) == string.sub(wanted, 2)) then
-    found[#found + 1] = id
-  end
+  if held(k, ARGV[i], ARGV[i + 1], now) then found[#found + 1] = ARGV[i] end
 end
-if #found > 0 then
-  report(out, k, found, now)
-  settle(k, qname, -remove(k, found))
-end
+if #found > 0 then report_removed(out, k, qname, found, now) end
 return out
 """
 )
