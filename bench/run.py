@@ -61,6 +61,7 @@ from bench.servers import (
     on_cpu,
     terminate_on_sigterm,
 )
+from bench.settle import settle_disk
 from bench.zaqar_phases import ZAQAR_PHASES
 from bench.zaqar_target import (
     ZAQAR_WORKERS,
@@ -181,6 +182,11 @@ async def run_phase(
             row.notes.append(note)
             if opts.verbose:
                 print(f"  {name}/{spec.name}/c{concurrency}: {note}", flush=True)
+        settled = await settle_disk()
+        if not settled.quiet:
+            row.notes.append(f"disks still busy after {settled.seconds:.0f}s: measured anyway")
+        if opts.verbose:
+            print(f"  {name}/{spec.name}/c{concurrency}: disks quiet in {settled.seconds:.1f}s")
         workload = spec.make(host_header, account, "q")
         result = await run_load(
             HOST,
