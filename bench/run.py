@@ -183,10 +183,13 @@ async def run_phase(
             if opts.verbose:
                 print(f"  {name}/{spec.name}/c{concurrency}: {note}", flush=True)
         settled = await settle_disk()
+        disks = "quiet" if settled.quiet else "still busy, measured anyway"
         if not settled.quiet:
-            row.notes.append(f"disks still busy after {settled.seconds:.0f}s: measured anyway")
+            row.notes.append(f"disks {disks} after {settled.seconds:.0f}s")
         if opts.verbose:
-            print(f"  {name}/{spec.name}/c{concurrency}: disks quiet in {settled.seconds:.1f}s")
+            print(
+                f"  {name}/{spec.name}/c{concurrency}: disks {disks} after {settled.seconds:.1f}s"
+            )
         workload = spec.make(host_header, account, "q")
         result = await run_load(
             HOST,

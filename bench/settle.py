@@ -43,12 +43,12 @@ def written_bytes() -> int | None:
     total = _dirty_bytes()
     for line in lines:
         fields = line.split()
+        if len(fields) < 10:
+            continue
         # Whole devices only (a partition's writes are its device's too); loop and RAM
         # devices are files and memory, whose writes land on a disk or nowhere.
         name = fields[2]
-        if len(fields) < 10 or name.startswith(("loop", "ram")):
-            continue
-        if Path(f"/sys/block/{name}").exists():
+        if not name.startswith(("loop", "ram")) and Path(f"/sys/block/{name}").exists():
             total += int(fields[9]) * SECTOR
     return total
 
