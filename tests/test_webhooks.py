@@ -3,6 +3,7 @@ order, signatures, retries, dead letters, 410, Retry-After, a kill -9, two serve
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.servers import BurrowServer
 from tests.waiting import wait_until
-from tests.webhook_receiver import Receiver, always, failing_first, running
+from tests.webhook_receiver import Delivery, Receiver, always, failing_first, running
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 # Quick timings, so that retries and a dead server's lease take a test seconds: a POST
@@ -171,6 +172,39 @@ def test_429_is_retried_after_the_wait_its_retry_after_asks(
     wait_until(lambda: receiver.accepted_ids() == ids, "delivered after the 429")
     first, second = receiver.received()
     assert second.arrived - first.arrived >= 1.0  # the backoff alone would be 0.05 s
+
+
+def test_a_subscription_made_again_during_a_post_keeps_nothing_of_the_old_webhooks_outcome(
+    start_server: ServerFactory, tmp_path: Path, receiver: Receiver, account: str
+) -> None:
+    # A POST may stay open long enough here to delete and make the subscription again.
+    (tmp_path / "slow.toml").write_text(
+        "[server]\nwebhook_timeout = 60.0\nwebhook_lease = 121.0\nwebhook_scan_every = 0.1\n"
+    )
+    server = start_server("memory://", "--config", str(tmp_path / "slow.toml"))
+    arrived, answer_now = threading.Event(), threading.Event()
+
+    def answer(delivery: Delivery) -> tuple[int, dict[str, str]]:
+        if delivery.path == "/new":
+            return 204, {}
+        arrived.set()
+        answer_now.wait(timeout=60)
+        return 500, {}
+
+    receiver.answer = answer
+    ids = put(server, account, "orders", 2)
+    subscribe(server, account, "orders", "billing", receiver.url + "/old", secret=SECRET)
+    assert arrived.wait(timeout=60), "the first POST open"
+    path = f"{server.url}/v1.0/{account}/orders/-/subscriptions/billing"
+    assert httpx.delete(path).status_code == 204
+    subscribe(server, account, "orders", "billing", receiver.url + "/new", secret=SECRET)
+    answer_now.set()  # the old webhook's POST fails now
+
+    wait_until(lambda: receiver.accepted_ids("/new") == ids, "the new webhook gets both")
+    found = subscription(server, account, "orders", "billing")
+    assert found["cursor"] == ids[-1]
+    assert (found["delivery"]["failures"], found["delivery"]["last_error"]) == (0, None)
+    assert [d.message_id for d in receiver.received("/old")] == ids[:1]
 
 
 def test_a_server_killed_mid_delivery_loses_nothing_and_delivers_the_rest_once_restarted(

@@ -305,6 +305,12 @@ class Subscriptions:
 
     async def ack(self, account: str, queue: str, name: str, message_id: str) -> None:
         """Move the cursor to `message_id` (what a reader has handled, and all before it)."""
+        await self.change(account, queue, name, await self.acked(account, queue, name, message_id))
+
+    async def acked(
+        self, account: str, queue: str, name: str, message_id: str
+    ) -> Callable[[Subscription], Subscription]:
+        """The edit of `ack` (for `change`, alone or with more)."""
         self._ids(account, queue, name)
         self._service.check_id("message", message_id)
         try:
@@ -317,7 +323,7 @@ class Subscriptions:
                 subscription, cursor=message_id, cursor_sent=max(sent, subscription.cursor_sent)
             )
 
-        await self.change(account, queue, name, move)
+        return move
 
     async def change(self, account: str, queue: str, name: str, edit: Edit) -> Subscription | None:
         """Apply `edit` to the stored subscription until no one else changed it meanwhile

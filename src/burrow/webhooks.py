@@ -22,6 +22,11 @@ crash replaces it) and acknowledged, and counted. A 410 disables the webhook. Si
 cursor moves only after a 2xx, a server killed mid-delivery loses nothing: whoever
 holds the lease next (it, restarted, or another server once the lease has run out)
 delivers again from the cursor (at least once).
+
+A POST's outcome (the cursor moved, a failure counted) is stored only if the
+subscription still names that webhook under this process's lease: one deleted and made
+again, or set with another webhook, while the POST was open is left as it is now, its
+messages delivered from its own cursor by whoever takes it next.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from burrow.backends.background import stop_tasks
 from burrow.errors import BurrowError, NoMatch, NotFound
 from burrow.model import Draft, Message
 from burrow.service import Service
-from burrow.subscriptions import DeliveryError, Subscription
+from burrow.subscriptions import DeliveryError, Subscription, Webhook
 from burrow.webhook_sender import Outcome, Sender, Verdict, subscription_path
 
 logger = logging.getLogger(__name__)
@@ -74,8 +79,8 @@ class DeliverySettings:
 
 
 class Lost(Exception):
-    """The subscription is no longer this process's to deliver (deleted, no webhook,
-    disabled, or its lease taken by another server)."""
+    """The subscription is no longer this process's to deliver (deleted, without that
+    webhook, disabled, or its lease taken by another server)."""
 
 
 class Deliveries:
@@ -203,24 +208,21 @@ class Deliveries:
             assert webhook is not None  # (a lease is only held on one with a webhook)
             outcome = await sender.post(webhook.url, webhook.secret, path, message)
             if outcome.verdict is Verdict.DELIVERED:
-                await self.service.subscriptions.ack(*key, message.id)
-                if subscription.delivery.failures:
-                    subscription = await self._change(key, _cleared)
-                return subscription
+                return await self._acknowledge(key, webhook, message, _cleared)
             error = DeliveryError(time.time(), message.id, outcome.why)
             if outcome.verdict is Verdict.GONE:
-                await self._change(key, _disabled(error))
+                await self._record(key, webhook, _disabled(error))
                 logger.warning("webhook of %s disabled: %s", path, outcome.why)
                 raise Lost
             failures = subscription.delivery.failures + 1
             if failures >= webhook.max_attempts:
                 await self._dead_letter(key, webhook.dead_letter_queue, message, outcome)
-                return await self._change(key, _dead_lettered(error))
+                return await self._acknowledge(key, webhook, message, _dead_lettered(error))
             delay = outcome.retry_after
             if delay is None:
                 delay = self.settings.backoff_after(failures)
             logger.info("webhook of %s: message %s failed (%s)", path, message.id, outcome.why)
-            subscription = await self._change(key, _failed(error, error.at + delay))
+            subscription = await self._record(key, webhook, _failed(error, error.at + delay))
 
     async def _dead_letter(
         self, key: Key, dead_letters: str, message: Message, why: Outcome
@@ -228,7 +230,6 @@ class Deliveries:
         account, queue, _ = key
         draft = Draft(message.body, id=message.id, meta=message.meta)
         await self.service.put_messages(account, dead_letters, [draft])
-        await self.service.subscriptions.ack(*key, message.id)
         self.service.activity.of(account, queue).dead_lettered += 1
         logger.warning(
             "webhook of %s: message %s put on %s after its last attempt failed (%s)",
@@ -268,6 +269,25 @@ class Deliveries:
             await self._change(key, released)
         except (Lost, BurrowError):
             pass  # (it runs out by itself)
+
+    async def _acknowledge(
+        self, key: Key, webhook: Webhook, message: Message, then: Edit
+    ) -> Subscription:
+        """The cursor moved to `message` and `then` applied, in one `_record`."""
+        moved = await self.service.subscriptions.acked(*key, message.id)
+        return await self._record(key, webhook, lambda subscription: then(moved(subscription)))
+
+    async def _record(self, key: Key, webhook: Webhook, edit: Edit) -> Subscription:
+        """`edit` (the outcome of a POST to `webhook`) applied only while the subscription
+        is still this process's to deliver to that webhook; else Lost: deleted and made
+        again, or set with another webhook, during the POST, the outcome is none of its."""
+
+        def held(subscription: Subscription) -> Subscription | None:
+            if subscription.webhook != webhook or subscription.delivery.holder != self.holder:
+                return None
+            return edit(subscription)
+
+        return await self._change(key, held)
 
     async def _change(self, key: Key, edit: Edit) -> Subscription:
         """`Subscriptions.change` with `edit`; Lost if `edit` leaves it as it is."""

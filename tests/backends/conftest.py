@@ -48,8 +48,12 @@ def sqlite_backend_url(tmp_path: Path) -> str:
 
 def _remote(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -> BurrowServer:
     workdir = tmp_path_factory.mktemp(name)
-    # A remote server's limits must be at least its callers' (the contract puts 3,000 at once).
-    (workdir / "burrow.toml").write_text("[limits]\nmax_batch_messages = 10000\n")
+    # A remote server's limits must be at least its callers' (the contract puts 3,000 at
+    # once); it is storage only: its own webhook deliveries would change the subscription
+    # documents the contract reads back.
+    (workdir / "burrow.toml").write_text(
+        "[server]\nwebhooks = false\n[limits]\nmax_batch_messages = 10000\n"
+    )
     return BurrowServer(workdir, *args, "--config", "burrow.toml").start()
 
 
