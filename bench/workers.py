@@ -60,23 +60,37 @@ class Measured:
         return self.workers / self.cpu_us * 1e6
 
 
-def pinning_for(workers: int, pin: bool) -> tuple[Pinning, list[str]]:
+def pinning_for(workers: int, pin: bool, cpus: list[int]) -> tuple[Pinning, list[str]]:
     """The server on cores 0..N-1 and the generator on the rest when there are enough;
-    else the server on core 0 and the generator on core 1 (the 2-core case)."""
-    cpus = sorted(os.sched_getaffinity(0))
+    else the server on core 0 and the generator on core 1 (the 2-core case). `cpus` are
+    the ones this process was given, read before the first row: each row pins this
+    process (the generator) anew, from all of them."""
     if not pin or len(cpus) < 2:
         return Pinning(None, None, None), []
+    os.sched_setaffinity(0, cpus)  # (not the cores the previous row left it)
     if len(cpus) > workers > 1 and shutil.which("taskset"):
         os.sched_setaffinity(0, set(cpus[workers:]))
         return Pinning(None, None, None), ["taskset", "-c", ",".join(map(str, cpus[:workers]))]
     return choose_pinning(cpus[0], cpus[1], True), []
 
 
+def concurrencies(args: argparse.Namespace, workers: int) -> list[int]:
+    """The connections of each row of `workers`: one worker also runs at C / N for
+    each N, the load each of N workers sees (the baseline that tells what sharing the
+    file costs from what serving fewer connections per process costs)."""
+    given: list[int] = args.concurrency
+    if workers != 1:
+        return given
+    split = {c // n for c in args.concurrency for n in args.cores if c // n >= 1}
+    return sorted(set(given) | split)
+
+
 async def measure(args: argparse.Namespace, tmp: Path) -> list[Measured]:
     opts = Options(args.warmup, args.duration, args.concurrency, args.phases, args.verbose)
     out: list[Measured] = []
+    cpus = sorted(os.sched_getaffinity(0))
     for workers in args.cores:
-        pinning, prefix = pinning_for(workers, not args.no_pin)
+        pinning, prefix = pinning_for(workers, not args.no_pin, cpus)
         target = burrow_serve(
             sys.executable,
             f"w{workers}",
@@ -90,7 +104,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> list[Measured]:
         try:
             await server.wait_ready()
             for phase in args.phases:
-                for concurrency in args.concurrency:
+                for concurrency in concurrencies(args, workers):
                     started = time.monotonic()
                     row = await run_phase(server, PHASES[phase], concurrency, opts, [], "wk")
                     progress(row, time.monotonic() - started)
@@ -117,19 +131,25 @@ def table(rows: list[Measured]) -> str:
     one = {(r.phase, r.concurrency): r for r in rows if r.workers == 1}
     lines = [
         "| workers | phase | conns | msgs/s | server cores | gen cores | p99 ms "
-        "| server CPU µs/msg | vs 1 worker | ceiling msgs/s (N cores) | vs 1 worker |",
-        "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| server CPU µs/msg | vs 1 worker | vs 1 worker at conns / N "
+        "| ceiling msgs/s (N cores) | vs 1 worker |",
+        "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         base = one.get((r.phase, r.concurrency))
-        cpu_ratio = f"{r.cpu_us / base.cpu_us:.2f}x" if base else "-"
-        ceiling_ratio = f"{r.ceiling / base.ceiling:.2f}x" if base else "-"
+        per_worker = one.get((r.phase, r.concurrency // r.workers)) if r.workers > 1 else None
         lines.append(
             f"| {r.workers} | {r.phase} | {r.concurrency} | {r.msgs_per_s:,.0f} "
             f"| {r.server_cores:.2f} | {r.client_cores:.2f} | {r.p99_ms:.1f} | {r.cpu_us:.0f} "
-            f"| {cpu_ratio} | {r.ceiling:,.0f} | {ceiling_ratio} |"
+            f"| {ratio(r.cpu_us, base.cpu_us if base else None)} "
+            f"| {ratio(r.cpu_us, per_worker.cpu_us if per_worker else None)} "
+            f"| {r.ceiling:,.0f} | {ratio(r.ceiling, base.ceiling if base else None)} |"
         )
     return "\n".join(lines)
+
+
+def ratio(value: float, baseline: float | None) -> str:
+    return f"{value / baseline:.2f}x" if baseline else "-"
 
 
 def section(rows: list[Measured], command: str) -> str:
@@ -141,7 +161,11 @@ def section(rows: list[Measured], command: str) -> str:
         "window; the ceiling is N / (server CPU per message), the rate N cores would give "
         'bound by the server\'s CPU alone (method: bench/README.md, "Workers"). '
         "Targets: CPU per message with 2 workers within 15% of 1 worker's (vs 1 worker "
-        "≤ 1.15x), and ≥ 1.6x one worker's throughput with a core each.\n\n" + table(rows)
+        "≤ 1.15x), and ≥ 1.6x one worker's throughput with a core each. "
+        'The column "vs 1 worker at conns / N" compares with one worker serving as many '
+        "connections as each of the N does: what sharing the file costs, apart from each "
+        "process's smaller groups."
+        "\n\n" + table(rows)
     )
 
 
