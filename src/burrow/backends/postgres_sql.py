@@ -344,9 +344,12 @@ WHERE m.queue = d.queue AND m.seq = d.seq RETURNING m.queue
 # Wake-ups for other servers, sent after the writes they announce committed, several at
 # once. (NOTIFY inside a write's transaction takes a database-wide lock while it commits,
 # so notifying writers would commit one at a time.) A lost notice only delays a remote
-# waiter, so this transaction need not wait for its commit to reach the disk.
-NOTIFY_MANY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"
-NOTIFY_ASYNC = "SET LOCAL synchronous_commit = off"
+# waiter, so its commit need not wait for the disk: `set_config(..., true)` turns that
+# off for the statement's own transaction, one round trip in all.
+NOTIFY_MANY = f"""
+SELECT pg_notify('{CHANNEL}', p)
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS quick, unnest($1::text[]) AS p
+"""
 
 STALE_STATISTICS = """
 SELECT n_mod_since_analyze > 1000 + n_live_tup / 10 FROM pg_stat_user_tables

@@ -2,7 +2,7 @@
 `Notifier`.
 
 A write notifies the local `Notifier` directly (the backend does), and every other
-server through `pg_notify` once it has committed (several notices in one transaction;
+server through `pg_notify` once it has committed (several notices in one statement;
 see `sql.NOTIFY_MANY`), with the hide deadlines as seconds from now. A look at a queue
 someone here waits on first reads when its next hidden message shows (`sql.NEXT_SHOWN`),
 unless the notifier knows already; the notifier keeps that one deadline per waited-on
@@ -81,8 +81,7 @@ class Wakeups:
             self._outbox_ready.clear()
             notices, self._outbox = list(self._outbox), {}
             try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    await conn.execute(sql.NOTIFY_ASYNC)
+                async with self._pool.connection() as conn:
                     await conn.execute(sql.NOTIFY_MANY, notices)
             except BackendUnavailable as exc:
                 # Other servers' waiters then wake at their next look or their timeout.
