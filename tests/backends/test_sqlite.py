@@ -124,6 +124,65 @@ async def test_a_failing_operation_does_not_spoil_its_batch(tmp_path: Path) -> N
         assert conn.execute("SELECT name FROM accounts").fetchall() == [(A,)]
 
 
+async def test_puts_queued_together_are_one_insert_and_answer_as_each_alone(
+    tmp_path: Path,
+) -> None:
+    async with SQLiteBackend(str(tmp_path / "burrow.db")) as backend:
+        inserts: list[str] = []
+        backend._writer._conn.set_trace_callback(  # type: ignore[union-attr]
+            lambda sql: inserts.append(sql) if sql.startswith("INSERT INTO messages") else None
+        )
+        results = await asyncio.gather(
+            backend.put_message(A, Q, new("m1")),
+            backend.put_message(A, Q, new("m2", hide=30)),
+            backend.put_message(A, Q, new("m1", b"again")),  # the id of a PUT before it
+            backend.put_messages(A, Q, [new("m3"), new("m4")]),
+            backend.put_message(A, "other", new("o1")),
+            backend.put_message(A, Q, new("m5")),
+            *(backend.put_message(A, "many", new(f"n{i}")) for i in range(32)),
+        )
+        assert results[:6] == [True, True, False, [True, True], True, True]
+        listed = await backend.get_messages(A, Q, Filters(match_hidden=True))
+        assert [(m.id, m.body) for m in listed] == [
+            ("m1", b"again"),
+            ("m2", b"body"),
+            ("m3", b"body"),
+            ("m4", b"body"),
+            ("m5", b"body"),
+        ]
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["m1", "m3", "m4", "m5"]
+        assert ids(await backend.get_messages(A, "many", ALL_ITEMS)) == [f"n{i}" for i in range(32)]
+        counts = await backend.count_messages(A, Q)
+        assert (counts.visible, counts.delayed) == (4, 1)
+        # Of many rows: the first four PUTs to Q in one (which then goes a row at a time, as
+        # it gives m1 twice), and the 32 to "many" in one.
+        assert len([sql for sql in inserts if "), (" in sql]) == 2
+
+
+async def test_puts_queued_together_keep_the_quota_as_each_alone(tmp_path: Path) -> None:
+    async with SQLiteBackend(str(tmp_path / "burrow.db")) as backend:
+        await backend.put_messages(A, Q, [new("m0")])
+        three = Quota(max_queue_messages=3)
+        results = await asyncio.gather(
+            *(backend.put_message(A, Q, new(f"m{i}"), three) for i in range(1, 5)),
+            return_exceptions=True,
+        )
+        assert results[:2] == [True, True]
+        assert all(isinstance(result, QuotaExceeded) for result in results[2:])
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["m0", "m1", "m2"]
+
+        # A replacement can shrink what the account holds: each PUT's counts are its own.
+        bytes_100 = Quota(max_account_bytes=100)
+        too_big, replaced = await asyncio.gather(
+            backend.put_message(A, Q, new("m1", b"x" * 200), bytes_100),
+            backend.put_message(A, Q, new("m1", b"small"), bytes_100),
+            return_exceptions=True,
+        )
+        assert isinstance(too_big, QuotaExceeded) and replaced is False
+        (m1,) = await backend.get_messages(A, Q, Filters(marker="m0", limit=1))
+        assert m1.body == b"small"
+
+
 async def test_purge_removes_expired_rows_and_empty_queues(tmp_path: Path) -> None:
     path = tmp_path / "burrow.db"
     backend = SQLiteBackend(str(path), purge_interval=0.05, purge_chunk=10)

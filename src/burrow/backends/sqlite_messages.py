@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any, TypeVar
 
@@ -15,7 +16,7 @@ import orjson
 
 from burrow.backends import sqlite_queues as queues
 from burrow.backends.base import DeleteTarget
-from burrow.backends.sqlite_store import LIVE_NOW, Operation, Outcome, sql_limit
+from burrow.backends.sqlite_store import LIVE_NOW, Operation, Outcome, RunAlone, sql_limit
 from burrow.errors import MessageNotFound, NoMatch
 from burrow.model import (
     Attributes,
@@ -100,42 +101,90 @@ def delete_messages(account: str, queue: str, filters: Filters) -> Operation[lis
     return run
 
 
-def put_messages(
-    account: str, queue: str, messages: list[NewMessage], quota: Quota
-) -> Operation[list[bool]]:
-    def run(conn: sqlite3.Connection) -> Outcome[list[bool]]:
-        if not messages:
-            return Outcome([])
-        now = time.time()
-        key = queues.ensure_queue(conn, account, queue)
-        rows = [
-            (key, m.id, deadline(m.ttl, now), deadline(m.hide, now), m.body, now, m.meta)
-            for m in messages
-        ]
-        created = [True] * len(rows)
-        added, added_bytes = len(rows), sum(len(m.body) for m in messages)
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            try:
-                # The common case, new ids: the whole chunk in one statement.
-                conn.execute(_insert_rows(len(chunk)), list(chain.from_iterable(chunk)))
-            except sqlite3.IntegrityError:
-                # An id is taken: the statement made no row. Each goes alone, in order
-                # (and one that breaks another constraint raises again).
-                for index, row in enumerate(chunk, start):
-                    if not conn.execute(_INSERT_NEW, row).rowcount:
-                        was_expired, old_size = _replace(conn, row, now)
-                        created[index] = was_expired
-                        added -= 1
-                        added_bytes -= old_size
-        queues.count(conn, key, added, added_bytes)
-        if quota:
-            # Checked on the counts the batch leaves; raising rolls the batch back.
-            quota.check(*queues.usage(conn, account, queue))
-        hidden = [deadline(m.hide, now) for m in messages if m.hide]
-        return Outcome(created, (account, queue), hidden)
+@dataclass(frozen=True, slots=True)
+class PutMessages:
+    """The operation of a PUT; the PUTs to one queue under one quota queued together
+    join into one (`Joinable`)."""
 
-    return run
+    account: str
+    queue: str
+    messages: list[NewMessage]
+    quota: Quota
+
+    @property
+    def join_key(self) -> tuple[str, str, Quota]:
+        return self.account, self.queue, self.quota
+
+    def __call__(self, conn: sqlite3.Connection) -> Outcome[list[bool]]:
+        now = time.time()
+        return self._outcome(_put(conn, self, self.messages, now, joined=False), now)
+
+    def run_joined(
+        self, conn: sqlite3.Connection, operations: list[PutMessages]
+    ) -> list[Outcome[list[bool]]]:
+        now = time.time()
+        created = _put(conn, self, [m for op in operations for m in op.messages], now, joined=True)
+        outcomes, start = [], 0
+        for op in operations:
+            end = start + len(op.messages)
+            outcomes.append(op._outcome(created[start:end], now))
+            start = end
+        return outcomes
+
+    def _outcome(self, created: list[bool], now: float) -> Outcome[list[bool]]:
+        if not created:
+            return Outcome([])
+        hidden = [deadline(m.hide, now) for m in self.messages if m.hide]
+        return Outcome(created, (self.account, self.queue), hidden)
+
+
+def put_messages(account: str, queue: str, messages: list[NewMessage], quota: Quota) -> PutMessages:
+    return PutMessages(account, queue, messages, quota)
+
+
+def _put(
+    conn: sqlite3.Connection,
+    put: PutMessages,
+    messages: list[NewMessage],
+    now: float,
+    *,
+    joined: bool,
+) -> list[bool]:
+    """Store `messages` in `put`'s queue: whether each one is new (not a replacement).
+
+    Joined PUTs under a quota run alone once an id is taken: only new messages make every
+    PUT's counts at least those of the one before, so that checking the counts the last
+    one leaves checks them all."""
+    if not messages:
+        return []
+    key = queues.ensure_queue(conn, put.account, put.queue)
+    rows = [
+        (key, m.id, deadline(m.ttl, now), deadline(m.hide, now), m.body, now, m.meta)
+        for m in messages
+    ]
+    created = [True] * len(rows)
+    added, added_bytes = len(rows), sum(len(m.body) for m in messages)
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        try:
+            # The common case, new ids: the whole chunk in one statement.
+            conn.execute(_insert_rows(len(chunk)), list(chain.from_iterable(chunk)))
+        except sqlite3.IntegrityError:
+            if joined and put.quota:
+                raise RunAlone from None
+            # An id is taken: the statement made no row. Each goes alone, in order
+            # (and one that breaks another constraint raises again).
+            for index, row in enumerate(chunk, start):
+                if not conn.execute(_INSERT_NEW, row).rowcount:
+                    was_expired, old_size = _replace(conn, row, now)
+                    created[index] = was_expired
+                    added -= 1
+                    added_bytes -= old_size
+    queues.count(conn, key, added, added_bytes)
+    if put.quota:
+        # Checked on the counts the batch leaves; raising rolls the batch back.
+        put.quota.check(*queues.usage(conn, put.account, put.queue))
+    return created
 
 
 # A new row's receives, receipt and first receive are the columns' defaults (none yet).

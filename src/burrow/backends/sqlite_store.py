@@ -14,9 +14,9 @@ subscriptions in `sqlite_subscriptions`. The schema and its migrations: `sqlite_
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from burrow.backends.sqlite_schema import migrate
 from burrow.errors import BackendUnavailable
@@ -35,6 +35,27 @@ class Outcome(Generic[T]):
 
 
 Operation = Callable[[sqlite3.Connection], Outcome[T]]
+
+
+class RunAlone(Exception):
+    """Raised by `Joinable.run_joined`: these operations must run one by one."""
+
+
+class Joinable(Protocol):
+    """An operation that can run as one with the like ones (equal `join_key`) queued
+    right after it: SQLite's cost is more per statement and per savepoint than per row,
+    so 32 single PUTs joined into one INSERT cost a third of what they cost apart."""
+
+    @property
+    def join_key(self) -> Hashable: ...
+
+    def __call__(self, conn: sqlite3.Connection) -> Outcome[Any]: ...
+
+    def run_joined(self, conn: sqlite3.Connection, operations: list[Any]) -> list[Outcome[Any]]:
+        """Run `operations` (this one first, all alike) as one: an outcome each, as each
+        would have had run alone in turn. Raises (`RunAlone`, or any error) to have them
+        run one by one instead, after what it did is rolled back."""
+        ...
 
 
 # Set-up --------------------------------------------------------------------------

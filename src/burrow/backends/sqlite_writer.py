@@ -39,7 +39,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -48,7 +48,7 @@ from typing import Any
 from burrow.backends.base import KnownFault
 from burrow.backends.sqlite_files import WatchedFiles
 from burrow.backends.sqlite_lock import WriteLock
-from burrow.backends.sqlite_store import Operation, Outcome
+from burrow.backends.sqlite_store import Joinable, Operation, Outcome
 from burrow.errors import BackendUnavailable, BurrowError
 from burrow.histogram import LATENCY_BUCKETS, Histogram
 
@@ -161,8 +161,10 @@ class GroupCommitter:
         """Run the pending operations in one transaction and commit it, holding the lock."""
         try:
             group, self._pending = self._pending, []
-            for operation, future in group:
-                self._run(operation, future)
+            for run in _alike_runs(group):
+                if len(run) == 1 or not self._run_joined(run):
+                    for operation, future in run:
+                        self._run(operation, future)
             self._commit_and_sync()
         finally:
             self._lock.release()
@@ -170,20 +172,15 @@ class GroupCommitter:
     def _run(self, operation: Operation[Any], future: asyncio.Future[Any]) -> None:
         conn = self._conn
         try:
-            if not conn.in_transaction:
-                conn.execute("BEGIN IMMEDIATE")
-                self._changes = conn.total_changes
-            conn.execute("SAVEPOINT job")
+            self._savepoint()
         except sqlite3.Error as exc:
             self._uncommitted.append((future, self._write_failed(exc)))
             return
         try:
             outcome: Result = operation(conn)
         except Exception as exc:
-            error = self._write_failed(exc) if isinstance(exc, sqlite3.Error) else unavailable(exc)
+            error = self._failed(exc)
             if not conn.in_transaction:
-                # SQLite abandoned the whole transaction: the earlier jobs are lost too.
-                self._uncommitted = [(f, error) for f, _ in self._uncommitted]
                 self._uncommitted.append((future, error))
                 return
             conn.execute("ROLLBACK TO job")
@@ -193,6 +190,47 @@ class GroupCommitter:
         conn.execute("RELEASE job")
         self.stats.operations += 1
         self._uncommitted.append((future, outcome))
+
+    def _run_joined(self, run: Pending) -> bool:
+        """Run alike operations as one (`Joinable`); False when they must run one by one
+        (nothing of them is left done then)."""
+        try:
+            self._savepoint()
+        except sqlite3.Error:
+            return False  # (each, run alone, meets the error and answers with it)
+        first: Joinable = run[0][0]  # type: ignore[assignment]  # (`_alike_runs`)
+        try:
+            outcomes = first.run_joined(self._conn, [operation for operation, _ in run])
+        except Exception as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK TO job")
+                self._conn.execute("RELEASE job")
+            else:
+                self._failed(exc)
+            return False
+        self._conn.execute("RELEASE job")
+        self.stats.operations += len(run)
+        self._uncommitted.extend(
+            (future, outcome) for (_, future), outcome in zip(run, outcomes, strict=True)
+        )
+        return True
+
+    def _savepoint(self) -> None:
+        """Open a savepoint for the next operation, in the group's transaction."""
+        conn = self._conn
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
+            self._changes = conn.total_changes
+        conn.execute("SAVEPOINT job")
+
+    def _failed(self, exc: Exception) -> BurrowError:
+        """The error of an operation that raised `exc`. When SQLite abandoned the whole
+        transaction with it, the earlier operations of the group are lost too: they get
+        the error as well."""
+        error = self._write_failed(exc) if isinstance(exc, sqlite3.Error) else unavailable(exc)
+        if not self._conn.in_transaction:
+            self._uncommitted = [(future, error) for future, _ in self._uncommitted]
+        return error
 
     def _commit_and_sync(self) -> None:
         """Commit what ran since the last commit, fsync the log, then acknowledge it."""
@@ -303,6 +341,21 @@ class GroupCommitter:
             self._conn.close()
         except sqlite3.Error as exc:
             logger.warning("sqlite close failed: %s", exc)
+
+
+def _alike_runs(group: Pending) -> Iterator[Pending]:
+    """The group in runs, in order: of `Joinable` operations alike, else of one."""
+    run: Pending = []
+    run_key: Hashable = None
+    for item in group:
+        key = getattr(item[0], "join_key", None)  # (None: not `Joinable`)
+        if run and (key is None or key != run_key):
+            yield run
+            run = []
+        run.append(item)
+        run_key = key
+    if run:
+        yield run
 
 
 def _rewrite_schema_version(conn: sqlite3.Connection) -> Outcome[None]:
