@@ -159,6 +159,29 @@ async def test_puts_queued_together_are_one_insert_and_answer_as_each_alone(
         assert len([sql for sql in inserts if "), (" in sql]) == 2
 
 
+async def test_deletes_by_ids_queued_together_answer_as_each_alone(tmp_path: Path) -> None:
+    async with SQLiteBackend(str(tmp_path / "burrow.db")) as backend:
+        await backend.put_messages(A, Q, [new(name) for name in "abcdef"])
+        await backend.put_messages(A, "other", [new("a")])
+        await backend.update_messages(A, Q, Attributes(receipt="r1"), Filters(marker="c", limit=1))
+        lookups: list[str] = []
+        backend._writer._conn.set_trace_callback(  # type: ignore[union-attr]
+            lambda sql: lookups.append(sql) if "json_each" in sql else None
+        )
+        results = await asyncio.gather(
+            backend.delete_listed_messages(A, Q, [("a", None), ("b", None)]),
+            backend.delete_listed_messages(A, Q, [("b", None), ("c", None), ("gone", None)]),
+            backend.delete_listed_messages(A, Q, [("d", "not-its-receipt")]),
+            backend.delete_listed_messages(A, Q, [("d", "r1"), ("e", None)]),
+            backend.delete_listed_messages(A, "other", [("a", None)]),
+        )
+        assert [ids(deleted) for deleted in results] == [["a", "b"], ["c"], [], ["d", "e"], ["a"]]
+        assert len(lookups) == 2  # Q's four deletes in one, and "other"'s
+        assert ids(await backend.get_messages(A, Q, ALL_ITEMS)) == ["f"]
+        assert (await backend.count_messages(A, Q)).visible == 1
+        assert await backend.get_queues(A, ALL_ITEMS) == [Q]  # "other" went with its last
+
+
 async def test_puts_queued_together_keep_the_quota_as_each_alone(tmp_path: Path) -> None:
     async with SQLiteBackend(str(tmp_path / "burrow.db")) as backend:
         await backend.put_messages(A, Q, [new("m0")])

@@ -272,25 +272,48 @@ def delete_message(
     return run
 
 
-def delete_listed_messages(
-    account: str, queue: str, targets: list[DeleteTarget]
-) -> Operation[list[Message]]:
-    def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
-        now = time.time()
-        ids = orjson.dumps([message_id for message_id, _ in targets]).decode()
-        params = {"account": account, "queue": queue, "ids": ids, "now": now}
-        found = {row[ID]: row for row in conn.execute(_LISTED, params)}
-        rows = [
-            row
-            for message_id, receipt in targets
-            if (row := found.get(message_id)) is not None
-            and (receipt is None or row[RECEIPT] == receipt)
-        ]
-        if rows:
-            _delete(conn, rows)
-        return Outcome([_report(row, now) for row in rows])
+@dataclass(frozen=True, slots=True)
+class DeleteListed:
+    """The operation of a delete by ids (the ids distinct); those to one queue queued
+    together join into one (`Joinable`): one lookup of all their ids, one DELETE."""
 
-    return run
+    account: str
+    queue: str
+    targets: list[DeleteTarget]
+
+    @property
+    def join_key(self) -> tuple[str, str]:
+        return self.account, self.queue
+
+    def __call__(self, conn: sqlite3.Connection) -> Outcome[list[Message]]:
+        return self.run_joined(conn, [self])[0]
+
+    def run_joined(
+        self, conn: sqlite3.Connection, operations: list[DeleteListed]
+    ) -> list[Outcome[list[Message]]]:
+        now = time.time()
+        ids = orjson.dumps([message_id for op in operations for message_id, _ in op.targets])
+        params = {"account": self.account, "queue": self.queue, "ids": ids.decode(), "now": now}
+        # What each finds is what the ones before it left: a message goes to the first.
+        left = {row[ID]: row for row in conn.execute(_LISTED, params)}
+        taken: list[list[Row]] = []
+        for op in operations:
+            taken.append(
+                [
+                    left.pop(message_id)
+                    for message_id, receipt in op.targets
+                    if (row := left.get(message_id)) is not None
+                    and (receipt is None or row[RECEIPT] == receipt)
+                ]
+            )
+        deleted = list(chain.from_iterable(taken))
+        if deleted:
+            _delete(conn, deleted)
+        return [Outcome([_report(row, now) for row in rows]) for rows in taken]
+
+
+def delete_listed_messages(account: str, queue: str, targets: list[DeleteTarget]) -> DeleteListed:
+    return DeleteListed(account, queue, targets)
 
 
 # Internals -----------------------------------------------------------------------------
