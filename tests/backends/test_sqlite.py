@@ -182,6 +182,47 @@ async def test_deletes_by_ids_queued_together_answer_as_each_alone(tmp_path: Pat
         assert await backend.get_queues(A, ALL_ITEMS) == [Q]  # "other" went with its last
 
 
+async def test_claims_and_pops_queued_together_take_the_messages_in_turn(tmp_path: Path) -> None:
+    async with SQLiteBackend(str(tmp_path / "burrow.db")) as backend:
+        await backend.put_messages(A, Q, [new(name) for name in "abcdefg"])
+        lookups: list[str] = []
+        backend._writer._conn.set_trace_callback(  # type: ignore[union-attr]
+            lambda sql: lookups.append(sql) if "INDEXED BY messages_in_order" in sql else None
+        )
+        hide = Attributes(hide=60)
+        claimed = await asyncio.gather(
+            backend.update_messages(A, Q, hide, Filters(limit=2)),
+            backend.update_messages(A, Q, hide, Filters(limit=1)),
+            backend.update_messages(A, Q, hide, Filters(limit=2)),
+            backend.update_messages(A, Q, Attributes(hide=30), Filters(limit=1)),
+        )
+        assert [ids(messages) for messages in claimed] == [["a", "b"], ["c"], ["d", "e"], ["f"]]
+        assert all(m.hide == 60 for m in claimed[0] + claimed[1] + claimed[2])
+        assert len(lookups) == 2  # the three alike in one; the other alone
+        counts = await backend.count_messages(A, Q)
+        assert (counts.visible, counts.in_flight + counts.delayed) == (1, 6)
+
+        # Fewer left than the claims ask for: each gets what it would have alone.
+        last = await asyncio.gather(
+            backend.update_messages(A, Q, hide, Filters(limit=5)),
+            backend.update_messages(A, Q, hide, Filters(limit=5)),
+            return_exceptions=True,
+        )
+        assert ids(last[0]) == ["g"] and isinstance(last[1], NoMatch)  # type: ignore[arg-type]
+
+        # Pops the same way.
+        await backend.put_messages(A, Q, [new(name) for name in "hijk"])
+        lookups.clear()
+        popped = await asyncio.gather(
+            backend.delete_messages(A, Q, Filters(limit=1)),
+            backend.delete_messages(A, Q, Filters(limit=2)),
+            backend.delete_messages(A, Q, Filters(limit=2)),
+        )
+        assert [ids(messages) for messages in popped] == [["h"], ["i", "j"], ["k"]]
+        assert len(lookups) == 1
+        assert (await backend.count_messages(A, Q)).visible == 0
+
+
 async def test_puts_queued_together_keep_the_quota_as_each_alone(tmp_path: Path) -> None:
     async with SQLiteBackend(str(tmp_path / "burrow.db")) as backend:
         await backend.put_messages(A, Q, [new("m0")])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, TypeVar
@@ -73,32 +74,123 @@ def _params(account: str, queue: str, filters: Filters, now: float) -> dict[str,
 def get_messages(account: str, queue: str, filters: Filters) -> Operation[list[Message]]:
     def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
         now = time.time()
-        rows = conn.execute(_matched(filters), _params(account, queue, filters, now)).fetchall()
+        rows = _matched_rows(conn, account, queue, filters, now)
         return Outcome([_report(row, now) for row in _some(rows)])
 
     return run
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateMessages:
+    """The operation of an update of the matched messages (a claim, when it hides them).
+    Claims of a queue's first visible messages queued together join into one
+    (`Joinable`): one lookup of as many as they take in all, handed out in turn."""
+
+    account: str
+    queue: str
+    attributes: Attributes
+    filters: Filters
+
+    @property
+    def join_key(self) -> Hashable:
+        # Each claim hides what it takes, so the next finds the messages after them.
+        if not self.attributes.hide:
+            return None
+        return _takes_first_visible(self.account, self.queue, self.filters, self.attributes)
+
+    def __call__(self, conn: sqlite3.Connection) -> Outcome[list[Message]]:
+        now = time.time()
+        rows = _some(_matched_rows(conn, self.account, self.queue, self.filters, now))
+        return self._outcome(_update(conn, rows, self.attributes, now), now)
+
+    def run_joined(
+        self, conn: sqlite3.Connection, operations: list[UpdateMessages]
+    ) -> list[Outcome[list[Message]]]:
+        now = time.time()
+        limits = [op.filters.limit or 0 for op in operations]
+        rows = _first_visible(conn, self.account, self.queue, limits, now)
+        updated = _update(conn, rows, self.attributes, now)
+        handed = _in_turn(updated, limits)
+        return [op._outcome(some, now) for op, some in zip(operations, handed, strict=True)]
+
+    def _outcome(self, updated: list[Row], now: float) -> Outcome[list[Message]]:
+        reports = [_report(row, now) for row in updated]
+        return _announce(self.account, self.queue, updated, reports, now)
+
+
 def update_messages(
     account: str, queue: str, attributes: Attributes, filters: Filters
-) -> Operation[list[Message]]:
-    def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
+) -> UpdateMessages:
+    return UpdateMessages(account, queue, attributes, filters)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessages:
+    """The operation of a delete of the matched messages (a pop); pops of a queue's
+    first visible messages queued together join as claims do (`UpdateMessages`)."""
+
+    account: str
+    queue: str
+    filters: Filters
+
+    @property
+    def join_key(self) -> Hashable:
+        return _takes_first_visible(self.account, self.queue, self.filters, "pop")
+
+    def __call__(self, conn: sqlite3.Connection) -> Outcome[list[Message]]:
         now = time.time()
-        rows = conn.execute(_matched(filters), _params(account, queue, filters, now)).fetchall()
-        updated = _update(conn, _some(rows), attributes, now)
-        return _announce(account, queue, updated, [_report(row, now) for row in updated], now)
-
-    return run
-
-
-def delete_messages(account: str, queue: str, filters: Filters) -> Operation[list[Message]]:
-    def run(conn: sqlite3.Connection) -> Outcome[list[Message]]:
-        now = time.time()
-        rows = conn.execute(_matched(filters), _params(account, queue, filters, now)).fetchall()
-        _delete(conn, _some(rows))
+        rows = _some(_matched_rows(conn, self.account, self.queue, self.filters, now))
+        _delete(conn, rows)
         return Outcome([_report(row, now) for row in rows])
 
-    return run
+    def run_joined(
+        self, conn: sqlite3.Connection, operations: list[DeleteMessages]
+    ) -> list[Outcome[list[Message]]]:
+        now = time.time()
+        limits = [op.filters.limit or 0 for op in operations]
+        rows = _first_visible(conn, self.account, self.queue, limits, now)
+        _delete(conn, rows)
+        return [Outcome([_report(row, now) for row in some]) for some in _in_turn(rows, limits)]
+
+
+def delete_messages(account: str, queue: str, filters: Filters) -> DeleteMessages:
+    return DeleteMessages(account, queue, filters)
+
+
+def _takes_first_visible(account: str, queue: str, filters: Filters, kind: Hashable) -> Hashable:
+    """The join key of an operation on the queue's first visible messages (None: it
+    names a marker, or hidden ones, or no limit): taken from the queue in turn."""
+    if filters.marker is not None or filters.match_hidden or not filters.limit:
+        return None
+    return account, queue, kind
+
+
+def _first_visible(
+    conn: sqlite3.Connection, account: str, queue: str, limits: list[int], now: float
+) -> list[Row]:
+    """The queue's first visible messages, as many as `limits` ask for in all; `RunAlone`
+    when the last would find none (it answers so alone)."""
+    rows = _matched_rows(conn, account, queue, Filters(sum(limits)), now)
+    if len(rows) <= sum(limits[:-1]):
+        raise RunAlone
+    return rows
+
+
+def _in_turn(rows: list[Row], limits: list[int]) -> Iterator[list[Row]]:
+    """`rows` handed out in order, `limits` at most to each."""
+    start = 0
+    for limit in limits:
+        yield rows[start : start + limit]
+        start += limit
+
+
+def _matched_rows(
+    conn: sqlite3.Connection, account: str, queue: str, filters: Filters, now: float
+) -> list[Row]:
+    rows: list[Row] = conn.execute(
+        _matched(filters), _params(account, queue, filters, now)
+    ).fetchall()
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

@@ -348,7 +348,8 @@ def _alike_runs(group: Pending) -> Iterator[Pending]:
     run: Pending = []
     run_key: Hashable = None
     for item in group:
-        key = getattr(item[0], "join_key", None)  # (None: not `Joinable`)
+        join_key = getattr(item[0], "join_key", None)  # (None: not `Joinable`)
+        key = None if join_key is None else (type(item[0]), join_key)
         if run and (key is None or key != run_key):
             yield run
             run = []
