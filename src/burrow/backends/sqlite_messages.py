@@ -159,8 +159,10 @@ def delete_messages(account: str, queue: str, filters: Filters) -> DeleteMessage
 
 def _takes_first_visible(account: str, queue: str, filters: Filters, kind: Hashable) -> Hashable:
     """The join key of an operation on the queue's first visible messages (None: it
-    names a marker, or hidden ones, or no limit): taken from the queue in turn."""
-    if filters.marker is not None or filters.match_hidden or not filters.limit:
+    names a marker, or hidden ones, or no limit or a big one): taken from the queue in
+    turn."""
+    limit = filters.limit
+    if filters.marker is not None or filters.match_hidden or not limit or limit > _JOINS_AT_MOST:
         return None
     return account, queue, kind
 
@@ -204,7 +206,10 @@ class PutMessages:
     quota: Quota
 
     @property
-    def join_key(self) -> tuple[str, str, Quota]:
+    def join_key(self) -> tuple[str, str, Quota] | None:
+        # A batch of a whole INSERT's rows saves little by joining (None: it runs alone).
+        if len(self.messages) >= _ROWS_PER_INSERT:
+            return None
         return self.account, self.queue, self.quota
 
     def __call__(self, conn: sqlite3.Connection) -> Outcome[list[bool]]:
@@ -279,6 +284,9 @@ def _put(
     return created
 
 
+# The messages an operation may name (a claim's or pop's limit, a delete's ids) and still
+# join others (`Joinable`): what a joined savepoint journals stays bounded.
+_JOINS_AT_MOST = 100
 # A new row's receives, receipt and first receive are the columns' defaults (none yet).
 _INSERT_INTO = "INSERT INTO messages (queue, id, expires, hidden_until, body, sent, meta) VALUES "
 _ROW = "(?, ?, ?, ?, ?, ?, ?)"
@@ -374,8 +382,8 @@ class DeleteListed:
     targets: list[DeleteTarget]
 
     @property
-    def join_key(self) -> tuple[str, str]:
-        return self.account, self.queue
+    def join_key(self) -> tuple[str, str] | None:
+        return None if len(self.targets) > _JOINS_AT_MOST else (self.account, self.queue)
 
     def __call__(self, conn: sqlite3.Connection) -> Outcome[list[Message]]:
         return self.run_joined(conn, [self])[0]

@@ -58,6 +58,9 @@ Result = Outcome[Any] | BaseException
 Done = list[tuple["asyncio.Future[Any]", Result]]
 Pending = list[tuple[Operation[Any], "asyncio.Future[Any]"]]
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+# Operations joined into one at most (`Joinable`): a savepoint's journal of the pages it
+# changed is held in memory, so one is kept to about what a big batch PUT changes.
+MAX_JOINED = 256
 
 
 @dataclass(slots=True)
@@ -350,7 +353,7 @@ def _alike_runs(group: Pending) -> Iterator[Pending]:
     for item in group:
         join_key = getattr(item[0], "join_key", None)  # (None: not `Joinable`)
         key = None if join_key is None else (type(item[0]), join_key)
-        if run and (key is None or key != run_key):
+        if run and (key is None or key != run_key or len(run) == MAX_JOINED):
             yield run
             run = []
         run.append(item)
