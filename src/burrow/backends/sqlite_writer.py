@@ -3,9 +3,9 @@
 Write operations wait in a list until the end of the turn of the event loop (or,
 while an fsync is in flight, until it returns); then all of them run on the loop
 thread in one transaction, each inside its own SAVEPOINT (so one that fails, say
-with `MessageNotFound`, rolls back alone), and the transaction is committed there
-too: with `synchronous=NORMAL` a WAL commit only appends to the log, it does not
-wait for the disk.
+with `MessageNotFound`, rolls back alone; alike ones next to each other share one,
+`Joinable`), and the transaction is committed there too: with `synchronous=NORMAL`
+a WAL commit only appends to the log, it does not wait for the disk.
 
 Durability is then this module's job: a helper thread fsyncs the log file, and
 only when that fsync returns are the operations it covers acknowledged (their
