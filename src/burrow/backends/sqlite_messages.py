@@ -178,11 +178,11 @@ def _first_visible(
     return rows
 
 
-def _in_turn(rows: list[Row], limits: list[int]) -> Iterator[list[Row]]:
-    """`rows` handed out in order, `limits` at most to each."""
+def _in_turn(items: list[T], limits: list[int]) -> Iterator[list[T]]:
+    """`items` handed out in order, `limits` at most to each."""
     start = 0
     for limit in limits:
-        yield rows[start : start + limit]
+        yield items[start : start + limit]
         start += limit
 
 
@@ -221,12 +221,8 @@ class PutMessages:
     ) -> list[Outcome[list[bool]]]:
         now = time.time()
         created = _put(conn, self, [m for op in operations for m in op.messages], now, joined=True)
-        outcomes, start = [], 0
-        for op in operations:
-            end = start + len(op.messages)
-            outcomes.append(op._outcome(created[start:end], now))
-            start = end
-        return outcomes
+        handed = _in_turn(created, [len(op.messages) for op in operations])
+        return [op._outcome(some, now) for op, some in zip(operations, handed, strict=True)]
 
     def _outcome(self, created: list[bool], now: float) -> Outcome[list[bool]]:
         if not created:
