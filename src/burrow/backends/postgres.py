@@ -9,8 +9,9 @@ pops lock their rows with SKIP LOCKED (see `postgres_sql`), puts upsert a whole
 batch. Writes with a quota run in a transaction that first takes an advisory
 lock on the account, then counts what the write leaves. Emptied queues and
 accounts are dropped after the write (`postgres_purge`, which also runs the purge
-task). Queue info has a table of its own (`queue_infos`), which no message operation
-touches; so have the subscriptions (`subscriptions`).
+task). PUTs without a quota to one queue that wait at the same time go as one
+statement (`postgres_joins`). Queue info has a table of its own (`queue_infos`),
+which no message operation touches; so have the subscriptions (`subscriptions`).
 
 The backend composes the rest: `postgres_pool` (the URL's options, the connections,
 whether PostgreSQL takes writes), `postgres_wakeups` (long polls woken here directly
@@ -40,6 +41,7 @@ from burrow.backends.base import (
     healthy,
 )
 from burrow.backends.notify import Notifier
+from burrow.backends.postgres_joins import JoinedPuts
 from burrow.backends.postgres_pool import CONNECT_TIMEOUT, Pool
 from burrow.backends.postgres_purge import (
     PURGE_CHUNK,
@@ -75,6 +77,7 @@ class PostgresBackend(Backend):
         self._notifier = Notifier()
         self._wakeups = Wakeups(self._pool, self._notifier)
         self._purger = Purger(self._pool, self._notifier, self._wakeups, purge_interval)
+        self._joins = JoinedPuts(self._put_joined)
         self._closed = False
 
     # Life cycle ------------------------------------------------------------------------
@@ -101,6 +104,7 @@ class PostgresBackend(Backend):
         self._pool.refuse()
         self._notifier.close()
         await self._purger.stop()
+        await self._joins.stop()
         await self._wakeups.stop()
         await self._pool.close()
 
@@ -210,31 +214,47 @@ class PostgresBackend(Backend):
         ids = [m.id for m in messages]
         if len(set(ids)) != len(ids):
             raise InvalidRequest("a batch must not repeat a message id")
+        if quota:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(sql.QUOTA_LOCK, account)
+                rows = await self._upsert(conn, account, queue, messages)
+                await self._check(conn, account, queue, quota)
+            created = {row["id"]: row["created"] for row in rows}
+            answers = [created[i] for i in ids]
+        else:
+            answers = await self._joins.put(account, queue, messages)
+        now = time.time()
+        self._notifier.written(account, queue, (now + m.hide for m in messages if m.hide))
+        self._wakeups.publish(account, queue, [m.hide for m in messages])
+        return answers
+
+    async def _put_joined(
+        self, account: str, queue: str, messages: list[NewMessage]
+    ) -> dict[str, bool]:
+        """The PUTs of a `JoinedPuts` batch, in one statement (unless the queue is new)."""
+        async with self._pool.connection() as conn:
+            rows = await self._upsert(conn, account, queue, messages)
+        return {row["id"]: row["created"] for row in rows}
+
+    async def _upsert(
+        self, conn: asyncpg.Connection, account: str, queue: str, messages: list[NewMessage]
+    ) -> list[sql.Row]:
+        """Put the messages (distinct ids): one statement where the queue exists, else
+        a transaction that creates it first."""
         args = (
             account,
             queue,
-            ids,
+            [m.id for m in messages],
             [m.body for m in messages],
             [m.ttl for m in messages],
             [m.hide for m in messages],
             [m.meta for m in messages],
         )
-        async with self._pool.connection() as conn:
-            if quota:
-                async with conn.transaction():
-                    await conn.execute(sql.QUOTA_LOCK, account)
-                    rows = await conn.fetch(sql.PUT, *args) or await self._create(conn, args)
-                    await self._check(conn, account, queue, quota)
-            else:
-                rows = await conn.fetch(sql.PUT, *args)
-                if not rows:
-                    async with conn.transaction():
-                        rows = await self._create(conn, args)
-        now = time.time()
-        self._notifier.written(account, queue, (now + m.hide for m in messages if m.hide))
-        self._wakeups.publish(account, queue, [m.hide for m in messages])
-        created = {row["id"]: row["created"] for row in rows}
-        return [created[i] for i in ids]
+        rows: list[sql.Row] = await conn.fetch(sql.PUT, *args)
+        if rows:
+            return rows
+        async with conn.transaction():  # (a savepoint, in a quota's transaction)
+            return await self._create(conn, args)
 
     async def _create(self, conn: asyncpg.Connection, args: tuple[Any, ...]) -> list[sql.Row]:
         """Create the account and queue rows, then put (in the caller's transaction)."""
