@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
@@ -19,7 +19,8 @@ import pytest
 
 from burrow.backends.postgres import PostgresBackend
 from burrow.backends.postgres_schema import SCHEMA_VERSION
-from burrow.model import ALL_ITEMS, NewMessage
+from burrow.errors import MessageNotFound, NoMatch
+from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage
 from tests.conftest import ServerFactory
 from tests.engines.postgres import PostgresCluster, run_sync
 from tests.servers import BurrowServer
@@ -365,3 +366,32 @@ async def test_a_put_given_up_while_waiting_is_not_written(postgres_backend_url:
         with pytest.raises(asyncio.CancelledError):
             await dropped
         assert [m.id for m in await backend.get_messages(A, "q", ALL_ITEMS)] == ["kept"]
+
+
+async def test_deletes_waiting_together_answer_as_each_alone(postgres_backend_url: str) -> None:
+    ids = [f"m{n:02}" for n in range(10)]
+    async with PostgresBackend(postgres_backend_url, purge_interval=3600) as backend:
+        await backend.put_messages(A, "q", [NewMessage(i, b"x", 60, 0) for i in ids])
+        await backend.update_messages(
+            A, "q", Attributes(hide=60, receipt="its-receipt"), Filters(limit=1)
+        )
+        deletes: list[Awaitable[Message | list[Message]]] = [
+            *(backend.delete_message(A, "q", i) for i in ids[1:6]),
+            backend.delete_message(A, "q", ids[0], receipt="not-its-receipt"),
+            backend.delete_message(A, "q", ids[1]),  # again: gone by then
+            backend.delete_listed_messages(A, "q", [(i, None) for i in ids[6:]]),
+            backend.delete_message(A, "q", ids[0], receipt="its-receipt"),
+        ]
+        answers = await asyncio.gather(*deletes, return_exceptions=True)
+        with pytest.raises(NoMatch):  # the last delete dropped the queue
+            await backend.get_queues(A, ALL_ITEMS)
+
+    def deleted(answer: Message | list[Message] | BaseException) -> list[str]:
+        assert not isinstance(answer, BaseException), answer
+        return [m.id for m in answer] if isinstance(answer, list) else [answer.id]
+
+    assert [deleted(answer) for answer in answers[:5]] == [[i] for i in ids[1:6]]
+    assert isinstance(answers[5], MessageNotFound)
+    assert isinstance(answers[6], MessageNotFound)
+    assert deleted(answers[7]) == ids[6:]
+    assert deleted(answers[8]) == [ids[0]]

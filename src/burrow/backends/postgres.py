@@ -10,8 +10,9 @@ batch. Writes with a quota run in a transaction that first takes an advisory
 lock on the account, then counts what the write leaves. Emptied queues and
 accounts are dropped after the write (`postgres_purge`, which also runs the purge
 task). PUTs without a quota to one queue that wait at the same time go as one
-statement (`postgres_joins`). Queue info has a table of its own (`queue_infos`),
-which no message operation touches; so have the subscriptions (`subscriptions`).
+statement (`postgres_joins`), and so do deletes by id. Queue info has a table of its
+own (`queue_infos`), which no message operation touches; so have the subscriptions
+(`subscriptions`).
 
 The backend composes the rest: `postgres_pool` (the URL's options, the connections,
 whether PostgreSQL takes writes), `postgres_wakeups` (long polls woken here directly
@@ -41,7 +42,7 @@ from burrow.backends.base import (
     healthy,
 )
 from burrow.backends.notify import Notifier
-from burrow.backends.postgres_joins import JoinedPuts
+from burrow.backends.postgres_joins import JoinedCalls
 from burrow.backends.postgres_pool import CONNECT_TIMEOUT, Pool
 from burrow.backends.postgres_purge import (
     PURGE_CHUNK,
@@ -77,7 +78,8 @@ class PostgresBackend(Backend):
         self._notifier = Notifier()
         self._wakeups = Wakeups(self._pool, self._notifier)
         self._purger = Purger(self._pool, self._notifier, self._wakeups, purge_interval)
-        self._joins = JoinedPuts(self._put_joined)
+        self._puts = JoinedCalls[NewMessage, bool](self._put_joined, _message_id)
+        self._deletes = JoinedCalls[DeleteTarget, Message](self._delete_joined, _target_id)
         self._closed = False
 
     # Life cycle ------------------------------------------------------------------------
@@ -104,7 +106,8 @@ class PostgresBackend(Backend):
         self._pool.refuse()
         self._notifier.close()
         await self._purger.stop()
-        await self._joins.stop()
+        await self._puts.stop()
+        await self._deletes.stop()
         await self._wakeups.stop()
         await self._pool.close()
 
@@ -220,9 +223,9 @@ class PostgresBackend(Backend):
                 rows = await self._upsert(conn, account, queue, messages)
                 await self._check(conn, account, queue, quota)
             created = {row["id"]: row["created"] for row in rows}
-            answers = [created[i] for i in ids]
         else:
-            answers = await self._joins.put(account, queue, messages)
+            created = await self._puts.call(account, queue, messages)
+        answers = [created[i] for i in ids]
         now = time.time()
         self._notifier.written(account, queue, (now + m.hide for m in messages if m.hide))
         self._wakeups.publish(account, queue, [m.hide for m in messages])
@@ -231,7 +234,7 @@ class PostgresBackend(Backend):
     async def _put_joined(
         self, account: str, queue: str, messages: list[NewMessage]
     ) -> dict[str, bool]:
-        """The PUTs of a `JoinedPuts` batch, in one statement (unless the queue is new)."""
+        """The PUTs of a joined batch, in one statement (unless the queue is new)."""
         async with self._pool.connection() as conn:
             rows = await self._upsert(conn, account, queue, messages)
         return {row["id"]: row["created"] for row in rows}
@@ -317,22 +320,28 @@ class PostgresBackend(Backend):
     async def delete_message(
         self, account: str, queue: str, message_id: str, receipt: str | None = None
     ) -> Message:
-        async with self._pool.connection() as conn:
-            row = await conn.fetchrow(sql.DELETE_ONE, account, queue, message_id, receipt)
-            await drop_queue_if_empty(conn, _found(row, message_id)["queue"])
-        return sql.message_of(row)
+        deleted = await self._deletes.call(account, queue, [(message_id, receipt)])
+        if message_id not in deleted:
+            raise MessageNotFound(message_id)
+        return deleted[message_id]
 
     async def delete_listed_messages(
         self, account: str, queue: str, targets: list[DeleteTarget]
     ) -> list[Message]:
+        deleted = await self._deletes.call(account, queue, targets)
+        return [deleted[i] for i, _ in targets if i in deleted]
+
+    async def _delete_joined(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> dict[str, Message]:
+        """The deletes of a joined batch, in one statement."""
         ids = [message_id for message_id, _ in targets]
         receipts = [receipt for _, receipt in targets]
         async with self._pool.connection() as conn:
             rows = await conn.fetch(sql.DELETE_LISTED, account, queue, ids, receipts)
             if rows:
                 await drop_queue_if_empty(conn, rows[0]["queue"])
-        deleted = {row["id"]: sql.message_of(row) for row in rows}
-        return [deleted[i] for i in ids if i in deleted]
+        return {row["id"]: sql.message_of(row) for row in rows}
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         async with self._pool.connection() as conn:
@@ -412,6 +421,14 @@ class PostgresBackend(Backend):
 
     def __repr__(self) -> str:
         return f"PostgresBackend({urlsplit(self.url).hostname!r})"
+
+
+def _message_id(message: NewMessage) -> str:
+    return message.id
+
+
+def _target_id(target: DeleteTarget) -> str:
+    return target[0]
 
 
 def _some(rows: list[sql.Row]) -> list[sql.Row]:

@@ -1,19 +1,18 @@
-"""PUTs to one queue that wait at the same time go to PostgreSQL as one statement.
+"""Calls on one queue that wait at the same time go to PostgreSQL as one statement.
 
-Each queue has a lane: while one statement of PUTs to it is in flight, the PUTs that
-come wait in order; when it returns, they go together, as one upsert of all their
-messages (one round trip, one transaction, one WAL flush for all of them, where each
-PUT alone would take its own). The statement numbers its rows in batch order, so the
-messages keep the order the PUTs came in, as if each had gone alone.
+A `JoinedCalls` runs one kind of call (PUTs, or deletes by id) whose statement takes
+a batch of messages by id. Each queue has a lane: while one statement on it is in
+flight, the calls that come wait in order; when it returns, they go together, as one
+statement on all their messages (one round trip, one transaction, one WAL flush for
+all of them, where each call alone would take its own). The statement handles its
+rows in batch order, so the messages keep the order the calls came in, as if each had
+gone alone.
 
-A PUT that names an id already in the batch waits for the next one: one upsert cannot
-touch a row twice, and the second PUT must see the first one's message. Each caller
-gets its own messages' answers; if the statement fails, each caller of the batch gets
-its error, as each would have alone. A caller that gives up while waiting (its request
-cancelled) is left out of the batch: nothing of it is written.
-
-Only PUTs without a quota join (see `PostgresBackend.put_messages`): one under a quota
-counts what it leaves in a transaction of its own.
+A call that names an id already in the batch waits for the next one: one statement
+cannot change a row twice, and the second call must see what the first one did. Each
+caller gets the answers for its own ids; if the statement fails, each caller of the
+batch gets its error, as each would have alone. A caller that gives up while waiting
+(its request cancelled) is left out of the batch: nothing of it is done.
 """
 
 from __future__ import annotations
@@ -22,36 +21,48 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from burrow.backends.background import stop_tasks
-from burrow.model import NewMessage
 
-# Messages in one joined statement at most (a PUT larger than that goes alone): the
+# Messages in one joined statement at most (a call with more goes alone): the
 # statement's arrays, and the time its callers wait, stay bounded.
 MAX_JOINED_MESSAGES = 1000
 
-# (account, queue, messages with distinct ids) → whether each id was created.
-Put = Callable[[str, str, list[NewMessage]], Awaitable[dict[str, bool]]]
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
 
 
 @dataclass(slots=True)
-class _Waiting:
-    messages: list[NewMessage]
-    answer: asyncio.Future[list[bool]]
+class _Waiting(Generic[Item, Answer]):
+    items: list[Item]
+    ids: set[str]
+    answer: asyncio.Future[dict[str, Answer]]
 
 
-class JoinedPuts:
-    """The lanes of the queues being written to; see the module docstring."""
+class JoinedCalls(Generic[Item, Answer]):
+    """The lanes of the queues called on; see the module docstring.
 
-    def __init__(self, put: Put, max_messages: int = MAX_JOINED_MESSAGES) -> None:
-        self._put = put
+    `run(account, queue, items)` does the items (distinct ids) in one statement and
+    gives the answer for each id it found; `id_of` names an item's message.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[str, str, list[Item]], Awaitable[dict[str, Answer]]],
+        id_of: Callable[[Item], str],
+        max_messages: int = MAX_JOINED_MESSAGES,
+    ) -> None:
+        self._run = run
+        self._id_of = id_of
         self._max_messages = max_messages
-        self._lanes: dict[tuple[str, str], deque[_Waiting]] = {}
+        self._lanes: dict[tuple[str, str], deque[_Waiting[Item, Answer]]] = {}
         self._drains: set[asyncio.Task[None]] = set()
 
-    async def put(self, account: str, queue: str, messages: list[NewMessage]) -> list[bool]:
-        """Whether each message was created; the ids must be distinct."""
-        waiting = _Waiting(messages, asyncio.get_running_loop().create_future())
+    async def call(self, account: str, queue: str, items: list[Item]) -> dict[str, Answer]:
+        """The answers for the items' ids that `run` found."""
+        ids = {self._id_of(item) for item in items}
+        waiting = _Waiting(items, ids, asyncio.get_running_loop().create_future())
         key = (account, queue)
         lane = self._lanes.get(key)
         if lane is None:
@@ -63,23 +74,23 @@ class JoinedPuts:
         return await waiting.answer
 
     async def stop(self) -> None:
-        """End the drains; PUTs still waiting are cancelled."""
+        """End the drains; calls still waiting are cancelled."""
         await stop_tasks(list(self._drains))
 
-    async def _drain(self, key: tuple[str, str], lane: deque[_Waiting]) -> None:
+    async def _drain(self, key: tuple[str, str], lane: deque[_Waiting[Item, Answer]]) -> None:
         try:
             while lane:
                 batch = self._next_batch(lane)
                 if batch:
-                    await self._run(key, batch)
+                    await self._run_batch(key, batch)
         finally:
             del self._lanes[key]
             for waiting in lane:  # (only when the drain itself is cancelled)
                 waiting.answer.cancel()
 
-    async def _run(self, key: tuple[str, str], batch: list[_Waiting]) -> None:
+    async def _run_batch(self, key: tuple[str, str], batch: list[_Waiting[Item, Answer]]) -> None:
         try:
-            created = await self._put(*key, [m for w in batch for m in w.messages])
+            found = await self._run(*key, [item for w in batch for item in w.items])
         except Exception as exc:
             for waiting in batch:
                 if not waiting.answer.done():
@@ -91,22 +102,21 @@ class JoinedPuts:
             raise
         for waiting in batch:
             if not waiting.answer.done():
-                waiting.answer.set_result([created[m.id] for m in waiting.messages])
+                waiting.answer.set_result({i: found[i] for i in waiting.ids if i in found})
 
-    def _next_batch(self, lane: deque[_Waiting]) -> list[_Waiting]:
-        """The PUTs at the head of the lane that fit one statement together."""
-        batch: list[_Waiting] = []
+    def _next_batch(self, lane: deque[_Waiting[Item, Answer]]) -> list[_Waiting[Item, Answer]]:
+        """The calls at the head of the lane that fit one statement together."""
+        batch: list[_Waiting[Item, Answer]] = []
         ids: set[str] = set()
         while lane:
             waiting = lane[0]
             if waiting.answer.done():  # its caller gave up
                 lane.popleft()
                 continue
-            named = {m.id for m in waiting.messages}
-            fits = len(ids) + len(named) <= self._max_messages and ids.isdisjoint(named)
-            if batch and not fits:
+            fits = len(ids) + len(waiting.ids) <= self._max_messages
+            if batch and not (fits and ids.isdisjoint(waiting.ids)):
                 break
             lane.popleft()
             batch.append(waiting)
-            ids |= named
+            ids |= waiting.ids
         return batch

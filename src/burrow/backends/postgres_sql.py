@@ -253,7 +253,7 @@ SELECT
 """
 
 # One message -------------------------------------------------------------------------
-# $1 account, $2 queue, $3 id; update adds $4 ttl, $5 hide, then both the receipt the
+# $1 account, $2 queue, $3 id; update adds $4 ttl, $5 hide, then the receipt the
 # message's latest receive must have (NULL: any message).
 
 _ONE = f"queue = {_QUEUE} AND id = $3 AND {LIVE}"
@@ -270,11 +270,8 @@ UPDATE burrow.messages SET
     hidden_until = {keep_or_deadline("hidden_until", "$5")}
 WHERE {_ONE} AND {_received_with("$6")} RETURNING {COLUMNS}
 """
-DELETE_ONE = f"""
-DELETE FROM burrow.messages WHERE {_ONE} AND {_received_with("$4")}
-RETURNING {COLUMNS}, queue
-"""
-# $1 account, $2 queue, $3 ids, $4 the receipt each must have (NULL: any), in step.
+# Deletes by id, of one message or many (joined, see `postgres_joins`): $1 account,
+# $2 queue, $3 ids, $4 the receipt each must have (NULL: any), in step.
 DELETE_LISTED = f"""
 DELETE FROM burrow.messages USING unnest($3::text[], $4::text[]) AS wanted(wid, wreceipt)
 WHERE queue = {_QUEUE} AND id = wid AND {LIVE} AND {_received_with("wreceipt")}
