@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
@@ -19,8 +19,7 @@ import pytest
 
 from burrow.backends.postgres import PostgresBackend
 from burrow.backends.postgres_schema import SCHEMA_VERSION
-from burrow.errors import MessageNotFound, NoMatch
-from burrow.model import ALL_ITEMS, Attributes, Filters, Message, NewMessage
+from burrow.model import ALL_ITEMS, NewMessage
 from tests.conftest import ServerFactory
 from tests.engines.postgres import PostgresCluster, run_sync
 from tests.servers import BurrowServer
@@ -319,79 +318,3 @@ async def test_purge_deletes_expired_rows_and_the_queues_they_empty(
     finally:
         await conn.close()
     assert tuple(left) == (1, ["q2"])  # the expired row and its queue are gone from disk
-
-
-async def _stored(url: str, queue: str) -> list[tuple[str, bytes, int]]:
-    """(id, body, xmin) of each row of the queue, in seq order."""
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT m.id, m.body, m.xmin::text::bigint FROM burrow.messages AS m"
-            " JOIN burrow.queues AS q ON m.queue = q.seq WHERE q.name = $1 ORDER BY m.seq",
-            queue,
-        )
-    finally:
-        await conn.close()
-    return [tuple(row) for row in rows]
-
-
-async def test_puts_waiting_together_are_one_statement_and_answer_as_each_alone(
-    postgres_backend_url: str,
-) -> None:
-    ids = [f"m{n:02}" for n in range(20)]
-    async with PostgresBackend(postgres_backend_url, purge_interval=3600) as backend:
-        # Into a queue that does not exist yet; the last PUT names an id again.
-        answers = await asyncio.gather(
-            *(backend.put_messages(A, "q", [NewMessage(i, i.encode(), 60, 0)]) for i in ids),
-            backend.put_messages(A, "q", [NewMessage("m03", b"again", 60, 0)]),
-        )
-    assert answers == [[True]] * 20 + [[False]]
-    stored = await _stored(postgres_backend_url, "q")
-    assert [(i, body) for i, body, _ in stored] == [
-        (i, b"again" if i == "m03" else i.encode()) for i in ids
-    ]  # in the order the PUTs came, and the repeat after the first
-    transactions = {xmin for _, _, xmin in stored}
-    assert len(transactions) == 2  # the 20 together, then the repeat of m03
-
-
-async def test_a_put_given_up_while_waiting_is_not_written(postgres_backend_url: str) -> None:
-    async with PostgresBackend(postgres_backend_url, purge_interval=3600) as backend:
-        kept = asyncio.create_task(backend.put_messages(A, "q", [NewMessage("kept", b"x", 60, 0)]))
-        dropped = asyncio.create_task(
-            backend.put_messages(A, "q", [NewMessage("dropped", b"x", 60, 0)])
-        )
-        await asyncio.sleep(0)  # both wait in the queue's lane
-        dropped.cancel()
-        assert await kept == [True]
-        with pytest.raises(asyncio.CancelledError):
-            await dropped
-        assert [m.id for m in await backend.get_messages(A, "q", ALL_ITEMS)] == ["kept"]
-
-
-async def test_deletes_waiting_together_answer_as_each_alone(postgres_backend_url: str) -> None:
-    ids = [f"m{n:02}" for n in range(10)]
-    async with PostgresBackend(postgres_backend_url, purge_interval=3600) as backend:
-        await backend.put_messages(A, "q", [NewMessage(i, b"x", 60, 0) for i in ids])
-        await backend.update_messages(
-            A, "q", Attributes(hide=60, receipt="its-receipt"), Filters(limit=1)
-        )
-        deletes: list[Awaitable[Message | list[Message]]] = [
-            *(backend.delete_message(A, "q", i) for i in ids[1:6]),
-            backend.delete_message(A, "q", ids[0], receipt="not-its-receipt"),
-            backend.delete_message(A, "q", ids[1]),  # again: gone by then
-            backend.delete_listed_messages(A, "q", [(i, None) for i in ids[6:]]),
-            backend.delete_message(A, "q", ids[0], receipt="its-receipt"),
-        ]
-        answers = await asyncio.gather(*deletes, return_exceptions=True)
-        with pytest.raises(NoMatch):  # the last delete dropped the queue
-            await backend.get_queues(A, ALL_ITEMS)
-
-    def deleted(answer: Message | list[Message] | BaseException) -> list[str]:
-        assert not isinstance(answer, BaseException), answer
-        return [m.id for m in answer] if isinstance(answer, list) else [answer.id]
-
-    assert [deleted(answer) for answer in answers[:5]] == [[i] for i in ids[1:6]]
-    assert isinstance(answers[5], MessageNotFound)
-    assert isinstance(answers[6], MessageNotFound)
-    assert deleted(answers[7]) == ids[6:]
-    assert deleted(answers[8]) == [ids[0]]

@@ -10,7 +10,7 @@ batch. Writes with a quota run in a transaction that first takes an advisory
 lock on the account, then counts what the write leaves. Emptied queues and
 accounts are dropped after the write (`postgres_purge`, which also runs the purge
 task). PUTs without a quota to one queue that wait at the same time go as one
-statement (`postgres_joins`), and so do deletes by id. Queue info has a table of its
+statement (`joined_calls`), and so do deletes by id. Queue info has a table of its
 own (`queue_infos`), which no message operation touches; so have the subscriptions
 (`subscriptions`).
 
@@ -41,8 +41,8 @@ from burrow.backends.base import (
     failing,
     healthy,
 )
+from burrow.backends.joined_calls import JoinedCalls, id_of_message, id_of_target
 from burrow.backends.notify import Notifier
-from burrow.backends.postgres_joins import JoinedCalls
 from burrow.backends.postgres_pool import CONNECT_TIMEOUT, Pool
 from burrow.backends.postgres_purge import (
     PURGE_CHUNK,
@@ -78,8 +78,8 @@ class PostgresBackend(Backend):
         self._notifier = Notifier()
         self._wakeups = Wakeups(self._pool, self._notifier)
         self._purger = Purger(self._pool, self._notifier, self._wakeups, purge_interval)
-        self._puts = JoinedCalls[NewMessage, bool](self._put_joined, _message_id)
-        self._deletes = JoinedCalls[DeleteTarget, Message](self._delete_joined, _target_id)
+        self._puts = JoinedCalls[NewMessage, bool](self._put_joined, id_of_message)
+        self._deletes = JoinedCalls[DeleteTarget, Message](self._delete_joined, id_of_target)
         self._closed = False
 
     # Life cycle ------------------------------------------------------------------------
@@ -320,10 +320,10 @@ class PostgresBackend(Backend):
     async def delete_message(
         self, account: str, queue: str, message_id: str, receipt: str | None = None
     ) -> Message:
-        deleted = await self._deletes.call(account, queue, [(message_id, receipt)])
-        if message_id not in deleted:
+        deleted = await self._deletes.one(account, queue, (message_id, receipt))
+        if deleted is None:
             raise MessageNotFound(message_id)
-        return deleted[message_id]
+        return deleted
 
     async def delete_listed_messages(
         self, account: str, queue: str, targets: list[DeleteTarget]
@@ -421,14 +421,6 @@ class PostgresBackend(Backend):
 
     def __repr__(self) -> str:
         return f"PostgresBackend({urlsplit(self.url).hostname!r})"
-
-
-def _message_id(message: NewMessage) -> str:
-    return message.id
-
-
-def _target_id(target: DeleteTarget) -> str:
-    return target[0]
 
 
 def _some(rows: list[sql.Row]) -> list[sql.Row]:

@@ -270,7 +270,7 @@ UPDATE burrow.messages SET
     hidden_until = {keep_or_deadline("hidden_until", "$5")}
 WHERE {_ONE} AND {_received_with("$6")} RETURNING {COLUMNS}
 """
-# Deletes by id, of one message or many (joined, see `postgres_joins`): $1 account,
+# Deletes by id, of one message or many (joined, see `joined_calls`): $1 account,
 # $2 queue, $3 ids, $4 the receipt each must have (NULL: any), in step.
 DELETE_LISTED = f"""
 DELETE FROM burrow.messages USING unnest($3::text[], $4::text[]) AS wanted(wid, wreceipt)

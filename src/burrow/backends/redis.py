@@ -43,6 +43,10 @@ span slots: `redis_index` keeps them, and runs the sweeper.
 Clock: deadlines come from `TIME` inside the scripts, never from this process.
 Expired messages are skipped by every script and purged by the sweeper.
 
+PUTs without a quota to one queue that wait at the same time run as one PUT script,
+and so do deletes by id, as one DELETE_LISTED (`joined_calls`): one round trip and one
+fsync of the AOF for all of them.
+
 The connections (standalone, Sentinel or Cluster), reads retried through a failover
 and writes confirmed by replicas are `redis_connection`'s; wake-ups across servers,
 `redis_wakeups`'.
@@ -73,6 +77,7 @@ from burrow.backends.base import (
     failing,
     healthy,
 )
+from burrow.backends.joined_calls import JoinedCalls, id_of_message, id_of_target
 from burrow.backends.notify import Notifier
 from burrow.backends.redis_connection import Connection
 from burrow.backends.redis_index import Index, account_key
@@ -109,6 +114,8 @@ class RedisBackend(Backend):
         self._index = Index(self._redis, self._origin, sweep_interval)
         self._notifier = Notifier()
         self._wakeups = Wakeups(self._redis.connect_pubsub, self._notifier, self._origin)
+        self._puts = JoinedCalls[NewMessage, bool](self._put_joined, id_of_message)
+        self._deletes = JoinedCalls[DeleteTarget, Message](self._delete_joined, id_of_target)
         self._closed = False
 
     # Life cycle ------------------------------------------------------------------------
@@ -133,6 +140,8 @@ class RedisBackend(Backend):
         self._redis.stop_retrying()
         self._notifier.close()
         await self._index.stop_sweeper()
+        await self._puts.stop()
+        await self._deletes.stop()
         await self._wakeups.stop()
         await self._redis.close()
 
@@ -227,6 +236,20 @@ class RedisBackend(Backend):
     ) -> list[bool]:
         if not messages:
             return []
+        if quota or len({m.id for m in messages}) < len(messages):
+            answers = await self._put(account, queue, messages, quota)
+        else:  # (a quota is checked on each batch as a whole: those go alone)
+            created = await self._puts.call(account, queue, messages)
+            answers = [created[m.id] for m in messages]
+        hides = [m.hide for m in messages if m.hide]
+        now = time.time()
+        self._notifier.written(account, queue, (now + h for h in hides))
+        return answers
+
+    async def _put(
+        self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA
+    ) -> list[bool]:
+        """One PUT script: whether each message was created."""
         args: list[Any] = [
             *self._queue_args(account, queue),
             quota.max_queue_messages,
@@ -241,10 +264,14 @@ class RedisBackend(Backend):
             raise BackendUnavailable("quota refused by redis but not by Quota.check")
         if raw[1]:
             await self._index.add(account, raw[1])
-        hides = [m.hide for m in messages if m.hide]
-        now = time.time()
-        self._notifier.written(account, queue, (now + h for h in hides))
         return [bool(flag) for flag in raw[2:]]
+
+    async def _put_joined(
+        self, account: str, queue: str, messages: list[NewMessage]
+    ) -> dict[str, bool]:
+        """The PUTs of a joined batch (distinct ids), in one script."""
+        created = await self._put(account, queue, messages)
+        return dict(zip((m.id for m in messages), created, strict=True))
 
     # One message --------------------------------------------------------------------
 
@@ -264,7 +291,10 @@ class RedisBackend(Backend):
     async def delete_message(
         self, account: str, queue: str, message_id: str, receipt: str | None = None
     ) -> Message:
-        return await self._one(account, queue, message_id, "delete", Attributes(), receipt)
+        deleted = await self._deletes.one(account, queue, (message_id, receipt))
+        if deleted is None:
+            raise MessageNotFound(message_id)
+        return deleted
 
     async def _one(
         self,
@@ -294,10 +324,25 @@ class RedisBackend(Backend):
     async def delete_listed_messages(
         self, account: str, queue: str, targets: list[DeleteTarget]
     ) -> list[Message]:
+        if len({message_id for message_id, _ in targets}) < len(targets):
+            return await self._delete_listed(account, queue, targets)  # (reported as listed)
+        deleted = await self._deletes.call(account, queue, targets)
+        return [deleted[message_id] for message_id, _ in targets if message_id in deleted]
+
+    async def _delete_listed(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> list[Message]:
+        """One DELETE_LISTED script: the messages it deleted, in the order listed."""
         args = self._queue_args(account, queue)
         for message_id, receipt in targets:
             args += [message_id, _given(receipt)]
         return _messages(await self._redis.write("DELETE_LISTED", [account_key(account)], args))
+
+    async def _delete_joined(
+        self, account: str, queue: str, targets: list[DeleteTarget]
+    ) -> dict[str, Message]:
+        """The deletes of a joined batch (distinct ids), in one script."""
+        return {m.id: m for m in await self._delete_listed(account, queue, targets)}
 
     async def count_messages(self, account: str, queue: str) -> MessageCounts:
         keys = [account_key(account)]

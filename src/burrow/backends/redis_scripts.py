@@ -347,7 +347,7 @@ return out
 """
 )
 
-# ARGV: qname, qhex, origin, channel, mode (get|update|delete), id, ttl, hide,
+# ARGV: qname, qhex, origin, channel, mode (get|update), id, ttl, hide,
 #       receipt ('' = any, else '=' .. the receipt the latest receive must have).
 ONE = (
     PRELUDE
@@ -357,10 +357,6 @@ local ttl, hide, wanted = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local now = now_ms()
 local out = {now, 0}
 if not held(k, id, wanted, now) then return out end
-if mode == 'delete' then
-  report_removed(out, k, qname, {id}, now)
-  return out
-end
 if mode == 'update' and (ttl >= 0 or hide >= 0) then
   set_attributes(k, id, ttl, hide, now)
   settle(k, qname, 0)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from burrow.backends.background import stop_tasks
+from burrow.backends.base import DeleteTarget
+from burrow.model import NewMessage
 
 # Messages in one joined statement at most (a call with more goes alone): the
 # statement's arrays, and the time its callers wait, stay bounded.
@@ -73,6 +75,10 @@ class JoinedCalls(Generic[Item, Answer]):
         lane.append(waiting)
         return await waiting.answer
 
+    async def one(self, account: str, queue: str, item: Item) -> Answer | None:
+        """The answer for one item, None if `run` did not find its id."""
+        return (await self.call(account, queue, [item])).get(self._id_of(item))
+
     async def stop(self) -> None:
         """End the drains; calls still waiting are cancelled."""
         await stop_tasks(list(self._drains))
@@ -120,3 +126,13 @@ class JoinedCalls(Generic[Item, Answer]):
             batch.append(waiting)
             ids |= waiting.ids
         return batch
+
+
+def id_of_message(message: NewMessage) -> str:
+    """The id a PUT's message names (`JoinedCalls.id_of` of PUTs)."""
+    return message.id
+
+
+def id_of_target(target: DeleteTarget) -> str:
+    """The id a delete names (`JoinedCalls.id_of` of deletes by id)."""
+    return target[0]
