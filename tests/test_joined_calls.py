@@ -123,3 +123,37 @@ async def test_a_put_given_up_while_waiting_is_not_written(engine: Engine) -> No
         with pytest.raises(asyncio.CancelledError):
             await dropped
         assert [m.id for m in await backend.get_messages(A, Q, ALL_ITEMS)] == ["kept"]
+
+
+async def test_claims_and_pops_waiting_together_take_the_messages_in_turn(
+    engine: Engine,
+) -> None:
+    ids = [f"m{n:02}" for n in range(10)]
+    claim = Attributes(hide=60)
+    async with engine.backend() as backend:
+        await backend.put_messages(A, Q, [NewMessage(i, b"x", 60, 0) for i in ids])
+        await backend.put_messages(A, "p", [NewMessage(i, b"x", 60, 0) for i in ids[:5]])
+        await asyncio.sleep(0.2)  # (the PUTs' wake-up notices go out)
+        before = await engine.writes()
+        claims = await asyncio.gather(
+            *(backend.update_messages(A, Q, claim, Filters(limit=n)) for n in (3, 3, 5, 2)),
+            return_exceptions=True,
+        )
+        writes = await engine.writes() - before
+        pops = await asyncio.gather(
+            *(backend.delete_messages(A, "p", Filters(limit=2)) for _ in range(4)),
+            return_exceptions=True,
+        )
+        assert await backend.get_queues(A, ALL_ITEMS) == [Q]  # the pops emptied "p"
+
+    def taken(answer: list[Message] | BaseException) -> list[str]:
+        assert not isinstance(answer, BaseException), answer
+        return [m.id for m in answer]
+
+    assert [taken(answer) for answer in claims[:3]] == [ids[:3], ids[3:6], ids[6:]]
+    assert isinstance(claims[3], NoMatch)  # nothing left for it: it looked alone
+    assert [taken(answer) for answer in pops[:3]] == [ids[:2], ids[2:4], ids[4:5]]
+    assert isinstance(pops[3], NoMatch)
+    # The first three claims together, then the fourth alone (and on PostgreSQL their
+    # wake-up notice); one each when the claims went alone.
+    assert writes <= 3, writes

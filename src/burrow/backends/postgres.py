@@ -9,10 +9,10 @@ pops lock their rows with SKIP LOCKED (see `postgres_sql`), puts upsert a whole
 batch. Writes with a quota run in a transaction that first takes an advisory
 lock on the account, then counts what the write leaves. Emptied queues and
 accounts are dropped after the write (`postgres_purge`, which also runs the purge
-task). PUTs without a quota to one queue that wait at the same time go as one
-statement (`joined_calls`), and so do deletes by id. Queue info has a table of its
-own (`queue_infos`), which no message operation touches; so have the subscriptions
-(`subscriptions`).
+task). Calls on one queue that wait at the same time go as one statement
+(`joined_calls`): PUTs without a quota, deletes by id, and claims and pops of the
+first visible messages. Queue info has a table of its own (`queue_infos`), which no
+message operation touches; so have the subscriptions (`subscriptions`).
 
 The backend composes the rest: `postgres_pool` (the URL's options, the connections,
 whether PostgreSQL takes writes), `postgres_wakeups` (long polls woken here directly
@@ -41,7 +41,7 @@ from burrow.backends.base import (
     failing,
     healthy,
 )
-from burrow.backends.joined_calls import JoinedCalls, id_of_message, id_of_target
+from burrow.backends.joined_calls import JoinedById, JoinedTakes, id_of_message, id_of_target
 from burrow.backends.notify import Notifier
 from burrow.backends.postgres_pool import CONNECT_TIMEOUT, Pool
 from burrow.backends.postgres_purge import (
@@ -78,8 +78,9 @@ class PostgresBackend(Backend):
         self._notifier = Notifier()
         self._wakeups = Wakeups(self._pool, self._notifier)
         self._purger = Purger(self._pool, self._notifier, self._wakeups, purge_interval)
-        self._puts = JoinedCalls[NewMessage, bool](self._put_joined, id_of_message)
-        self._deletes = JoinedCalls[DeleteTarget, Message](self._delete_joined, id_of_target)
+        self._puts = JoinedById[NewMessage, bool](self._put_joined, id_of_message)
+        self._deletes = JoinedById[DeleteTarget, Message](self._delete_joined, id_of_target)
+        self._takes = JoinedTakes(self._take_joined)
         self._closed = False
 
     # Life cycle ------------------------------------------------------------------------
@@ -108,6 +109,7 @@ class PostgresBackend(Backend):
         await self._purger.stop()
         await self._puts.stop()
         await self._deletes.stop()
+        await self._takes.stop()
         await self._wakeups.stop()
         await self._pool.close()
 
@@ -187,9 +189,20 @@ class PostgresBackend(Backend):
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
-        receive = attributes.receipt is not None
-        if attributes.ttl is None and attributes.hide is None and not receive:
+        if attributes.ttl is None and attributes.hide is None and attributes.receipt is None:
             return await self.get_messages(account, queue, filters)
+        return await self._takes.take(
+            account,
+            queue,
+            filters,
+            attributes,
+            lambda: self._update(account, queue, attributes, filters),
+        )
+
+    async def _update(
+        self, account: str, queue: str, attributes: Attributes, filters: Filters
+    ) -> list[Message]:
+        receive = attributes.receipt is not None
         args = [account, queue, filters.marker, filters.limit, attributes.ttl, attributes.hide]
         if receive:
             args.append(attributes.receipt)
@@ -201,6 +214,11 @@ class PostgresBackend(Backend):
         return sql.messages_of(rows)
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
+        return await self._takes.take(
+            account, queue, filters, None, lambda: self._delete(account, queue, filters)
+        )
+
+    async def _delete(self, account: str, queue: str, filters: Filters) -> list[Message]:
         async with self._pool.connection() as conn:
             await self._wakeups.look_ahead(conn, account, queue)
             rows = await conn.fetch(
@@ -208,6 +226,14 @@ class PostgresBackend(Backend):
             )
             await drop_queue_if_empty(conn, _some(rows)[0]["queue"])
         return sql.messages_of(rows)
+
+    async def _take_joined(
+        self, account: str, queue: str, attributes: Attributes | None, limit: int
+    ) -> list[Message]:
+        """The claims (`attributes`) or pops of a joined batch, in one statement."""
+        if attributes is None:
+            return await self._delete(account, queue, Filters(limit=limit))
+        return await self._update(account, queue, attributes, Filters(limit=limit))
 
     async def put_messages(
         self, account: str, queue: str, messages: list[NewMessage], quota: Quota = NO_QUOTA

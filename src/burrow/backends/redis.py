@@ -44,8 +44,8 @@ Clock: deadlines come from `TIME` inside the scripts, never from this process.
 Expired messages are skipped by every script and purged by the sweeper.
 
 PUTs without a quota to one queue that wait at the same time run as one PUT script,
-and so do deletes by id, as one DELETE_LISTED (`joined_calls`): one round trip and one
-fsync of the AOF for all of them.
+deletes by id as one DELETE_LISTED, and claims and pops of the first visible messages
+as one SELECT (`joined_calls`): one round trip and one script for all of them.
 
 The connections (standalone, Sentinel or Cluster), reads retried through a failover
 and writes confirmed by replicas are `redis_connection`'s; wake-ups across servers,
@@ -77,7 +77,12 @@ from burrow.backends.base import (
     failing,
     healthy,
 )
-from burrow.backends.joined_calls import JoinedCalls, id_of_message, id_of_target
+from burrow.backends.joined_calls import (
+    JoinedById,
+    JoinedTakes,
+    id_of_message,
+    id_of_target,
+)
 from burrow.backends.notify import Notifier
 from burrow.backends.redis_connection import Connection
 from burrow.backends.redis_index import Index, account_key
@@ -114,8 +119,9 @@ class RedisBackend(Backend):
         self._index = Index(self._redis, self._origin, sweep_interval)
         self._notifier = Notifier()
         self._wakeups = Wakeups(self._redis.connect_pubsub, self._notifier, self._origin)
-        self._puts = JoinedCalls[NewMessage, bool](self._put_joined, id_of_message)
-        self._deletes = JoinedCalls[DeleteTarget, Message](self._delete_joined, id_of_target)
+        self._puts = JoinedById[NewMessage, bool](self._put_joined, id_of_message)
+        self._deletes = JoinedById[DeleteTarget, Message](self._delete_joined, id_of_target)
+        self._takes = JoinedTakes(self._take_joined)
         self._closed = False
 
     # Life cycle ------------------------------------------------------------------------
@@ -142,6 +148,7 @@ class RedisBackend(Backend):
         await self._index.stop_sweeper()
         await self._puts.stop()
         await self._deletes.stop()
+        await self._takes.stop()
         await self._wakeups.stop()
         await self._redis.close()
 
@@ -197,10 +204,30 @@ class RedisBackend(Backend):
     async def update_messages(
         self, account: str, queue: str, attributes: Attributes, filters: Filters
     ) -> list[Message]:
-        return await self._select(account, queue, "update", filters, attributes)
+        return await self._takes.take(
+            account,
+            queue,
+            filters,
+            attributes,
+            lambda: self._select(account, queue, "update", filters, attributes),
+        )
 
     async def delete_messages(self, account: str, queue: str, filters: Filters) -> list[Message]:
-        return await self._select(account, queue, "delete", filters, Attributes())
+        return await self._takes.take(
+            account,
+            queue,
+            filters,
+            None,
+            lambda: self._select(account, queue, "delete", filters, Attributes()),
+        )
+
+    async def _take_joined(
+        self, account: str, queue: str, attributes: Attributes | None, limit: int
+    ) -> list[Message]:
+        """The claims (`attributes`) or pops of a joined batch, in one script."""
+        mode = "delete" if attributes is None else "update"
+        filters = Filters(limit=limit)
+        return await self._select(account, queue, mode, filters, attributes or Attributes())
 
     async def _select(
         self, account: str, queue: str, mode: str, filters: Filters, attributes: Attributes
