@@ -2,12 +2,14 @@
 
 For the backends on a shared engine (PostgreSQL, Redis), where each call costs a round
 trip, a transaction or script, and a log flush of its own. A `Lanes` runs one kind of
-call: each queue (with whatever else the calls must share) has a lane. While one
+call: each queue (with whatever else the calls must share) has a lane. A call with
+nothing in flight on its lane goes at once, alone, from its caller's task. While one
 statement of a lane is in flight, the calls that come wait in order; when it returns,
-those at the head of the lane that fit together go as one. Each caller gets the answer
-it would have got alone; if the statement fails, each caller of the batch gets its
-error, as each would have alone. A caller that gives up while waiting (its request
-cancelled) is left out of the batch: nothing of it is done.
+those at the head of the lane that fit together go as one, from a task of the lane's.
+Each caller gets the answer it would have got alone; if the statement fails, each
+caller of the batch gets its error, as each would have alone. A caller that gives up
+while waiting (its request cancelled) is left out of the batch: nothing of it is done;
+one that gives up while its statement is in flight is as any cancelled call.
 
 Two kinds are built on it:
 - `JoinedById`: PUTs, or deletes by id. The statement takes all the calls' messages, in
@@ -72,16 +74,26 @@ class Lanes(Generic[Key, Call, Answer]):
 
     async def call(self, key: Key, call: Call, size: int) -> Answer:
         """The call's answer, once its batch on lane `key` has run."""
-        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        waiting = _Waiting(call, size, answer)
         lane = self._lanes.get(key)
-        if lane is None:
+        if lane is None:  # nothing in flight: it goes at once, from the caller's own task
             lane = self._lanes[key] = deque()
-            drain = asyncio.create_task(self._drain(key, lane))
-            self._drains.add(drain)
-            drain.add_done_callback(self._drains.discard)
-        lane.append(waiting)
-        return await waiting.answer
+            try:
+                (answer,) = await self._run(key, [call])
+                return answer
+            finally:
+                self._hand_on(key, lane)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        lane.append(_Waiting(call, size, future))
+        return await future
+
+    def _hand_on(self, key: Key, lane: deque[_Waiting[Call, Answer]]) -> None:
+        """After a statement: the calls that came meanwhile go on in a drain of their own."""
+        if not lane:
+            del self._lanes[key]
+            return
+        drain = asyncio.create_task(self._drain(key, lane))
+        self._drains.add(drain)
+        drain.add_done_callback(self._drains.discard)
 
     async def stop(self) -> None:
         """End the drains; calls still waiting are cancelled."""
