@@ -159,3 +159,22 @@ async def test_claims_and_pops_waiting_together_take_the_messages_in_turn(
     # alone (and on PostgreSQL a wake-up notice after each claim that took some). Each
     # claim alone took 6 scripts on Redis.
     assert writes <= 4, writes
+
+
+async def test_updates_that_leave_messages_visible_each_find_the_first_ones(
+    redis_backend_url: str,
+) -> None:
+    """On Redis, where scripts run one at a time. (On PostgreSQL concurrent updates skip
+    the rows the others hold locked, joined or not.)"""
+    ids = [f"m{n:02}" for n in range(6)]
+    async with RedisBackend(redis_backend_url, sweep_interval=3600) as backend:
+        await backend.put_messages(A, Q, [NewMessage(i, b"x", 60, 0) for i in ids])
+        # A new ttl, or hide 0, leaves them visible: alone, each finds the same first two.
+        updates = await asyncio.gather(
+            *(
+                backend.update_messages(A, Q, attributes, Filters(limit=2))
+                for attributes in (Attributes(ttl=120), Attributes(ttl=120), Attributes(hide=0))
+                for _ in range(2)
+            )
+        )
+    assert [[m.id for m in update] for update in updates] == [ids[:2]] * 6

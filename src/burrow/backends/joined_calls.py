@@ -16,11 +16,11 @@ Two kinds are built on it:
   the order the calls came, and each caller gets the answers for its own ids. A call
   that names an id already in the batch waits for the next one: one statement cannot
   change a row twice, and the second call must see what the first one did.
-- `JoinedTakes`: claims (with the same ttl and hide) or pops of a queue's first visible
-  messages. The statement takes as many as all the calls ask for, and hands them out
-  in turn; a caller left with none runs alone after it (`JoinedTakes.take`), as it
-  would have once the others had taken theirs, so that it finds what there is then and
-  a waiter learns when the next hidden message shows.
+- `JoinedTakes`: claims (with the same ttl and hide, which hide what they take) or pops
+  of a queue's first visible messages. The statement takes as many as all the calls ask
+  for, and hands them out in turn; a caller left with none runs alone after it
+  (`JoinedTakes.take`), as it would have once the others had taken theirs, so that it
+  finds what there is then and a waiter learns when the next hidden message shows.
 """
 
 from __future__ import annotations
@@ -213,13 +213,12 @@ _TakeKey = tuple[str, str, Attributes | None]
 
 def _joinable_take(filters: Filters, attributes: Attributes | None = None) -> int | None:
     """The limit of a claim (`attributes`) or pop that can join others, else None: one
-    that takes the first visible messages, as many as a limit, and changes them (a
-    claim with a ttl or hide), but is no receive (each receive has its own receipt)."""
+    that takes the first visible messages, as many as a limit, and takes them away (a
+    claim hides them, so the next finds the ones after; an update that leaves them
+    visible does not), but is no receive (each receive has its own receipt)."""
     if filters.marker is not None or filters.match_hidden:
         return None
-    if attributes is not None and (
-        attributes.receipt is not None or (attributes.ttl is None and attributes.hide is None)
-    ):
+    if attributes is not None and (not attributes.hide or attributes.receipt is not None):
         return None
     return filters.limit
 
