@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -216,11 +216,26 @@ def _joinable_take(filters: Filters, attributes: Attributes | None = None) -> in
     that takes the first visible messages, as many as a limit, and takes them away (a
     claim hides them, so the next finds the ones after; an update that leaves them
     visible does not), but is no receive (each receive has its own receipt)."""
-    if filters.marker is not None or filters.match_hidden:
-        return None
     if attributes is not None and (not attributes.hide or attributes.receipt is not None):
         return None
-    return filters.limit
+    return first_visible_limit(filters)
+
+
+def first_visible_limit(filters: Filters) -> int | None:
+    """The limit of a take of a queue's first visible messages, None for one that takes
+    others (after a marker, or hidden ones too) or has no limit. Only these join, here and
+    in SQLite's group commit: the messages are then handed out `in_turn`."""
+    if filters.marker is not None or filters.match_hidden:
+        return None
+    return filters.limit or None
+
+
+def in_turn(items: list[Item], limits: list[int]) -> Iterator[list[Item]]:
+    """`items` handed out in order, `limits` at most to each."""
+    start = 0
+    for limit in limits:
+        yield items[start : start + limit]
+        start += limit
 
 
 class JoinedTakes:
@@ -253,8 +268,4 @@ class JoinedTakes:
     async def _run(self, key: _TakeKey, limits: list[int]) -> list[list[Message]]:
         account, queue, attributes = key
         taken = await self._take(account, queue, attributes, sum(limits))
-        shares, start = [], 0
-        for limit in limits:
-            shares.append(taken[start : start + limit])
-            start += limit
-        return shares
+        return list(in_turn(taken, limits))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ import orjson
 
 from burrow.backends import sqlite_queues as queues
 from burrow.backends.base import DeleteTarget
+from burrow.backends.joined_calls import first_visible_limit, in_turn
 from burrow.backends.sqlite_store import LIVE_NOW, Operation, Outcome, RunAlone, sql_limit
 from burrow.errors import MessageNotFound, NoMatch
 from burrow.model import (
@@ -110,7 +111,7 @@ class UpdateMessages:
         limits = [op.filters.limit or 0 for op in operations]
         rows = _first_visible(conn, self.account, self.queue, limits, now)
         updated = _update(conn, rows, self.attributes, now)
-        handed = _in_turn(updated, limits)
+        handed = in_turn(updated, limits)
         return [op._outcome(some, now) for op, some in zip(operations, handed, strict=True)]
 
     def _outcome(self, updated: list[Row], now: float) -> Outcome[list[Message]]:
@@ -150,7 +151,7 @@ class DeleteMessages:
         limits = [op.filters.limit or 0 for op in operations]
         rows = _first_visible(conn, self.account, self.queue, limits, now)
         _delete(conn, rows)
-        return [Outcome([_report(row, now) for row in some]) for some in _in_turn(rows, limits)]
+        return [Outcome([_report(row, now) for row in some]) for some in in_turn(rows, limits)]
 
 
 def delete_messages(account: str, queue: str, filters: Filters) -> DeleteMessages:
@@ -161,8 +162,8 @@ def _takes_first_visible(account: str, queue: str, filters: Filters, kind: Hasha
     """The join key of an operation on the queue's first visible messages (None: it
     names a marker, or hidden ones, or no limit or a big one): taken from the queue in
     turn."""
-    limit = filters.limit
-    if filters.marker is not None or filters.match_hidden or not limit or limit > _JOINS_AT_MOST:
+    limit = first_visible_limit(filters)
+    if limit is None or limit > _JOINS_AT_MOST:
         return None
     return account, queue, kind
 
@@ -176,14 +177,6 @@ def _first_visible(
     if len(rows) <= sum(limits[:-1]):
         raise RunAlone
     return rows
-
-
-def _in_turn(items: list[T], limits: list[int]) -> Iterator[list[T]]:
-    """`items` handed out in order, `limits` at most to each."""
-    start = 0
-    for limit in limits:
-        yield items[start : start + limit]
-        start += limit
 
 
 def _matched_rows(
@@ -221,7 +214,7 @@ class PutMessages:
     ) -> list[Outcome[list[bool]]]:
         now = time.time()
         created = _put(conn, self, [m for op in operations for m in op.messages], now, joined=True)
-        handed = _in_turn(created, [len(op.messages) for op in operations])
+        handed = in_turn(created, [len(op.messages) for op in operations])
         return [op._outcome(some, now) for op, some in zip(operations, handed, strict=True)]
 
     def _outcome(self, created: list[bool], now: float) -> Outcome[list[bool]]:
